@@ -1,0 +1,98 @@
+# partner-operator — run `make help` for the targets.
+
+# The Kubernetes version of the control-plane binaries hack/setup-envtest.sh
+# builds; keep in step with internal/controlplane.KubernetesVersion.
+K8S_VERSION ?= v1.37.2
+ENVTEST_DIR ?= $(CURDIR)/bin/k8s/$(K8S_VERSION)
+KUBECTL ?= $(ENVTEST_DIR)/kubectl
+LOCAL_KUBECONFIG ?= bin/local/kubeconfig
+IMG ?= ghcr.io/roompro/partner-operator:dev
+CONTROLLER_GEN ?= go tool controller-gen
+# Extra flags for `go test`, for example GO_TEST_FLAGS=-v or -run=Expiry.
+GO_TEST_FLAGS ?=
+
+SHELL = /usr/bin/env bash -o pipefail
+.SHELLFLAGS = -ec
+
+.PHONY: all
+all: build
+
+##@ General
+
+.PHONY: help
+help: ## Show the targets.
+	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: ## Generate the CRDs, RBAC and webhook configurations from the markers in the code.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./..." output:crd:artifacts:config=config/crd/bases
+
+.PHONY: generate
+generate: ## Generate the DeepCopy methods of the API types.
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./..."
+
+.PHONY: fmt
+fmt: ## Run go fmt.
+	go fmt ./...
+
+.PHONY: vet
+vet: ## Run go vet.
+	go vet ./...
+
+.PHONY: setup-envtest
+setup-envtest: ## Build etcd, kube-apiserver and kubectl from the Go module proxy into bin/k8s/ (once).
+	@./hack/setup-envtest.sh >/dev/null
+
+.PHONY: test
+test: vet setup-envtest ## Run go vet, the unit tests and the envtest suites (real etcd + kube-apiserver).
+	KUBEBUILDER_ASSETS="$(ENVTEST_DIR)" go test -race -count=1 $(GO_TEST_FLAGS) ./...
+
+.PHONY: verify-generated
+verify-generated: manifests generate ## Fail when the generated code or manifests are not current.
+	@if [ -n "$$(git status --porcelain -- api config)" ]; then \
+		git status --short -- api config; git diff -- api config | head -50; \
+		echo "generated files are stale: run 'make manifests generate' and commit the result"; exit 1; fi
+
+##@ Build
+
+.PHONY: build
+build: ## Build the manager binary into bin/manager.
+	go build -o bin/manager ./cmd
+
+# `make run` starts a local control plane of its own (the embedded default);
+# `make run KUBECONFIG=path` runs against that cluster instead. The kubeconfig
+# that `make run` itself writes never counts as a cluster to run against: its
+# apiserver is gone once that `make run` stops.
+RUN_EXTERNAL := $(if $(KUBECONFIG),$(if $(filter $(abspath $(LOCAL_KUBECONFIG)),$(abspath $(KUBECONFIG))),,yes),)
+
+.PHONY: run
+run: setup-envtest ## Run the manager in the foreground: on a local control plane, or on KUBECONFIG=... when given.
+ifeq ($(RUN_EXTERNAL),yes)
+	go run ./cmd --kubeconfig "$(KUBECONFIG)"
+else
+	KUBEBUILDER_ASSETS="$(ENVTEST_DIR)" go run ./cmd --local-control-plane --local-kubeconfig "$(LOCAL_KUBECONFIG)"
+endif
+
+.PHONY: docker-build
+docker-build: ## Build the manager image (needs a Docker engine).
+	docker build -t $(IMG) .
+
+##@ Deployment
+
+.PHONY: install
+install: setup-envtest ## Install the CRDs into the cluster of KUBECONFIG.
+	$(KUBECTL) apply --server-side -k config/crd
+
+.PHONY: uninstall
+uninstall: setup-envtest ## Remove the CRDs (and every object of them) from the cluster of KUBECONFIG.
+	$(KUBECTL) delete --ignore-not-found -k config/crd
+
+.PHONY: deploy
+deploy: setup-envtest ## Deploy the manager into the cluster of KUBECONFIG.
+	$(KUBECTL) apply --server-side -k config/default
+
+.PHONY: undeploy
+undeploy: setup-envtest ## Remove the manager from the cluster of KUBECONFIG.
+	$(KUBECTL) delete --ignore-not-found -k config/default

@@ -1,0 +1,78 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// AccessLabelPrefix is the prefix of the label that the operator keeps on every
+// Room a partner may reach: access.partners.roompro.io/<partner-domain>: "true".
+const AccessLabelPrefix = "access.partners.roompro.io/"
+
+// AccessLabel returns the key of the label that marks the rooms in the scope of
+// the partner with the given (lower-case) domain.
+func AccessLabel(domain string) string { return AccessLabelPrefix + domain }
+
+// RoomScope selects rooms of the customer's namespace by name, by label, or both
+// (a room matches when either matches).
+//
+// The CEL rules on the selector sit on the top-level scope fields of
+// PartnerInvitation and RoomAssignment, not here: inside the lists of a
+// PartnerRole their estimated cost exceeds the apiserver's budget, so the
+// admission webhook validates role scopes instead.
+type RoomScope struct {
+	// names lists rooms by their metadata.name.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=1000
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Names []string `json:"names,omitempty"`
+
+	// selector selects rooms by their labels. An empty selector ({}) selects
+	// every room of the namespace.
+	// +optional
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+}
+
+// SubjectKind is the kind of a Subject.
+// +kubebuilder:validation:Enum=User;Group
+type SubjectKind string
+
+const (
+	// UserSubject is a partner user, named by its UPN: name@<partner-domain>.
+	UserSubject SubjectKind = "User"
+	// GroupSubject is a partner group: <partner-domain>:<group>.
+	GroupSubject SubjectKind = "Group"
+)
+
+// Subject is a partner user or group as the cluster's authenticator names it.
+// +kubebuilder:validation:XValidation:rule="self.kind != 'User' || self.name.matches('^[^@:[:space:]]+@[^@:[:space:]]+[.][^@:[:space:]]+$')",message="a User subject is named by a UPN name@<partner-domain>, for example alice@contoso.com"
+// +kubebuilder:validation:XValidation:rule="self.kind != 'Group' || self.name.matches('^[^@:[:space:]]+[.][^@:[:space:]]+:[^[:space:]]+$')",message="a Group subject is named <partner-domain>:<group>, for example contoso.com:helpdesk"
+// +kubebuilder:validation:XValidation:rule="!self.name.lowerAscii().startsWith('system:')",message="system: users and groups are never partner subjects"
+type Subject struct {
+	// kind is User or Group.
+	// +required
+	Kind SubjectKind `json:"kind"`
+
+	// name is the user's UPN (alice@contoso.com) or the group's name
+	// (contoso.com:helpdesk).
+	// +required
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=256
+	Name string `json:"name"`
+}
+
+// Condition types and reasons shared by the kinds of this API.
+const (
+	// ConditionReady is True when the object is fully reconciled and in effect.
+	ConditionReady = "Ready"
+)
+
+// Domain is a partner organisation's DNS domain, lower-case, with at least one
+// dot. It is at most 63 characters long because it becomes the name part of the
+// room label access.partners.roompro.io/<domain>, which Kubernetes limits to 63.
+// +kubebuilder:validation:MinLength=3
+// +kubebuilder:validation:MaxLength=63
+// +kubebuilder:validation:XValidation:rule="self.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?[.])+[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="must be a lower-case DNS domain name with at least one dot, for example contoso.com"
+type Domain string

@@ -1,0 +1,154 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ApprovalMode says whether a partner's changes of one category take effect at
+// once (Auto) or wait for the customer (Manual).
+// +kubebuilder:validation:Enum=Auto;Manual
+type ApprovalMode string
+
+const (
+	// ApprovalAuto applies a partner's changes at once.
+	ApprovalAuto ApprovalMode = "Auto"
+	// ApprovalManual holds a partner's changes for the customer's approval.
+	ApprovalManual ApprovalMode = "Manual"
+)
+
+// Approvals sets the approval mode per category of partner change.
+type Approvals struct {
+	// rooms covers changes to rooms.
+	// +optional
+	// +kubebuilder:default=Auto
+	Rooms ApprovalMode `json:"rooms,omitempty"`
+	// roles covers changes to the partner's roles and their members.
+	// +optional
+	// +kubebuilder:default=Auto
+	Roles ApprovalMode `json:"roles,omitempty"`
+	// tickets covers support tickets.
+	// +optional
+	// +kubebuilder:default=Auto
+	Tickets ApprovalMode `json:"tickets,omitempty"`
+	// settings covers tenant settings.
+	// +optional
+	// +kubebuilder:default=Auto
+	Settings ApprovalMode `json:"settings,omitempty"`
+}
+
+// PartnerInvitationSpec is the customer's invitation of a partner organisation.
+type PartnerInvitationSpec struct {
+	// partnerDomain is the DNS domain of the invited partner. Immutable.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="partnerDomain is immutable; create a new invitation for another partner"
+	PartnerDomain Domain `json:"partnerDomain"`
+
+	// expiryDays is how many days after its creation the invitation can be
+	// accepted: 1 to 30. Immutable.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=30
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="expiryDays is immutable; create a new invitation for another deadline"
+	ExpiryDays int32 `json:"expiryDays"`
+
+	// approvals sets, per category, whether the partner's changes apply
+	// automatically (Auto, the default) or wait for approval (Manual).
+	// +optional
+	// +kubebuilder:default={}
+	Approvals Approvals `json:"approvals,omitempty"`
+
+	// rooms is the partner's initial room scope, copied into a RoomAssignment
+	// when the invitation is accepted.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="(has(self.names) && size(self.names) > 0) || has(self.selector)",message="rooms needs names, a selector, or both"
+	// +kubebuilder:validation:XValidation:rule="!has(self.selector) || !has(self.selector.matchExpressions) || self.selector.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'])",message="selector.matchExpressions[].operator must be one of In, NotIn, Exists, DoesNotExist"
+	// +kubebuilder:validation:XValidation:rule="!has(self.selector) || !has(self.selector.matchExpressions) || self.selector.matchExpressions.all(e, e.operator in ['In', 'NotIn'] ? has(e.values) && size(e.values) > 0 : !has(e.values) || size(e.values) == 0)",message="selector.matchExpressions[].values must be non-empty for In and NotIn and empty for Exists and DoesNotExist"
+	Rooms RoomScope `json:"rooms"`
+
+	// termsAccepted records that the customer accepted the terms of partner
+	// management. It must be true.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self == true",message="must be true: the customer accepts the partner-management terms by setting it"
+	TermsAccepted bool `json:"termsAccepted"`
+}
+
+// InvitationPhase is where an invitation is in its life.
+// +kubebuilder:validation:Enum=Pending;Accepted;Expired
+type InvitationPhase string
+
+const (
+	// InvitationPending can still be accepted.
+	InvitationPending InvitationPhase = "Pending"
+	// InvitationAccepted was accepted by a PartnerLink; it stays as a record.
+	InvitationAccepted InvitationPhase = "Accepted"
+	// InvitationExpired passed its expiresAt unaccepted; it stays as a record.
+	InvitationExpired InvitationPhase = "Expired"
+)
+
+// PartnerInvitationStatus is maintained by the operator.
+type PartnerInvitationStatus struct {
+	// phase is Pending, Accepted or Expired.
+	// +optional
+	Phase InvitationPhase `json:"phase,omitempty"`
+
+	// expiresAt is creationTimestamp + expiryDays: the last moment the
+	// invitation can be accepted.
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+
+	// acceptedBy is the user who accepted the invitation.
+	// +optional
+	AcceptedBy string `json:"acceptedBy,omitempty"`
+
+	// acceptedAt is when the invitation was accepted.
+	// +optional
+	AcceptedAt *metav1.Time `json:"acceptedAt,omitempty"`
+
+	// partnerLink names the PartnerLink that accepted the invitation.
+	// +optional
+	PartnerLink string `json:"partnerLink,omitempty"`
+
+	// observedGeneration is the generation the operator last acted on.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions describe the invitation's state.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// PartnerInvitation invites a partner organisation, by domain, to manage some
+// of the customer's rooms. A tenant manager of the partner accepts it by
+// creating a PartnerLink of the same name, before it expires.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=pinv,categories=roompro
+// +kubebuilder:printcolumn:name="Partner",type=string,JSONPath=`.spec.partnerDomain`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Expires",type=string,format=date-time,JSONPath=`.status.expiresAt`
+// +kubebuilder:printcolumn:name="Accepted By",type=string,JSONPath=`.status.acceptedBy`,priority=1
+// +kubebuilder:printcolumn:name="Link",type=string,JSONPath=`.status.partnerLink`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type PartnerInvitation struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec PartnerInvitationSpec `json:"spec"`
+	// +optional
+	Status PartnerInvitationStatus `json:"status,omitempty"`
+}
+
+// PartnerInvitationList is a list of PartnerInvitations.
+// +kubebuilder:object:root=true
+type PartnerInvitationList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []PartnerInvitation `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&PartnerInvitation{}, &PartnerInvitationList{})
+}

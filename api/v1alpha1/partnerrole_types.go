@@ -1,0 +1,117 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// BuiltinRole marks a role the operator owns.
+// +kubebuilder:validation:Enum=PrimaryAdmin
+type BuiltinRole string
+
+const (
+	// BuiltinPrimaryAdmin is the role <link>-primary-admins that holds the
+	// partner's primary admins. It always has at least one member.
+	BuiltinPrimaryAdmin BuiltinRole = "PrimaryAdmin"
+)
+
+// PrimaryAdminRoleName is the name of a link's built-in primary-admin role.
+func PrimaryAdminRoleName(link string) string { return link + "-primary-admins" }
+
+// RoleAssignment grants a role's permissions to members, on a scope.
+type RoleAssignment struct {
+	// name identifies the assignment within the role.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// members are users and groups of the link's own partner domain.
+	// +optional
+	// Use a group for more people than this.
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	Members []Subject `json:"members,omitempty"`
+
+	// scope narrows the rooms the members may act on. An empty scope means the
+	// partner's whole scope; a scope never widens it.
+	// +optional
+	Scope RoomScope `json:"scope,omitempty"`
+}
+
+// PartnerRoleSpec is a partner's delegation of rights inside its room scope.
+// +kubebuilder:validation:XValidation:rule="has(self.builtin) == has(oldSelf.builtin) && (!has(self.builtin) || self.builtin == oldSelf.builtin)",message="builtin is immutable"
+// +kubebuilder:validation:XValidation:rule="!has(self.builtin) || (has(self.assignments) && self.assignments.exists(a, has(a.members) && size(a.members) > 0))",message="the built-in primary-admin role must keep at least one member: a partner always has a primary admin"
+type PartnerRoleSpec struct {
+	// partnerLink names the PartnerLink (in this namespace) the role belongs to. Immutable.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="partnerLink is immutable"
+	PartnerLink string `json:"partnerLink"`
+
+	// builtin is PrimaryAdmin on the role the operator creates for a link's
+	// primary admins, and empty on every other role. Only the operator sets it.
+	// +optional
+	Builtin BuiltinRole `json:"builtin,omitempty"`
+
+	// permissions the role grants: a subset of the primary-admin permissions.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=19
+	// +kubebuilder:validation:XValidation:rule="self.all(p, p in ['rooms.view', 'rooms.modify', 'groups.view', 'updateRings.view', 'updateRings.modify', 'reports.view', 'tickets.create', 'tickets.view', 'tickets.update', 'roles.view', 'roles.modify'])",message="a partner role may hold only the primary-admin permissions: rooms.view, rooms.modify, groups.view, updateRings.view, updateRings.modify, reports.view, tickets.create, tickets.view, tickets.update, roles.view, roles.modify"
+	Permissions []Permission `json:"permissions,omitempty"`
+
+	// assignments grant the permissions to members, each on a scope.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	Assignments []RoleAssignment `json:"assignments,omitempty"`
+}
+
+// PartnerRoleStatus is maintained by the operator.
+type PartnerRoleStatus struct {
+	// observedGeneration is the generation the operator last acted on.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions describe whether the role is in effect.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// PartnerRole delegates rights inside a partner's room scope to the partner's
+// users and groups. The primary admins of a link manage its roles.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=prole,categories=roompro
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.builtin) || self.metadata.name == self.spec.partnerLink + '-primary-admins'",message="the built-in PrimaryAdmin role must be named <partnerLink>-primary-admins"
+// +kubebuilder:printcolumn:name="Link",type=string,JSONPath=`.spec.partnerLink`
+// +kubebuilder:printcolumn:name="Builtin",type=string,JSONPath=`.spec.builtin`
+// +kubebuilder:printcolumn:name="Permissions",type=string,JSONPath=`.spec.permissions`,priority=1
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type PartnerRole struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec PartnerRoleSpec `json:"spec"`
+	// +optional
+	Status PartnerRoleStatus `json:"status,omitempty"`
+}
+
+// PartnerRoleList is a list of PartnerRoles.
+// +kubebuilder:object:root=true
+type PartnerRoleList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []PartnerRole `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&PartnerRole{}, &PartnerRoleList{})
+}

@@ -1,0 +1,159 @@
+// Package controlplane runs a local etcd and kube-apiserver on loopback, with
+// this operator's CRDs installed. `make run` (the manager's
+// --local-control-plane mode) and the envtest suites share it, so that what a
+// developer tries by hand and what the tests prove run on the same setup.
+//
+// It wraps controller-runtime's envtest, which picks random free ports, keeps
+// every byte of state in a temporary directory and removes it on Stop. The
+// binaries come from hack/setup-envtest.sh, which builds them from the Go
+// module proxy; nothing is downloaded.
+package controlplane
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// KubernetesVersion is the version hack/setup-envtest.sh builds; the binaries
+// live in bin/k8s/<KubernetesVersion>/ of the repository.
+const KubernetesVersion = "v1.37.2"
+
+// Options configure a local control plane. The zero value finds everything
+// relative to the repository that holds the working directory.
+type Options struct {
+	// BinaryDir holds etcd and kube-apiserver. Default: $KUBEBUILDER_ASSETS,
+	// else bin/k8s/<KubernetesVersion> of the repository.
+	BinaryDir string
+
+	// CRDDir holds the CRD manifests to install. Default: config/crd/bases of
+	// the repository.
+	CRDDir string
+
+	// KubeconfigPath, when set, is where an admin kubeconfig is written. The
+	// file is removed again by Stop.
+	KubeconfigPath string
+
+	// Output receives the output of etcd and kube-apiserver; nil discards it.
+	Output io.Writer
+}
+
+// ControlPlane is a running etcd and kube-apiserver.
+type ControlPlane struct {
+	env            *envtest.Environment
+	kubeconfigPath string
+
+	// Config is an admin (system:masters) client configuration.
+	Config *rest.Config
+	// Kubeconfig is Config as a kubeconfig file.
+	Kubeconfig []byte
+}
+
+// Start starts etcd and kube-apiserver, installs the CRDs and waits until
+// they are served.
+func Start(opts Options) (*ControlPlane, error) {
+	if err := opts.complete(); err != nil {
+		return nil, err
+	}
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: opts.BinaryDir,
+		CRDDirectoryPaths:     []string{opts.CRDDir},
+		ErrorIfCRDPathMissing: true,
+	}
+	if opts.Output != nil {
+		env.AttachControlPlaneOutput = true
+		env.ControlPlane.GetAPIServer().Out, env.ControlPlane.GetAPIServer().Err = opts.Output, opts.Output
+		env.ControlPlane.Etcd = &envtest.Etcd{Out: opts.Output, Err: opts.Output}
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		_ = env.Stop() // whatever did start must not outlive the failure
+		return nil, fmt.Errorf("starting the local control plane from %s: %w", opts.BinaryDir, err)
+	}
+	cp := &ControlPlane{env: env, Config: cfg, Kubeconfig: env.KubeConfig}
+	if opts.KubeconfigPath != "" {
+		if err := writeFile(opts.KubeconfigPath, env.KubeConfig); err != nil {
+			return nil, errors.Join(err, cp.Stop())
+		}
+		cp.kubeconfigPath = opts.KubeconfigPath
+	}
+	return cp, nil
+}
+
+// Stop stops kube-apiserver and etcd and removes their data and the
+// kubeconfig that Start wrote.
+func (c *ControlPlane) Stop() error {
+	err := c.env.Stop()
+	if c.kubeconfigPath != "" {
+		if rmErr := os.Remove(c.kubeconfigPath); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
+			err = errors.Join(err, rmErr)
+		}
+	}
+	return err
+}
+
+func (o *Options) complete() error {
+	var root string
+	if o.BinaryDir == "" {
+		o.BinaryDir = os.Getenv("KUBEBUILDER_ASSETS")
+	}
+	if o.BinaryDir == "" || o.CRDDir == "" {
+		var err error
+		if root, err = RepositoryRoot(); err != nil {
+			return err
+		}
+	}
+	if o.BinaryDir == "" {
+		o.BinaryDir = filepath.Join(root, "bin", "k8s", KubernetesVersion)
+	}
+	if o.CRDDir == "" {
+		o.CRDDir = filepath.Join(root, "config", "crd", "bases")
+	}
+	for _, bin := range []string{"etcd", "kube-apiserver"} {
+		if _, err := os.Stat(filepath.Join(o.BinaryDir, bin)); err != nil {
+			return fmt.Errorf("%s not found in %s: run hack/setup-envtest.sh (make setup-envtest) to build it: %w", bin, o.BinaryDir, err)
+		}
+	}
+	return nil
+}
+
+// RepositoryRoot returns the nearest directory at or above the working
+// directory that holds this module's go.mod.
+func RepositoryRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("finding the repository root: %w", err)
+	}
+	for {
+		if isModuleRoot(filepath.Join(dir, "go.mod")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("finding the repository root: no go.mod of github.com/roompro/partner-operator at or above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func isModuleRoot(goMod string) bool {
+	data, err := os.ReadFile(goMod)
+	return err == nil && strings.HasPrefix(string(data), "module github.com/roompro/partner-operator\n")
+}
+
+func writeFile(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("writing the kubeconfig: %w", err)
+	}
+	// 0600: it holds an admin client certificate.
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return fmt.Errorf("writing the kubeconfig: %w", err)
+	}
+	return nil
+}
