@@ -1,25 +1,82 @@
-// Package controllers holds the reconcilers of the partner-operator.
+// Package controllers holds the reconcilers of the partner-operator. Each one
+// is short and idempotent: it reads the world from the manager's cache,
+// computes what should be with the pure packages under internal/, and writes
+// only the difference.
 package controllers
 
 import (
-	ctrl "sigs.k8s.io/controller-runtime"
-)
+	"context"
+	"fmt"
+	"io"
+	"os"
 
-// Options configure the controllers.
-type Options struct{}
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/roompro/partner-operator/api/v1alpha1"
+	"github.com/roompro/partner-operator/internal/audit"
+	"github.com/roompro/partner-operator/internal/deadline"
+)
 
 // The manager's RBAC, generated into config/rbac/role.yaml by `make manifests`.
 // +kubebuilder:rbac:groups=partners.roompro.io,resources=rooms;partnerinvitations;partnerlinks;partnerroles;roomassignments,verbs=get;list;watch
-// +kubebuilder:rbac:groups=partners.roompro.io,resources=rooms;partnerinvitations;partnerlinks,verbs=update;patch
-// +kubebuilder:rbac:groups=partners.roompro.io,resources=partnerroles;roomassignments,verbs=create;update;patch;delete
+// +kubebuilder:rbac:groups=partners.roompro.io,resources=rooms;partnerlinks,verbs=update;patch
+// +kubebuilder:rbac:groups=partners.roompro.io,resources=partnerroles;roomassignments,verbs=create;delete
 // +kubebuilder:rbac:groups=partners.roompro.io,resources=rooms/status;partnerinvitations/status;partnerlinks/status;partnerroles/status;roomassignments/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=partners.roompro.io,resources=partnerlinks/finalizers,verbs=update
 // +kubebuilder:rbac:groups=core;events.k8s.io,resources=events,verbs=create;patch
 
-// SetupWithManager registers every controller with the manager.
-//
-// The foundation registers none yet: the lifecycle controllers (invitation
-// expiry, acceptance, room scoping, offboarding) come with the next issue.
+// Options configure the controllers.
+type Options struct {
+	// Clock is the time the controllers judge expiry by. Default: the real clock.
+	Clock clock.WithDelayedExecution
+	// AuditLog receives one JSON line per partner-relevant change. Default: stdout.
+	AuditLog io.Writer
+}
+
+// Field indexes of the manager's cache, so reconcilers find the children of a
+// link without scanning the namespace.
+const (
+	indexPartnerLink = "spec.partnerLink"
+)
+
+// SetupWithManager registers the field indexes and every controller.
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.AuditLog == nil {
+		opts.AuditLog = os.Stdout
+	}
+	ctx := context.Background()
+	indexer := mgr.GetFieldIndexer()
+	if err := indexer.IndexField(ctx, &v1alpha1.RoomAssignment{}, indexPartnerLink, func(o client.Object) []string {
+		return []string{o.(*v1alpha1.RoomAssignment).Spec.PartnerLink}
+	}); err != nil {
+		return fmt.Errorf("indexing RoomAssignments by partnerLink: %w", err)
+	}
+	if err := indexer.IndexField(ctx, &v1alpha1.PartnerRole{}, indexPartnerLink, func(o client.Object) []string {
+		return []string{o.(*v1alpha1.PartnerRole).Spec.PartnerLink}
+	}); err != nil {
+		return fmt.Errorf("indexing PartnerRoles by partnerLink: %w", err)
+	}
+
+	recorder := func(name string) *audit.Recorder {
+		return audit.NewRecorder(mgr.GetEventRecorder(name), opts.AuditLog, opts.Clock)
+	}
+	c := mgr.GetClient()
+	setups := []interface{ SetupWithManager(ctrl.Manager) error }{
+		&InvitationReconciler{Client: c, Clock: opts.Clock, Audit: recorder("partnerinvitation-controller"), Deadlines: deadline.New(opts.Clock)},
+		&LinkReconciler{Client: c, Clock: opts.Clock, Audit: recorder("partnerlink-controller")},
+		&AssignmentReconciler{Client: c, Audit: recorder("roomassignment-controller")},
+		&RoleReconciler{Client: c, Audit: recorder("partnerrole-controller")},
+		&RoomAccessReconciler{Client: c},
+	}
+	for _, s := range setups {
+		if err := s.SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("setting up %T: %w", s, err)
+		}
+	}
 	return nil
 }

@@ -12,6 +12,13 @@ const AccessLabelPrefix = "access.partners.roompro.io/"
 // the partner with the given (lower-case) domain.
 func AccessLabel(domain string) string { return AccessLabelPrefix + domain }
 
+// AnnotationRequestedBy records the user whose request created the object:
+// the customer who sent an invitation, the tenant manager who accepted it with
+// a PartnerLink. The admission webhook sets it on create and overwrites any
+// value the request carried; the controllers copy it into status and the audit
+// log (status.establishedBy, status.acceptedBy, userId).
+const AnnotationRequestedBy = "partners.roompro.io/requested-by"
+
 // RoomScope selects rooms of the customer's namespace by name, by label, or both
 // (a room matches when either matches).
 //

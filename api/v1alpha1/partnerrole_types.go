@@ -87,6 +87,7 @@ type PartnerRoleStatus struct {
 // users and groups. The primary admins of a link manage its roles.
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
+// +kubebuilder:selectablefield:JSONPath=`.spec.partnerLink`
 // +kubebuilder:resource:shortName=prole,categories=roompro
 // +kubebuilder:validation:XValidation:rule="!has(self.spec.builtin) || self.metadata.name == self.spec.partnerLink + '-primary-admins'",message="the built-in PrimaryAdmin role must be named <partnerLink>-primary-admins"
 // +kubebuilder:printcolumn:name="Link",type=string,JSONPath=`.spec.partnerLink`

@@ -43,6 +43,7 @@ type RoomAssignmentStatus struct {
 // partner's scope. A partner's scope is the union of its assignments.
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
+// +kubebuilder:selectablefield:JSONPath=`.spec.partnerLink`
 // +kubebuilder:resource:shortName=rassign,categories=roompro
 // +kubebuilder:printcolumn:name="Link",type=string,JSONPath=`.spec.partnerLink`
 // +kubebuilder:printcolumn:name="Rooms",type=integer,JSONPath=`.status.matchedRooms`

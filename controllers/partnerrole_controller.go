@@ -1,0 +1,75 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/roompro/partner-operator/api/v1alpha1"
+	"github.com/roompro/partner-operator/internal/audit"
+)
+
+// RoleReconciler reports whether a PartnerRole is in effect (its link is
+// Active) and audits its changes. Restoring the built-in role is the link
+// controller's job: the invariant belongs to the link.
+type RoleReconciler struct {
+	client.Client
+	Audit *audit.Recorder
+}
+
+// Reconcile brings one role's status up to date.
+func (r *RoleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	role := &v1alpha1.PartnerRole{}
+	if err := r.Get(ctx, req.NamespacedName, role); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !role.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	link := &v1alpha1.PartnerLink{}
+	linkErr := r.Get(ctx, client.ObjectKey{Namespace: role.Namespace, Name: role.Spec.PartnerLink}, link)
+	if linkErr != nil && !apierrors.IsNotFound(linkErr) {
+		return ctrl.Result{}, fmt.Errorf("reading PartnerLink %q: %w", role.Spec.PartnerLink, linkErr)
+	}
+
+	status := role.Status.DeepCopy()
+	status.ObservedGeneration = role.Generation
+	members := primaryAdminCount(role)
+	switch {
+	case apierrors.IsNotFound(linkErr):
+		setCondition(&status.Conditions, role, v1alpha1.ConditionReady, metav1.ConditionFalse, "PartnerLinkNotFound",
+			fmt.Sprintf("PartnerLink %q does not exist in this namespace", role.Spec.PartnerLink))
+	case !linkGrantsAccess(link):
+		setCondition(&status.Conditions, role, v1alpha1.ConditionReady, metav1.ConditionFalse, "PartnerLinkNotActive",
+			fmt.Sprintf("PartnerLink %q is %s, not Active", link.Name, orPending(link.Status.Phase)))
+	default:
+		setCondition(&status.Conditions, role, v1alpha1.ConditionReady, metav1.ConditionTrue, "InEffect",
+			fmt.Sprintf("grants %d permission(s) to %d member(s) within the scope of %s", len(role.Spec.Permissions), members, link.Spec.PartnerDomain))
+	}
+	if equality.Semantic.DeepEqual(*status, role.Status) {
+		return ctrl.Result{}, nil
+	}
+	previousGeneration := role.Status.ObservedGeneration
+	role.Status = *status
+	if err := r.Status().Update(ctx, role); err != nil {
+		return ctrl.Result{}, ignoreConflict(err, "updating the role status")
+	}
+	recordGenerationChange(r.Audit, role, previousGeneration, audit.CategoryRole,
+		fmt.Sprintf("grants %v to %d member(s)", role.Spec.Permissions, members))
+	return ctrl.Result{}, nil
+}
+
+// SetupWithManager registers the controller; the role's link changes whether
+// it is in effect.
+func (r *RoleReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.PartnerRole{}).
+		Watches(&v1alpha1.PartnerLink{}, enqueueByPartnerLink(r.Client, func() client.ObjectList { return &v1alpha1.PartnerRoleList{} })).
+		Named("partnerrole").
+		Complete(r)
+}

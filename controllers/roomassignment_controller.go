@@ -1,0 +1,125 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/roompro/partner-operator/api/v1alpha1"
+	"github.com/roompro/partner-operator/internal/audit"
+	"github.com/roompro/partner-operator/internal/scope"
+)
+
+// Condition of a RoomAssignment: False names the rooms that do not exist.
+const conditionRoomsFound = "RoomsFound"
+
+// AssignmentReconciler reports what a RoomAssignment selects: how many rooms,
+// which named rooms are missing, and whether it is in effect (its link is
+// Active). The room labels themselves are RoomAccessReconciler's job.
+type AssignmentReconciler struct {
+	client.Client
+	Audit *audit.Recorder
+}
+
+// Reconcile brings one assignment's status up to date.
+func (r *AssignmentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	a := &v1alpha1.RoomAssignment{}
+	if err := r.Get(ctx, req.NamespacedName, a); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !a.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	rooms := &v1alpha1.RoomList{}
+	if err := r.List(ctx, rooms, client.InNamespace(a.Namespace)); err != nil {
+		return ctrl.Result{}, fmt.Errorf("listing rooms: %w", err)
+	}
+	link := &v1alpha1.PartnerLink{}
+	linkErr := r.Get(ctx, client.ObjectKey{Namespace: a.Namespace, Name: a.Spec.PartnerLink}, link)
+	if linkErr != nil && !apierrors.IsNotFound(linkErr) {
+		return ctrl.Result{}, fmt.Errorf("reading PartnerLink %q: %w", a.Spec.PartnerLink, linkErr)
+	}
+
+	status := a.Status.DeepCopy()
+	status.ObservedGeneration = a.Generation
+	matcher, compileErr := scope.Compile(a.Spec.Rooms)
+	status.MatchedRooms = 0
+	if compileErr == nil {
+		for i := range rooms.Items {
+			if matcher.Matches(&rooms.Items[i]) {
+				status.MatchedRooms++
+			}
+		}
+	}
+	if missing := scope.MissingNames(a.Spec.Rooms, rooms.Items); len(missing) > 0 {
+		setCondition(&status.Conditions, a, conditionRoomsFound, metav1.ConditionFalse, "RoomsNotFound",
+			fmt.Sprintf("no room named %s in this namespace; it joins the scope once it is created", strings.Join(missing, ", ")))
+	} else {
+		setCondition(&status.Conditions, a, conditionRoomsFound, metav1.ConditionTrue, "AllRoomsFound", "every named room exists")
+	}
+	switch {
+	case compileErr != nil:
+		setCondition(&status.Conditions, a, v1alpha1.ConditionReady, metav1.ConditionFalse, "InvalidSelector", compileErr.Error())
+	case apierrors.IsNotFound(linkErr):
+		setCondition(&status.Conditions, a, v1alpha1.ConditionReady, metav1.ConditionFalse, "PartnerLinkNotFound",
+			fmt.Sprintf("PartnerLink %q does not exist in this namespace", a.Spec.PartnerLink))
+	case !linkGrantsAccess(link):
+		setCondition(&status.Conditions, a, v1alpha1.ConditionReady, metav1.ConditionFalse, "PartnerLinkNotActive",
+			fmt.Sprintf("PartnerLink %q is %s, not Active", link.Name, orPending(link.Status.Phase)))
+	default:
+		setCondition(&status.Conditions, a, v1alpha1.ConditionReady, metav1.ConditionTrue, "InScope",
+			fmt.Sprintf("%d room(s) are in the scope of %s", status.MatchedRooms, link.Spec.PartnerDomain))
+	}
+	if equality.Semantic.DeepEqual(*status, a.Status) {
+		return ctrl.Result{}, nil
+	}
+	previousGeneration := a.Status.ObservedGeneration
+	a.Status = *status
+	if err := r.Status().Update(ctx, a); err != nil {
+		return ctrl.Result{}, ignoreConflict(err, "updating the assignment status")
+	}
+	recordGenerationChange(r.Audit, a, previousGeneration, audit.CategoryAssignment,
+		fmt.Sprintf("assigns %d room(s) to PartnerLink %q", a.Status.MatchedRooms, a.Spec.PartnerLink))
+	return ctrl.Result{}, nil
+}
+
+// SetupWithManager registers the controller; rooms and the assignment's link
+// change what it reports.
+func (r *AssignmentReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	newList := func() client.ObjectList { return &v1alpha1.RoomAssignmentList{} }
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.RoomAssignment{}).
+		Watches(&v1alpha1.Room{}, enqueueAllInNamespace(r.Client, newList)).
+		Watches(&v1alpha1.PartnerLink{}, enqueueByPartnerLink(r.Client, newList)).
+		Named("roomassignment").
+		Complete(r)
+}
+
+// recordGenerationChange audits a spec the controller sees for the first time
+// (Create) or in a new generation (Update).
+func recordGenerationChange(rec *audit.Recorder, obj client.Object, previousGeneration int64, category audit.Category, message string) {
+	if previousGeneration == obj.GetGeneration() {
+		return
+	}
+	op, reason := audit.OperationUpdate, "SpecChanged"
+	if previousGeneration == 0 {
+		op, reason = audit.OperationCreate, "Observed"
+	}
+	rec.Record(obj, audit.Change{
+		Category: category, Operation: op, Result: audit.Successful,
+		UserID: obj.GetAnnotations()[v1alpha1.AnnotationRequestedBy], Reason: reason, Message: message,
+	})
+}
+
+func orPending(p v1alpha1.LinkPhase) string {
+	if p == "" {
+		return string(v1alpha1.LinkPending)
+	}
+	return string(p)
+}

@@ -1,0 +1,112 @@
+// Package scope decides which rooms a RoomScope selects and which partners may
+// reach a room. It is pure: no client, no I/O, so the controllers and their
+// tests share one definition of "in scope".
+package scope
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/roompro/partner-operator/api/v1alpha1"
+)
+
+// Matcher is a compiled RoomScope.
+type Matcher struct {
+	names    map[string]struct{}
+	selector labels.Selector // nil when the scope has no selector
+}
+
+// Compile turns a RoomScope into a Matcher. An invalid selector is an error;
+// the CRD and the webhook reject those, so it means a stale or foreign object.
+func Compile(s v1alpha1.RoomScope) (*Matcher, error) {
+	m := &Matcher{names: make(map[string]struct{}, len(s.Names))}
+	for _, n := range s.Names {
+		m.names[n] = struct{}{}
+	}
+	if s.Selector != nil {
+		sel, err := metav1.LabelSelectorAsSelector(s.Selector)
+		if err != nil {
+			return nil, fmt.Errorf("invalid room selector: %w", err)
+		}
+		m.selector = sel
+	}
+	return m, nil
+}
+
+// Matches reports whether the scope selects the room: by name, or by labels.
+func (m *Matcher) Matches(room *v1alpha1.Room) bool {
+	if _, ok := m.names[room.Name]; ok {
+		return true
+	}
+	return m.selector != nil && m.selector.Matches(labels.Set(room.Labels))
+}
+
+// MissingNames returns the names of the scope that no room has, sorted.
+func MissingNames(s v1alpha1.RoomScope, rooms []v1alpha1.Room) []string {
+	present := make(map[string]struct{}, len(rooms))
+	for i := range rooms {
+		present[rooms[i].Name] = struct{}{}
+	}
+	var missing []string
+	for _, n := range s.Names {
+		if _, ok := present[n]; !ok {
+			missing = append(missing, n)
+		}
+	}
+	slices.Sort(missing)
+	return slices.Compact(missing)
+}
+
+// Grant is one active link's assignment: the partner domain it gives rooms to
+// and the rooms it selects.
+type Grant struct {
+	Domain  string
+	Matcher *Matcher
+}
+
+// PartnersOf returns the sorted, distinct domains of the grants that select
+// the room: the partners that may reach it.
+func PartnersOf(room *v1alpha1.Room, grants []Grant) []string {
+	var domains []string
+	for _, g := range grants {
+		if !slices.Contains(domains, g.Domain) && g.Matcher.Matches(room) {
+			domains = append(domains, g.Domain)
+		}
+	}
+	slices.Sort(domains)
+	return domains
+}
+
+// AccessLabelsMatch reports whether the room's access labels are exactly the
+// given domains (each with the value "true").
+func AccessLabelsMatch(room *v1alpha1.Room, domains []string) bool {
+	n := 0
+	for k, v := range room.Labels {
+		if domain, ok := strings.CutPrefix(k, v1alpha1.AccessLabelPrefix); ok {
+			if v != "true" || !slices.Contains(domains, domain) {
+				return false
+			}
+			n++
+		}
+	}
+	return n == len(domains)
+}
+
+// WithAccessLabels returns the room's labels with the access labels replaced by
+// one per domain. Other labels are kept as they are.
+func WithAccessLabels(current map[string]string, domains []string) map[string]string {
+	out := make(map[string]string, len(current)+len(domains))
+	for k, v := range current {
+		if !strings.HasPrefix(k, v1alpha1.AccessLabelPrefix) {
+			out[k] = v
+		}
+	}
+	for _, d := range domains {
+		out[v1alpha1.AccessLabel(d)] = "true"
+	}
+	return out
+}
