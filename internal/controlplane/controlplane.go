@@ -10,6 +10,7 @@
 package controlplane
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,8 @@ import (
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/roompro/partner-operator/internal/authzserver"
 )
 
 // KubernetesVersion is the version hack/setup-envtest.sh builds; the binaries
@@ -42,12 +45,31 @@ type Options struct {
 
 	// Output receives the output of etcd and kube-apiserver; nil discards it.
 	Output io.Writer
+
+	// Webhooks wires the apiserver to a webhook server on loopback that the
+	// caller runs (the manager): the authorization webhook, configured from
+	// AuthorizationConfig, and the admission webhooks of WebhookManifests.
+	// Start issues the serving certificate; ControlPlane.Webhook says where
+	// to listen.
+	Webhooks bool
+	// AuthorizationConfig is the AuthorizationConfiguration to give the
+	// apiserver. Default: config/authorization/authorization-config.yaml.
+	AuthorizationConfig string
+	// WebhookManifests holds the admission webhook configurations. Default:
+	// config/webhook/manifests.yaml.
+	WebhookManifests string
 }
 
 // ControlPlane is a running etcd and kube-apiserver.
 type ControlPlane struct {
 	env            *envtest.Environment
 	kubeconfigPath string
+	tempDir        string
+	// startAttempted: env.Start ran, so env.Stop has processes to stop.
+	startAttempted bool
+
+	// Webhook is where the webhook server must listen, with Options.Webhooks.
+	Webhook *WebhookServing
 
 	// Config is an admin (system:masters) client configuration.
 	Config *rest.Config
@@ -71,12 +93,24 @@ func Start(opts Options) (*ControlPlane, error) {
 		env.ControlPlane.GetAPIServer().Out, env.ControlPlane.GetAPIServer().Err = opts.Output, opts.Output
 		env.ControlPlane.Etcd = &envtest.Etcd{Out: opts.Output, Err: opts.Output}
 	}
+	cp := &ControlPlane{env: env}
+	if opts.Webhooks {
+		if err := cp.prepareWebhooks(opts); err != nil {
+			return nil, errors.Join(err, cp.Stop())
+		}
+	}
+	cp.startAttempted = true
 	cfg, err := env.Start()
 	if err != nil {
-		_ = env.Stop() // whatever did start must not outlive the failure
-		return nil, fmt.Errorf("starting the local control plane from %s: %w", opts.BinaryDir, err)
+		// Whatever did start must not outlive the failure.
+		return nil, errors.Join(fmt.Errorf("starting the local control plane from %s: %w", opts.BinaryDir, err), cp.Stop())
 	}
-	cp := &ControlPlane{env: env, Config: cfg, Kubeconfig: env.KubeConfig}
+	cp.Config, cp.Kubeconfig = cfg, env.KubeConfig
+	if opts.Webhooks {
+		if err := installAdmissionWebhooks(context.Background(), cfg, opts.WebhookManifests, cp.Webhook); err != nil {
+			return nil, errors.Join(err, cp.Stop())
+		}
+	}
 	if opts.KubeconfigPath != "" {
 		if err := writeFile(opts.KubeconfigPath, env.KubeConfig); err != nil {
 			return nil, errors.Join(err, cp.Stop())
@@ -86,10 +120,37 @@ func Start(opts Options) (*ControlPlane, error) {
 	return cp, nil
 }
 
-// Stop stops kube-apiserver and etcd and removes their data and the
-// kubeconfig that Start wrote.
+// prepareWebhooks issues the webhook serving certificate and gives the
+// apiserver the authorization configuration, before the apiserver starts.
+func (c *ControlPlane) prepareWebhooks(opts Options) error {
+	dir, err := os.MkdirTemp("", "partner-operator-webhooks-")
+	if err != nil {
+		return fmt.Errorf("creating the webhook directory: %w", err)
+	}
+	c.tempDir = dir
+	if c.Webhook, err = newWebhookServing(dir); err != nil {
+		return err
+	}
+	configPath, err := writeAuthorizationConfig(dir, opts.AuthorizationConfig, c.Webhook, authzserver.Path)
+	if err != nil {
+		return err
+	}
+	args := c.env.ControlPlane.GetAPIServer().Configure()
+	args.Disable("authorization-mode") // --authorization-config replaces it
+	args.Set("authorization-config", configPath)
+	return nil
+}
+
+// Stop stops kube-apiserver and etcd and removes their data, the webhook
+// certificates and the kubeconfig that Start wrote.
 func (c *ControlPlane) Stop() error {
-	err := c.env.Stop()
+	var err error
+	if c.startAttempted {
+		err = c.env.Stop()
+	}
+	if c.tempDir != "" {
+		err = errors.Join(err, os.RemoveAll(c.tempDir))
+	}
 	if c.kubeconfigPath != "" {
 		if rmErr := os.Remove(c.kubeconfigPath); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
 			err = errors.Join(err, rmErr)
@@ -103,7 +164,7 @@ func (o *Options) complete() error {
 	if o.BinaryDir == "" {
 		o.BinaryDir = os.Getenv("KUBEBUILDER_ASSETS")
 	}
-	if o.BinaryDir == "" || o.CRDDir == "" {
+	if o.BinaryDir == "" || o.CRDDir == "" || o.AuthorizationConfig == "" || o.WebhookManifests == "" {
 		var err error
 		if root, err = RepositoryRoot(); err != nil {
 			return err
@@ -114,6 +175,12 @@ func (o *Options) complete() error {
 	}
 	if o.CRDDir == "" {
 		o.CRDDir = filepath.Join(root, "config", "crd", "bases")
+	}
+	if o.AuthorizationConfig == "" {
+		o.AuthorizationConfig = filepath.Join(root, "config", "authorization", "authorization-config.yaml")
+	}
+	if o.WebhookManifests == "" {
+		o.WebhookManifests = filepath.Join(root, "config", "webhook", "manifests.yaml")
 	}
 	for _, bin := range []string{"etcd", "kube-apiserver"} {
 		if _, err := os.Stat(filepath.Join(o.BinaryDir, bin)); err != nil {

@@ -1,0 +1,149 @@
+// Package admission holds the defaulting and validating admission webhooks
+// of the five kinds: the rules that need another object or the requesting
+// user, which the CRD schema cannot check. Every rejection names the field and
+// what is allowed, and a rejected request changes nothing.
+package admission
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/roompro/partner-operator/api/v1alpha1"
+	"github.com/roompro/partner-operator/internal/authz"
+)
+
+// Options configure the webhooks.
+type Options struct {
+	// OperatorUser is the username of the operator's own client: only it may
+	// set operator-owned fields (spec.builtin, room access labels, the
+	// requested-by annotation) and delete a live link's built-in role.
+	OperatorUser string
+	// Clock judges invitation expiry. Default: the real clock.
+	Clock clock.PassiveClock
+	// IsPartnerDomain reports whether a domain is a partner's (named by an
+	// invitation or a link): a UPN of any other domain is the customer's own
+	// staff. Default: every domain is a partner's, which fails closed.
+	IsPartnerDomain func(domain string) bool
+}
+
+// +kubebuilder:webhook:path=/mutate-partners-roompro-io-v1alpha1-room,mutating=true,failurePolicy=fail,sideEffects=None,groups=partners.roompro.io,resources=rooms,verbs=create,versions=v1alpha1,name=mroom.partners.roompro.io,admissionReviewVersions=v1
+// +kubebuilder:webhook:path=/mutate-partners-roompro-io-v1alpha1-partnerinvitation,mutating=true,failurePolicy=fail,sideEffects=None,groups=partners.roompro.io,resources=partnerinvitations,verbs=create,versions=v1alpha1,name=mpartnerinvitation.partners.roompro.io,admissionReviewVersions=v1
+// +kubebuilder:webhook:path=/mutate-partners-roompro-io-v1alpha1-partnerlink,mutating=true,failurePolicy=fail,sideEffects=None,groups=partners.roompro.io,resources=partnerlinks,verbs=create,versions=v1alpha1,name=mpartnerlink.partners.roompro.io,admissionReviewVersions=v1
+// +kubebuilder:webhook:path=/mutate-partners-roompro-io-v1alpha1-partnerrole,mutating=true,failurePolicy=fail,sideEffects=None,groups=partners.roompro.io,resources=partnerroles,verbs=create,versions=v1alpha1,name=mpartnerrole.partners.roompro.io,admissionReviewVersions=v1
+// +kubebuilder:webhook:path=/mutate-partners-roompro-io-v1alpha1-roomassignment,mutating=true,failurePolicy=fail,sideEffects=None,groups=partners.roompro.io,resources=roomassignments,verbs=create,versions=v1alpha1,name=mroomassignment.partners.roompro.io,admissionReviewVersions=v1
+// +kubebuilder:webhook:path=/validate-partners-roompro-io-v1alpha1-room,mutating=false,failurePolicy=fail,sideEffects=None,groups=partners.roompro.io,resources=rooms,verbs=create;update,versions=v1alpha1,name=vroom.partners.roompro.io,admissionReviewVersions=v1
+// +kubebuilder:webhook:path=/validate-partners-roompro-io-v1alpha1-partnerinvitation,mutating=false,failurePolicy=fail,sideEffects=None,groups=partners.roompro.io,resources=partnerinvitations,verbs=create;update,versions=v1alpha1,name=vpartnerinvitation.partners.roompro.io,admissionReviewVersions=v1
+// +kubebuilder:webhook:path=/validate-partners-roompro-io-v1alpha1-partnerlink,mutating=false,failurePolicy=fail,sideEffects=None,groups=partners.roompro.io,resources=partnerlinks,verbs=create;update,versions=v1alpha1,name=vpartnerlink.partners.roompro.io,admissionReviewVersions=v1
+// +kubebuilder:webhook:path=/validate-partners-roompro-io-v1alpha1-partnerrole,mutating=false,failurePolicy=fail,sideEffects=None,groups=partners.roompro.io,resources=partnerroles,verbs=create;update;delete,versions=v1alpha1,name=vpartnerrole.partners.roompro.io,admissionReviewVersions=v1
+// +kubebuilder:webhook:path=/validate-partners-roompro-io-v1alpha1-roomassignment,mutating=false,failurePolicy=fail,sideEffects=None,groups=partners.roompro.io,resources=roomassignments,verbs=create;update;delete,versions=v1alpha1,name=vroomassignment.partners.roompro.io,admissionReviewVersions=v1
+
+// SetupWithManager registers the webhooks on the manager's webhook server.
+// Validators read other objects with the API reader, not the cache: an
+// invitation created a moment ago must be found.
+func SetupWithManager(mgr ctrl.Manager, opts Options) error {
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.IsPartnerDomain == nil {
+		opts.IsPartnerDomain = func(string) bool { return true }
+	}
+	r := mgr.GetAPIReader()
+	stamp := requestedByDefaulter{}
+	register := []func() error{
+		func() error {
+			return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.Room{}).
+				WithDefaulter(defaulterOf[*v1alpha1.Room](stamp)).WithValidator(&roomValidator{opts: opts}).Complete()
+		},
+		func() error {
+			return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.PartnerInvitation{}).
+				WithDefaulter(defaulterOf[*v1alpha1.PartnerInvitation](stamp)).WithValidator(&invitationValidator{opts: opts}).Complete()
+		},
+		func() error {
+			return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.PartnerLink{}).
+				WithDefaulter(defaulterOf[*v1alpha1.PartnerLink](stamp)).WithValidator(&linkValidator{reader: r, opts: opts}).Complete()
+		},
+		func() error {
+			return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.PartnerRole{}).
+				WithDefaulter(defaulterOf[*v1alpha1.PartnerRole](stamp)).WithValidator(&roleValidator{reader: r, opts: opts}).Complete()
+		},
+		func() error {
+			return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.RoomAssignment{}).
+				WithDefaulter(defaulterOf[*v1alpha1.RoomAssignment](stamp)).WithValidator(&assignmentValidator{reader: r, opts: opts}).Complete()
+		},
+	}
+	for _, f := range register {
+		if err := f(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// requester is who sent the admission request.
+type requester struct {
+	name string
+	// partner is set when the user is a partner user: a UPN of a partner domain.
+	partner *authz.Identity
+	// upn is set for every UPN, partner or not (a tenant manager accepting
+	// the first invitation of its domain is a UPN of a partner domain).
+	upn *authz.Identity
+}
+
+func (o Options) requester(ctx context.Context) (requester, error) {
+	req, err := admission.RequestFromContext(ctx)
+	if err != nil {
+		return requester{}, fmt.Errorf("reading the admission request: %w", err)
+	}
+	r := requester{name: req.UserInfo.Username}
+	if id, ok := authz.ParseIdentity(req.UserInfo.Username, req.UserInfo.Groups); ok {
+		r.upn = &id
+		if o.IsPartnerDomain(id.Domain) {
+			r.partner = &id
+		}
+	}
+	return r, nil
+}
+
+func (r requester) is(user string) bool { return user != "" && r.name == user }
+
+// invalid turns field errors into the apiserver's Invalid error of obj.
+func invalid(obj client.Object, kind string, errs field.ErrorList) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return apierrors.NewInvalid(schema.GroupKind{Group: v1alpha1.GroupVersion.Group, Kind: kind}, obj.GetName(), errs)
+}
+
+// forbidden is a refusal because of who asks.
+func forbidden(obj client.Object, resource, reason string) error {
+	return apierrors.NewForbidden(schema.GroupResource{Group: v1alpha1.GroupVersion.Group, Resource: resource}, obj.GetName(), fmt.Errorf("%s", reason))
+}
+
+// validateScope checks a RoomScope's selector as the apiserver would check
+// a Deployment's.
+func validateScope(s v1alpha1.RoomScope, path *field.Path) field.ErrorList {
+	if s.Selector == nil {
+		return nil
+	}
+	return metav1validation.ValidateLabelSelector(s.Selector, metav1validation.LabelSelectorValidationOptions{}, path.Child("selector"))
+}
+
+// requestedByUnchanged keeps the requested-by annotation as the create
+// stamped it: only the operator may change it.
+func requestedByUnchanged(who requester, opts Options, oldObj, newObj client.Object) field.ErrorList {
+	key := v1alpha1.AnnotationRequestedBy
+	if who.is(opts.OperatorUser) || oldObj.GetAnnotations()[key] == newObj.GetAnnotations()[key] {
+		return nil
+	}
+	return field.ErrorList{field.Forbidden(field.NewPath("metadata", "annotations").Key(key),
+		"records who created the object; it cannot be changed")}
+}

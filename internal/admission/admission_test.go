@@ -1,0 +1,290 @@
+package admission
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/roompro/partner-operator/api/v1alpha1"
+)
+
+const (
+	ns       = "tenant-a"
+	operator = "system:serviceaccount:partner-operator-system:partner-operator-controller-manager"
+	tm       = "tm@contoso.com"
+	alice    = "alice@contoso.com"
+	customer = "admin@customer.org"
+)
+
+var (
+	created = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	clk     = clocktesting.NewFakePassiveClock(created.Add(time.Hour))
+	opts    = Options{OperatorUser: operator, Clock: clk, IsPartnerDomain: func(d string) bool { return d == "contoso.com" || d == "fabrikam.com" }}
+)
+
+// as is the context of an admission request by user.
+func as(user string, groups ...string) context.Context {
+	return admission.NewContextWithRequest(context.Background(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+		Operation: admissionv1.Create,
+		UserInfo:  authenticationv1.UserInfo{Username: user, Groups: groups},
+	}})
+}
+
+func reader(objs ...client.Object) client.Reader {
+	scheme := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		panic(err)
+	}
+	return fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).Build()
+}
+
+func invitation(name, domain string, phase v1alpha1.InvitationPhase) *v1alpha1.PartnerInvitation {
+	return &v1alpha1.PartnerInvitation{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, CreationTimestamp: metav1.NewTime(created)},
+		Spec:       v1alpha1.PartnerInvitationSpec{PartnerDomain: v1alpha1.Domain(domain), ExpiryDays: 1, TermsAccepted: true},
+		Status:     v1alpha1.PartnerInvitationStatus{Phase: phase},
+	}
+}
+
+func link(name string) *v1alpha1.PartnerLink {
+	return &v1alpha1.PartnerLink{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: v1alpha1.PartnerLinkSpec{Invitation: name, PartnerDomain: "contoso.com",
+			PrimaryAdmins: []v1alpha1.Subject{{Kind: v1alpha1.UserSubject, Name: alice}}},
+	}
+}
+
+func role(name string, members ...v1alpha1.Subject) *v1alpha1.PartnerRole {
+	return &v1alpha1.PartnerRole{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: v1alpha1.PartnerRoleSpec{PartnerLink: "contoso", Permissions: []v1alpha1.Permission{v1alpha1.TicketsView},
+			Assignments: []v1alpha1.RoleAssignment{{Name: "a", Members: members}}},
+	}
+}
+
+func user(n string) v1alpha1.Subject  { return v1alpha1.Subject{Kind: v1alpha1.UserSubject, Name: n} }
+func group(n string) v1alpha1.Subject { return v1alpha1.Subject{Kind: v1alpha1.GroupSubject, Name: n} }
+
+// expect asserts err is nil (want == "") or contains every part of want,
+// separated by "|".
+func expect(t *testing.T, err error, want string) {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Fatalf("rejected: %v", err)
+		}
+		return
+	}
+	if err == nil {
+		t.Fatalf("accepted, want an error with %q", want)
+	}
+	for _, part := range strings.Split(want, "|") {
+		if !strings.Contains(err.Error(), part) {
+			t.Errorf("error %q does not contain %q", err, part)
+		}
+	}
+}
+
+func TestLinkCreate(t *testing.T) {
+	pending := invitation("contoso", "contoso.com", v1alpha1.InvitationPending)
+	managers := "contoso.com:tenant-managers"
+	cases := []struct {
+		name string
+		ctx  context.Context
+		objs []client.Object
+		link *v1alpha1.PartnerLink
+		want string
+	}{
+		{"a tenant manager accepts a pending invitation", as(tm, managers), []client.Object{pending}, link("contoso"), ""},
+		{"a user who is not a tenant manager", as(alice), []client.Object{pending}, link("contoso"), "only members of contoso.com:tenant-managers may accept"},
+		{"a tenant manager of another domain", as("tm@fabrikam.com", "fabrikam.com:tenant-managers"), []client.Object{pending}, link("contoso"), "only members of contoso.com:tenant-managers"},
+		{"a contoso user in fabrikam's managers group", as(alice, "fabrikam.com:tenant-managers"), []client.Object{pending}, link("contoso"), "only members of contoso.com:tenant-managers"},
+		{"the customer's admin", as(customer, "system:masters"), []client.Object{pending}, link("contoso"), "only members of contoso.com:tenant-managers"},
+		{"a missing invitation", as(tm, managers), nil, link("contoso"), `spec.invitation: Not found: "contoso"`},
+		{"an invitation of another domain", as(tm, managers), []client.Object{invitation("contoso", "fabrikam.com", "")}, link("contoso"), "spec.partnerDomain|is for fabrikam.com"},
+		{"an accepted invitation", as(tm, managers), []client.Object{invitation("contoso", "contoso.com", v1alpha1.InvitationAccepted)}, link("contoso"), "spec.invitation|already accepted"},
+		{"an invitation marked expired", as(tm, managers), []client.Object{invitation("contoso", "contoso.com", v1alpha1.InvitationExpired)}, link("contoso"), "spec.invitation|expired at 2026-11-02T00:00:00Z"},
+		{"a primary admin of another domain", as(tm, managers), []client.Object{pending}, func() *v1alpha1.PartnerLink {
+			l := link("contoso")
+			l.Spec.PrimaryAdmins = append(l.Spec.PrimaryAdmins, user("bob@fabrikam.com"))
+			return l
+		}(), "spec.primaryAdmins[1].name|name@contoso.com"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := (&linkValidator{reader: reader(tc.objs...), opts: opts}).ValidateCreate(tc.ctx, tc.link)
+			expect(t, err, tc.want)
+		})
+	}
+
+	t.Run("an invitation past its deadline but not yet marked", func(t *testing.T) {
+		late := opts
+		late.Clock = clocktesting.NewFakePassiveClock(created.Add(25 * time.Hour))
+		_, err := (&linkValidator{reader: reader(pending), opts: late}).ValidateCreate(as(tm, managers), link("contoso"))
+		expect(t, err, "expired at")
+	})
+}
+
+func TestInvitation(t *testing.T) {
+	manual := invitation("contoso", "contoso.com", "")
+	manual.Spec.Approvals.Tickets = v1alpha1.ApprovalManual
+	_, err := (&invitationValidator{opts: opts}).ValidateCreate(as(customer), manual)
+	expect(t, err, `spec.approvals.tickets: Invalid value: "Manual": manual approval is not available yet; use Auto`)
+
+	badSelector := invitation("contoso", "contoso.com", "")
+	badSelector.Spec.Rooms.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"bad key!": "x"}}
+	_, err = (&invitationValidator{opts: opts}).ValidateCreate(as(customer), badSelector)
+	expect(t, err, "spec.rooms.selector.matchLabels")
+
+	_, err = (&invitationValidator{opts: opts}).ValidateCreate(as(alice), invitation("x", "contoso.com", ""))
+	expect(t, err, "invitations are written by the customer only")
+
+	_, err = (&invitationValidator{opts: opts}).ValidateCreate(as(customer), invitation("x", "contoso.com", ""))
+	expect(t, err, "")
+}
+
+func TestRole(t *testing.T) {
+	objs := []client.Object{link("contoso")}
+	v := &roleValidator{reader: reader(objs...), opts: opts}
+	cases := []struct {
+		name string
+		ctx  context.Context
+		role *v1alpha1.PartnerRole
+		want string
+	}{
+		{"a help-desk role by a primary admin", as(alice), role("helpdesk", group("contoso.com:helpdesk"), user("carol@contoso.com")), ""},
+		{"a member of another domain", as(alice), role("x", user("bob@fabrikam.com")), "spec.assignments[0].members[0].name|name@contoso.com"},
+		{"a group of another domain", as(alice), role("x", group("fabrikam.com:helpdesk")), "spec.assignments[0].members[0].name|contoso.com:<group>"},
+		{"a system: group", as(alice), role("x", group("system:authenticated")), "spec.assignments[0].members[0].name|never partner members"},
+		{"a service account", as(alice), role("x", user("system:serviceaccount:a:b")), "never partner members"},
+		{"a permission partners cannot hold", as(alice), func() *v1alpha1.PartnerRole {
+			r := role("x", user("carol@contoso.com"))
+			r.Spec.Permissions = []v1alpha1.Permission{v1alpha1.RoomsResetKey}
+			return r
+		}(), "spec.permissions[0]|rooms.resetKey"},
+		{"a missing link", as(alice), func() *v1alpha1.PartnerRole {
+			r := role("x", user("carol@contoso.com"))
+			r.Spec.PartnerLink = "gone"
+			return r
+		}(), `spec.partnerLink: Not found: "gone"`},
+		{"a partner writing another partner's role", as("bob@fabrikam.com"), role("x", user("carol@contoso.com")), "may only write roles of its own partner links"},
+		{"builtin set by a user", as(alice), func() *v1alpha1.PartnerRole {
+			r := role("contoso-primary-admins", user(alice))
+			r.Spec.Builtin = v1alpha1.BuiltinPrimaryAdmin
+			return r
+		}(), "spec.builtin|set by the operator only"},
+		{"builtin set by the operator", as(operator), func() *v1alpha1.PartnerRole {
+			r := role("contoso-primary-admins", user(alice))
+			r.Spec.Builtin = v1alpha1.BuiltinPrimaryAdmin
+			return r
+		}(), ""},
+		{"a bad scope selector", as(alice), func() *v1alpha1.PartnerRole {
+			r := role("x", user("carol@contoso.com"))
+			r.Spec.Assignments[0].Scope.Selector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "site", Operator: "Like"}}}
+			return r
+		}(), "spec.assignments[0].scope.selector.matchExpressions[0].operator"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := v.ValidateCreate(tc.ctx, tc.role)
+			expect(t, err, tc.want)
+		})
+	}
+}
+
+func TestPrimaryAdminInvariant(t *testing.T) {
+	builtin := role("contoso-primary-admins", user(alice))
+	builtin.Spec.Builtin = v1alpha1.BuiltinPrimaryAdmin
+	emptied := builtin.DeepCopy()
+	emptied.Spec.Assignments[0].Members = nil
+
+	v := &roleValidator{reader: reader(link("contoso")), opts: opts}
+	_, err := v.ValidateUpdate(as(alice), builtin, emptied)
+	expect(t, err, "removing the last primary admin is not allowed")
+
+	_, err = v.ValidateDelete(as(alice), builtin)
+	expect(t, err, `cannot be deleted while PartnerLink "contoso" exists`)
+	_, err = v.ValidateDelete(as(customer), builtin)
+	expect(t, err, "cannot be deleted while PartnerLink")
+	_, err = v.ValidateDelete(as(operator), builtin)
+	expect(t, err, "")
+
+	terminating := link("contoso")
+	now := metav1.Now()
+	terminating.DeletionTimestamp, terminating.Finalizers = &now, []string{"partners.roompro.io/offboard"}
+	_, err = (&roleValidator{reader: reader(terminating), opts: opts}).ValidateDelete(as(customer), builtin)
+	expect(t, err, "")
+
+	_, err = v.ValidateDelete(as(customer), role("helpdesk", user("carol@contoso.com")))
+	expect(t, err, "")
+}
+
+func TestAssignment(t *testing.T) {
+	a := &v1alpha1.RoomAssignment{ObjectMeta: metav1.ObjectMeta{Name: "extra", Namespace: ns},
+		Spec: v1alpha1.RoomAssignmentSpec{PartnerLink: "contoso", Rooms: v1alpha1.RoomScope{Names: []string{"ber"}}}}
+	v := &assignmentValidator{reader: reader(link("contoso")), opts: opts}
+	_, err := v.ValidateCreate(as(customer), a)
+	expect(t, err, "")
+	_, err = v.ValidateCreate(as(alice), a)
+	expect(t, err, "RoomAssignments are written by the customer only")
+	_, err = v.ValidateUpdate(as(alice), a, a)
+	expect(t, err, "RoomAssignments are written by the customer only")
+	_, err = v.ValidateDelete(as(alice), a)
+	expect(t, err, "RoomAssignments are written by the customer only")
+	stale := a.DeepCopy()
+	stale.Spec.PartnerLink = "gone"
+	_, err = v.ValidateCreate(as(customer), stale)
+	expect(t, err, `spec.partnerLink: Not found: "gone"`)
+}
+
+func TestRoom(t *testing.T) {
+	old := &v1alpha1.Room{ObjectMeta: metav1.ObjectMeta{Name: "nyc", Namespace: ns, Labels: map[string]string{"country": "us"}},
+		Spec: v1alpha1.RoomSpec{DisplayName: "NYC"}}
+	v := &roomValidator{opts: opts}
+
+	renamed := old.DeepCopy()
+	renamed.Spec.DisplayName = "New York"
+	_, err := v.ValidateUpdate(as(alice), old, renamed)
+	expect(t, err, "")
+
+	relabelled := old.DeepCopy()
+	relabelled.Labels["country"] = "de"
+	_, err = v.ValidateUpdate(as(alice), old, relabelled)
+	expect(t, err, "metadata.labels[country]|partners may change a room's spec, not its labels")
+	_, err = v.ValidateUpdate(as(customer), old, relabelled)
+	expect(t, err, "")
+
+	grabbed := old.DeepCopy()
+	grabbed.Labels[v1alpha1.AccessLabel("contoso.com")] = "true"
+	_, err = v.ValidateUpdate(as(customer), old, grabbed)
+	expect(t, err, "metadata.labels[access.partners.roompro.io/contoso.com]|maintained by the partner-operator")
+	_, err = v.ValidateUpdate(as(operator), old, grabbed)
+	expect(t, err, "")
+	_, err = v.ValidateCreate(as(customer), grabbed)
+	expect(t, err, "maintained by the partner-operator")
+}
+
+func TestRequestedByIsStampedAndKept(t *testing.T) {
+	inv := invitation("contoso", "contoso.com", "")
+	inv.Annotations = map[string]string{v1alpha1.AnnotationRequestedBy: "someone-else"}
+	if err := defaulterOf[*v1alpha1.PartnerInvitation](requestedByDefaulter{}).Default(as(customer), inv); err != nil {
+		t.Fatal(err)
+	}
+	if got := inv.Annotations[v1alpha1.AnnotationRequestedBy]; got != customer {
+		t.Errorf("requested-by = %q, want %q", got, customer)
+	}
+	forged := inv.DeepCopy()
+	forged.Annotations[v1alpha1.AnnotationRequestedBy] = "mallory"
+	_, err := (&invitationValidator{opts: opts}).ValidateUpdate(as(customer), inv, forged)
+	expect(t, err, "metadata.annotations[partners.roompro.io/requested-by]|cannot be changed")
+}

@@ -1,0 +1,57 @@
+package admission
+
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/roompro/partner-operator/api/v1alpha1"
+)
+
+// manualApprovalMessage is what a Manual approval mode gets: the product
+// has only auto-approval for now.
+const manualApprovalMessage = "manual approval is not available yet; use Auto"
+
+// invitationValidator: only the customer invites, and only with Auto approvals.
+type invitationValidator struct{ opts Options }
+
+func (v *invitationValidator) ValidateCreate(ctx context.Context, inv *v1alpha1.PartnerInvitation) (admission.Warnings, error) {
+	return nil, v.validate(ctx, nil, inv)
+}
+
+func (v *invitationValidator) ValidateUpdate(ctx context.Context, oldInv, inv *v1alpha1.PartnerInvitation) (admission.Warnings, error) {
+	return nil, v.validate(ctx, oldInv, inv)
+}
+
+func (v *invitationValidator) ValidateDelete(context.Context, *v1alpha1.PartnerInvitation) (admission.Warnings, error) {
+	return nil, nil // the authorization webhook decides who may decline
+}
+
+func (v *invitationValidator) validate(ctx context.Context, oldInv, inv *v1alpha1.PartnerInvitation) error {
+	who, err := v.opts.requester(ctx)
+	if err != nil {
+		return err
+	}
+	if who.partner != nil {
+		return forbidden(inv, "partnerinvitations", "invitations are written by the customer only")
+	}
+	var errs field.ErrorList
+	approvals := field.NewPath("spec", "approvals")
+	for _, category := range []struct {
+		name string
+		mode v1alpha1.ApprovalMode
+	}{
+		{"rooms", inv.Spec.Approvals.Rooms}, {"roles", inv.Spec.Approvals.Roles},
+		{"tickets", inv.Spec.Approvals.Tickets}, {"settings", inv.Spec.Approvals.Settings},
+	} {
+		if category.mode == v1alpha1.ApprovalManual {
+			errs = append(errs, field.Invalid(approvals.Child(category.name), category.mode, manualApprovalMessage))
+		}
+	}
+	errs = append(errs, validateScope(inv.Spec.Rooms, field.NewPath("spec", "rooms"))...)
+	if oldInv != nil {
+		errs = append(errs, requestedByUnchanged(who, v.opts, oldInv, inv)...)
+	}
+	return invalid(inv, "PartnerInvitation", errs)
+}

@@ -1,0 +1,99 @@
+package admission
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/roompro/partner-operator/api/v1alpha1"
+	"github.com/roompro/partner-operator/internal/authz"
+	"github.com/roompro/partner-operator/internal/lifecycle"
+)
+
+// linkValidator admits an acceptance only of a pending, unexpired invitation
+// of the caller's own domain, by a tenant manager of it.
+type linkValidator struct {
+	reader client.Reader
+	opts   Options
+}
+
+func (v *linkValidator) ValidateCreate(ctx context.Context, link *v1alpha1.PartnerLink) (admission.Warnings, error) {
+	who, err := v.opts.requester(ctx)
+	if err != nil {
+		return nil, err
+	}
+	domain := string(link.Spec.PartnerDomain)
+	if who.upn == nil || who.upn.Domain != domain || !who.upn.IsTenantManager() {
+		return nil, forbidden(link, "partnerlinks", fmt.Sprintf(
+			"only members of %s:%s may accept an invitation for %s", domain, authz.TenantManagerGroupSuffix, domain))
+	}
+
+	invPath := field.NewPath("spec", "invitation")
+	inv := &v1alpha1.PartnerInvitation{}
+	if err := v.reader.Get(ctx, client.ObjectKey{Namespace: link.Namespace, Name: link.Spec.Invitation}, inv); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, invalid(link, "PartnerLink", field.ErrorList{field.NotFound(invPath, link.Spec.Invitation)})
+		}
+		return nil, fmt.Errorf("reading PartnerInvitation %q: %w", link.Spec.Invitation, err)
+	}
+	var errs field.ErrorList
+	switch {
+	case inv.Spec.PartnerDomain != link.Spec.PartnerDomain:
+		errs = append(errs, field.Invalid(field.NewPath("spec", "partnerDomain"), domain,
+			fmt.Sprintf("invitation %q is for %s", inv.Name, inv.Spec.PartnerDomain)))
+	case inv.Status.Phase == v1alpha1.InvitationAccepted:
+		errs = append(errs, field.Forbidden(invPath, fmt.Sprintf("invitation %q was already accepted", inv.Name)))
+	case lifecycle.Phase(inv, v.opts.Clock.Now()) == v1alpha1.InvitationExpired:
+		errs = append(errs, field.Forbidden(invPath, fmt.Sprintf("invitation %q expired at %s",
+			inv.Name, lifecycle.ExpiresAt(inv).UTC().Format(time.RFC3339))))
+	}
+	for i, s := range link.Spec.PrimaryAdmins {
+		errs = append(errs, validateMember(s, domain, field.NewPath("spec", "primaryAdmins").Index(i))...)
+	}
+	return nil, invalid(link, "PartnerLink", errs)
+}
+
+func (v *linkValidator) ValidateUpdate(ctx context.Context, oldLink, link *v1alpha1.PartnerLink) (admission.Warnings, error) {
+	who, err := v.opts.requester(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// The CRD keeps invitation and partnerDomain immutable.
+	errs := requestedByUnchanged(who, v.opts, oldLink, link)
+	for i, s := range link.Spec.PrimaryAdmins {
+		errs = append(errs, validateMember(s, string(link.Spec.PartnerDomain), field.NewPath("spec", "primaryAdmins").Index(i))...)
+	}
+	return nil, invalid(link, "PartnerLink", errs)
+}
+
+func (v *linkValidator) ValidateDelete(context.Context, *v1alpha1.PartnerLink) (admission.Warnings, error) {
+	return nil, nil // either side may end the relationship
+}
+
+// validateMember checks that a subject is a user (name@domain) or a group
+// (domain:group) of the partner's own domain, and never a system: identity.
+func validateMember(s v1alpha1.Subject, domain string, path *field.Path) field.ErrorList {
+	name := strings.ToLower(strings.TrimSpace(s.Name))
+	if strings.HasPrefix(name, "system:") {
+		return field.ErrorList{field.Forbidden(path.Child("name"), "system: users, groups and service accounts are never partner members")}
+	}
+	switch s.Kind {
+	case v1alpha1.UserSubject:
+		if id, ok := authz.ParseIdentity(name, nil); ok && id.Domain == domain {
+			return nil
+		}
+		return field.ErrorList{field.Invalid(path.Child("name"), s.Name, fmt.Sprintf("must be a user of the partner's own domain: name@%s", domain))}
+	case v1alpha1.GroupSubject:
+		if group, ok := strings.CutPrefix(name, domain+":"); ok && group != "" {
+			return nil
+		}
+		return field.ErrorList{field.Invalid(path.Child("name"), s.Name, fmt.Sprintf("must be a group of the partner's own domain: %s:<group>", domain))}
+	}
+	return field.ErrorList{field.NotSupported(path.Child("kind"), s.Kind, []string{string(v1alpha1.UserSubject), string(v1alpha1.GroupSubject)})}
+}

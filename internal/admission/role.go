@@ -1,0 +1,115 @@
+package admission
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/roompro/partner-operator/api/v1alpha1"
+)
+
+// roleValidator keeps partner roles inside the partner: members of its own
+// domain, permissions of the primary-admin set, and a built-in role that the
+// operator alone owns and that always keeps a member.
+type roleValidator struct {
+	reader client.Reader
+	opts   Options
+}
+
+func (v *roleValidator) ValidateCreate(ctx context.Context, role *v1alpha1.PartnerRole) (admission.Warnings, error) {
+	return nil, v.validate(ctx, nil, role)
+}
+
+func (v *roleValidator) ValidateUpdate(ctx context.Context, oldRole, role *v1alpha1.PartnerRole) (admission.Warnings, error) {
+	return nil, v.validate(ctx, oldRole, role)
+}
+
+func (v *roleValidator) validate(ctx context.Context, oldRole, role *v1alpha1.PartnerRole) error {
+	who, err := v.opts.requester(ctx)
+	if err != nil {
+		return err
+	}
+	spec := field.NewPath("spec")
+	link, err := v.link(ctx, role)
+	if err != nil {
+		return err
+	}
+	if link == nil {
+		return invalid(role, "PartnerRole", field.ErrorList{field.NotFound(spec.Child("partnerLink"), role.Spec.PartnerLink)})
+	}
+	domain := string(link.Spec.PartnerDomain)
+	if who.partner != nil && who.partner.Domain != domain {
+		return forbidden(role, "partnerroles", fmt.Sprintf("%s may only write roles of its own partner links; %q is %s's", who.name, link.Name, domain))
+	}
+
+	var errs field.ErrorList
+	builtinChanged := oldRole == nil && role.Spec.Builtin != "" || oldRole != nil && oldRole.Spec.Builtin != role.Spec.Builtin
+	if builtinChanged && !who.is(v.opts.OperatorUser) {
+		errs = append(errs, field.Forbidden(spec.Child("builtin"), "builtin is set by the operator only"))
+	}
+	for i, p := range role.Spec.Permissions {
+		if !slices.Contains(v1alpha1.PrimaryAdminPermissions, p) {
+			errs = append(errs, field.NotSupported(spec.Child("permissions").Index(i), p, permissionNames()))
+		}
+	}
+	members := 0
+	for i, a := range role.Spec.Assignments {
+		path := spec.Child("assignments").Index(i)
+		for j, m := range a.Members {
+			errs = append(errs, validateMember(m, domain, path.Child("members").Index(j))...)
+		}
+		members += len(a.Members)
+		errs = append(errs, validateScope(a.Scope, path.Child("scope"))...)
+	}
+	if role.Spec.Builtin == v1alpha1.BuiltinPrimaryAdmin && members == 0 {
+		errs = append(errs, field.Required(spec.Child("assignments"),
+			"removing the last primary admin is not allowed: a partner always has at least one primary admin"))
+	}
+	if oldRole != nil {
+		errs = append(errs, requestedByUnchanged(who, v.opts, oldRole, role)...)
+	}
+	return invalid(role, "PartnerRole", errs)
+}
+
+// ValidateDelete protects the built-in role while its link is alive: the
+// operator deletes it itself when it offboards the partner.
+func (v *roleValidator) ValidateDelete(ctx context.Context, role *v1alpha1.PartnerRole) (admission.Warnings, error) {
+	if role.Spec.Builtin != v1alpha1.BuiltinPrimaryAdmin {
+		return nil, nil
+	}
+	who, err := v.opts.requester(ctx)
+	if err != nil {
+		return nil, err
+	}
+	link, err := v.link(ctx, role)
+	if err != nil || link == nil || !link.DeletionTimestamp.IsZero() || who.is(v.opts.OperatorUser) {
+		return nil, err
+	}
+	return nil, forbidden(role, "partnerroles", fmt.Sprintf(
+		"the built-in primary-admin role cannot be deleted while PartnerLink %q exists: a partner always has a primary admin; delete the PartnerLink to offboard the partner", link.Name))
+}
+
+// link returns the role's PartnerLink, or nil when it does not exist.
+func (v *roleValidator) link(ctx context.Context, role *v1alpha1.PartnerRole) (*v1alpha1.PartnerLink, error) {
+	link := &v1alpha1.PartnerLink{}
+	if err := v.reader.Get(ctx, client.ObjectKey{Namespace: role.Namespace, Name: role.Spec.PartnerLink}, link); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading PartnerLink %q: %w", role.Spec.PartnerLink, err)
+	}
+	return link, nil
+}
+
+func permissionNames() []string {
+	names := make([]string, 0, len(v1alpha1.PrimaryAdminPermissions))
+	for _, p := range v1alpha1.PrimaryAdminPermissions {
+		names = append(names, string(p))
+	}
+	return names
+}

@@ -1,0 +1,381 @@
+package authz
+
+import (
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/roompro/partner-operator/api/v1alpha1"
+)
+
+const ns = "tenant-a"
+
+func roomObj(namespace, name string, labels map[string]string) *v1alpha1.Room {
+	return &v1alpha1.Room{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: labels}}
+}
+
+func activeLinkObj(namespace, name, domain string) *v1alpha1.PartnerLink {
+	return &v1alpha1.PartnerLink{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec:       v1alpha1.PartnerLinkSpec{Invitation: name, PartnerDomain: v1alpha1.Domain(domain)},
+		Status:     v1alpha1.PartnerLinkStatus{Phase: v1alpha1.LinkActive},
+	}
+}
+
+func invitationObj(namespace, name, domain string, phase v1alpha1.InvitationPhase) *v1alpha1.PartnerInvitation {
+	return &v1alpha1.PartnerInvitation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec:       v1alpha1.PartnerInvitationSpec{PartnerDomain: v1alpha1.Domain(domain)},
+		Status:     v1alpha1.PartnerInvitationStatus{Phase: phase},
+	}
+}
+
+func assignmentObj(namespace, name, link string, rooms v1alpha1.RoomScope) *v1alpha1.RoomAssignment {
+	return &v1alpha1.RoomAssignment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec:       v1alpha1.RoomAssignmentSpec{PartnerLink: link, Rooms: rooms},
+	}
+}
+
+func roleObj(namespace, name, link string, perms []v1alpha1.Permission, scope v1alpha1.RoomScope, members ...v1alpha1.Subject) *v1alpha1.PartnerRole {
+	return &v1alpha1.PartnerRole{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec: v1alpha1.PartnerRoleSpec{PartnerLink: link, Permissions: perms,
+			Assignments: []v1alpha1.RoleAssignment{{Name: "a", Members: members, Scope: scope}}},
+	}
+}
+
+func user(name string) v1alpha1.Subject {
+	return v1alpha1.Subject{Kind: v1alpha1.UserSubject, Name: name}
+}
+func group(name string) v1alpha1.Subject {
+	return v1alpha1.Subject{Kind: v1alpha1.GroupSubject, Name: name}
+}
+
+func selector(labels map[string]string) v1alpha1.RoomScope {
+	return v1alpha1.RoomScope{Selector: &metav1.LabelSelector{MatchLabels: labels}}
+}
+
+// world is the fixture of the decision tests:
+//
+//	tenant-a: rooms nyc (us, site nyc), sea (us, site sea), ber (de)
+//	  contoso.com: Active link, scope country=us; alice is primary admin;
+//	    contoso.com:helpdesk holds tickets.* and rooms.view on site=nyc only;
+//	    a pending second invitation "contoso-2" for contoso.com
+//	  fabrikam.com: Active link, scope ber; bob is primary admin
+//	tenant-b: room nyc-b (us); contoso.com has nothing there
+func world() *Index {
+	x := NewIndex()
+	for _, o := range []any{
+		roomObj(ns, "nyc", map[string]string{"country": "us", "site": "nyc"}),
+		roomObj(ns, "sea", map[string]string{"country": "us", "site": "sea"}),
+		roomObj(ns, "ber", map[string]string{"country": "de", "site": "ber"}),
+		roomObj("tenant-b", "nyc-b", map[string]string{"country": "us"}),
+		invitationObj(ns, "contoso", "contoso.com", v1alpha1.InvitationAccepted),
+		invitationObj(ns, "contoso-2", "contoso.com", v1alpha1.InvitationPending),
+		invitationObj(ns, "fabrikam", "fabrikam.com", v1alpha1.InvitationAccepted),
+		activeLinkObj(ns, "contoso", "contoso.com"),
+		activeLinkObj(ns, "fabrikam", "fabrikam.com"),
+		assignmentObj(ns, "contoso-invitation", "contoso", selector(map[string]string{"country": "us"})),
+		assignmentObj(ns, "fabrikam-invitation", "fabrikam", v1alpha1.RoomScope{Names: []string{"ber"}}),
+		roleObj(ns, "contoso-primary-admins", "contoso", v1alpha1.PrimaryAdminPermissions, v1alpha1.RoomScope{}, user("alice@contoso.com")),
+		roleObj(ns, "contoso-helpdesk", "contoso",
+			[]v1alpha1.Permission{v1alpha1.RoomsView, v1alpha1.TicketsCreate, v1alpha1.TicketsView, v1alpha1.TicketsUpdate},
+			selector(map[string]string{"site": "nyc"}), group("contoso.com:helpdesk")),
+		roleObj(ns, "fabrikam-primary-admins", "fabrikam", v1alpha1.PrimaryAdminPermissions, v1alpha1.RoomScope{}, user("bob@fabrikam.com")),
+	} {
+		x.Upsert(o)
+	}
+	x.SetSynced(true)
+	return x
+}
+
+// res builds a resource request of the partners.roompro.io group in tenant-a.
+func res(u string, groups []string, verb, resource, sub, name string) *Request {
+	return &Request{User: u, Groups: groups, Namespace: ns, Verb: verb, Group: Group, Resource: resource, Subresource: sub, Name: name}
+}
+
+const (
+	alice = "alice@contoso.com"
+	carol = "carol@contoso.com" // in contoso.com:helpdesk
+	bob   = "bob@fabrikam.com"
+	tm    = "tm@contoso.com" // in contoso.com:tenant-managers
+)
+
+var (
+	helpdesk       = []string{"contoso.com:helpdesk", "system:authenticated"}
+	tenantManagers = []string{"contoso.com:tenant-managers", "system:authenticated"}
+)
+
+func TestDecide(t *testing.T) {
+	x := world()
+	cases := []struct {
+		name string
+		req  *Request
+		want Verdict
+	}{
+		// The primary admin, every row of the request table.
+		{"admin gets a room in scope", res(alice, nil, "get", "rooms", "", "nyc"), Allow},
+		{"admin gets a room out of scope", res(alice, nil, "get", "rooms", "", "ber"), Deny},
+		{"admin gets an unknown room", res(alice, nil, "get", "rooms", "", "nowhere"), Deny},
+		{"admin watches a room in scope", res(alice, nil, "watch", "rooms", "", "nyc"), Allow},
+		{"admin patches a room in scope", res(alice, nil, "patch", "rooms", "", "nyc"), Allow},
+		{"admin updates a room in scope", res(alice, nil, "update", "rooms", "", "sea"), Allow},
+		{"admin patches a room out of scope", res(alice, nil, "patch", "rooms", "", "ber"), Deny},
+		{"admin creates a room (rooms.create)", res(alice, nil, "create", "rooms", "", ""), Deny},
+		{"admin deletes a room (rooms.unenroll)", res(alice, nil, "delete", "rooms", "", "nyc"), Deny},
+		{"admin downloads a key (rooms.downloadKey)", res(alice, nil, "get", "rooms", "key", "nyc"), Deny},
+		{"admin resets a key (rooms.resetKey)", res(alice, nil, "create", "rooms", "resetkey", "nyc"), Deny},
+		{"admin creates a ticket", res(alice, nil, "create", "rooms", "tickets", "nyc"), Allow},
+		{"admin gets tickets", res(alice, nil, "get", "rooms", "tickets", "nyc"), Allow},
+		{"admin lists tickets", res(alice, nil, "list", "rooms", "tickets", "nyc"), Allow},
+		{"admin updates a ticket", res(alice, nil, "update", "rooms", "tickets", "nyc"), Allow},
+		{"admin patches a ticket", res(alice, nil, "patch", "rooms", "tickets", "nyc"), Allow},
+		{"admin creates a ticket out of scope", res(alice, nil, "create", "rooms", "tickets", "ber"), Deny},
+		{"admin gets a report", res(alice, nil, "get", "rooms", "reports", "nyc"), Allow},
+		{"admin gets a report out of scope", res(alice, nil, "get", "rooms", "reports", "ber"), Deny},
+		{"admin views room groups", res(alice, nil, "list", "roomgroups", "", ""), Allow},
+		{"admin modifies room groups", res(alice, nil, "patch", "roomgroups", "", "g"), Deny},
+		{"admin creates room groups", res(alice, nil, "create", "roomgroups", "", ""), Deny},
+		{"admin views update rings", res(alice, nil, "get", "updaterings", "", "general"), Allow},
+		{"admin modifies update rings", res(alice, nil, "update", "updaterings", "", "general"), Allow},
+		{"admin creates update rings", res(alice, nil, "create", "updaterings", "", ""), Deny},
+		{"admin views settings", res(alice, nil, "get", "settings", "", "tenant"), Deny},
+		{"admin modifies settings", res(alice, nil, "patch", "settings", "", "tenant"), Deny},
+		{"admin views roles", res(alice, nil, "list", "partnerroles", "", ""), Allow},
+		{"admin gets its role", res(alice, nil, "get", "partnerroles", "", "contoso-helpdesk"), Allow},
+		{"admin creates a role", res(alice, nil, "create", "partnerroles", "", ""), Allow},
+		{"admin patches its role", res(alice, nil, "patch", "partnerroles", "", "contoso-helpdesk"), Allow},
+		{"admin deletes its role", res(alice, nil, "delete", "partnerroles", "", "contoso-helpdesk"), Allow},
+		{"admin gets another partner's role", res(alice, nil, "get", "partnerroles", "", "fabrikam-primary-admins"), Deny},
+		{"admin patches another partner's role", res(alice, nil, "patch", "partnerroles", "", "fabrikam-primary-admins"), Deny},
+		{"admin edits a RoomAssignment", res(alice, nil, "patch", "roomassignments", "", "contoso-invitation"), Deny},
+		{"admin creates an invitation", res(alice, nil, "create", "partnerinvitations", "", ""), Deny},
+		{"admin reads pods", &Request{User: alice, Namespace: ns, Verb: "get", Resource: "pods", Name: "p"}, Deny},
+		{"admin reads a room of another group", &Request{User: alice, Namespace: ns, Verb: "get", Group: "other.io", Resource: "rooms", Name: "nyc"}, Deny},
+		{"admin gets a room in another namespace", &Request{User: alice, Namespace: "tenant-b", Verb: "get", Group: Group, Resource: "rooms", Name: "nyc-b"}, Deny},
+		{"upper-case UPN is the same user", res(" Alice@Contoso.COM ", nil, "get", "rooms", "", "nyc"), Allow},
+
+		// A custom role with a narrowed scope.
+		{"helpdesk creates a ticket in its scope", res(carol, helpdesk, "create", "rooms", "tickets", "nyc"), Allow},
+		{"helpdesk views a room in its scope", res(carol, helpdesk, "get", "rooms", "", "nyc"), Allow},
+		{"helpdesk creates a ticket outside its assignment scope", res(carol, helpdesk, "create", "rooms", "tickets", "sea"), Deny},
+		{"helpdesk cannot patch a room", res(carol, helpdesk, "patch", "rooms", "", "nyc"), Deny},
+		{"helpdesk cannot read reports", res(carol, helpdesk, "get", "rooms", "reports", "nyc"), Deny},
+		{"helpdesk cannot view roles", res(carol, helpdesk, "list", "partnerroles", "", ""), Deny},
+		{"helpdesk cannot list by the partner label", &Request{User: carol, Groups: helpdesk, Namespace: ns, Verb: "list", Group: Group, Resource: "rooms",
+			LabelSelector: []Requirement{{Key: v1alpha1.AccessLabel("contoso.com"), Operator: "Exists"}}}, Deny},
+		{"a contoso user without roles", res("dave@contoso.com", nil, "get", "rooms", "", "nyc"), Deny},
+
+		// A user of another partner.
+		{"fabrikam admin gets its own room", res(bob, nil, "get", "rooms", "", "ber"), Allow},
+		{"fabrikam admin gets a contoso room", res(bob, nil, "get", "rooms", "", "nyc"), Deny},
+		{"fabrikam admin gets contoso's roles", res(bob, nil, "get", "partnerroles", "", "contoso-helpdesk"), Deny},
+		{"contoso user in a fabrikam group gets nothing from it", res("dave@contoso.com", []string{"fabrikam.com:tenant-managers"}, "get", "partnerinvitations", "", "fabrikam"), Deny},
+
+		// Tenant managers.
+		{"tenant manager gets its invitation", res(tm, tenantManagers, "get", "partnerinvitations", "", "contoso-2"), Allow},
+		{"tenant manager declines its invitation", res(tm, tenantManagers, "delete", "partnerinvitations", "", "contoso-2"), Allow},
+		{"tenant manager gets another domain's invitation", res(tm, tenantManagers, "get", "partnerinvitations", "", "fabrikam"), Deny},
+		{"tenant manager lists invitations", res(tm, tenantManagers, "list", "partnerinvitations", "", ""), Deny},
+		{"tenant manager accepts (creates a link)", res(tm, tenantManagers, "create", "partnerlinks", "", ""), Allow},
+		{"tenant manager gets its link", res(tm, tenantManagers, "get", "partnerlinks", "", "contoso"), Allow},
+		{"tenant manager ends its link", res(tm, tenantManagers, "delete", "partnerlinks", "", "contoso"), Allow},
+		{"tenant manager reads the link it is about to create (kubectl apply)", res(tm, tenantManagers, "get", "partnerlinks", "", "contoso-2"), Allow},
+		{"tenant manager reads a link of another domain's invitation", res(tm, tenantManagers, "get", "partnerlinks", "", "fabrikam"), Deny},
+		{"tenant manager ends another partner's link", res(tm, tenantManagers, "delete", "partnerlinks", "", "fabrikam"), Deny},
+		{"a non-manager creates a link", res(alice, nil, "create", "partnerlinks", "", ""), Deny},
+		{"a non-manager gets an invitation", res(alice, nil, "get", "partnerinvitations", "", "contoso-2"), Deny},
+
+		// Identities that are not partners: RBAC decides.
+		{"customer staff UPN", res("admin@customer.org", nil, "get", "rooms", "", "nyc"), NoOpinion},
+		{"a user without @", res("admin", []string{"system:masters"}, "get", "rooms", "", "nyc"), NoOpinion},
+		{"a service account", res("system:serviceaccount:tenant-a:portal", nil, "get", "rooms", "", "nyc"), NoOpinion},
+		{"a UPN with two @", res("a@b@contoso.com", nil, "get", "rooms", "", "nyc"), NoOpinion},
+		{"an empty local part", res("@contoso.com", nil, "get", "rooms", "", "nyc"), NoOpinion},
+		{"a domain without a dot", res("alice@contoso", nil, "get", "rooms", "", "nyc"), NoOpinion},
+
+		// Discovery and self review.
+		{"discovery /apis", &Request{User: alice, Path: "/apis"}, Allow},
+		{"discovery /api/v1", &Request{User: alice, Path: "/api/v1"}, Allow},
+		{"openapi", &Request{User: alice, Path: "/openapi/v3"}, Allow},
+		{"version", &Request{User: alice, Path: "/version"}, Allow},
+		{"metrics", &Request{User: alice, Path: "/metrics"}, Deny},
+		{"self subject access review", &Request{User: alice, Verb: "create", Group: "authorization.k8s.io", Resource: "selfsubjectaccessreviews"}, Allow},
+		{"self subject review", &Request{User: alice, Verb: "create", Group: "authentication.k8s.io", Resource: "selfsubjectreviews"}, Allow},
+		{"subject access review about others", &Request{User: alice, Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"}, Deny},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := x.Decide(tc.req)
+			if d.Verdict != tc.want {
+				t.Errorf("Decide = %s (%s), want %s", d.Verdict, d.Reason, tc.want)
+			}
+			if d.Reason == "" {
+				t.Error("every decision must say why")
+			}
+		})
+	}
+}
+
+func TestListRoomsNeedsThePartnerLabelSelector(t *testing.T) {
+	x := world()
+	label := v1alpha1.AccessLabel("contoso.com")
+	cases := []struct {
+		name     string
+		selector []Requirement
+		want     Verdict
+	}{
+		{"-l key", []Requirement{{Key: label, Operator: "Exists"}}, Allow},
+		{"-l key=true", []Requirement{{Key: label, Operator: "In", Values: []string{"true"}}}, Allow},
+		{"with other requirements too", []Requirement{{Key: "site", Operator: "In", Values: []string{"nyc"}}, {Key: label, Operator: "Exists"}}, Allow},
+		{"no selector", nil, Deny},
+		{"key=false", []Requirement{{Key: label, Operator: "In", Values: []string{"false"}}}, Deny},
+		{"key in (true,false)", []Requirement{{Key: label, Operator: "In", Values: []string{"true", "false"}}}, Deny},
+		{"!key", []Requirement{{Key: label, Operator: "DoesNotExist"}}, Deny},
+		{"another partner's label", []Requirement{{Key: v1alpha1.AccessLabel("fabrikam.com"), Operator: "Exists"}}, Deny},
+	}
+	for _, verb := range []string{"list", "watch"} {
+		for _, tc := range cases {
+			t.Run(verb+" "+tc.name, func(t *testing.T) {
+				r := res(alice, nil, verb, "rooms", "", "")
+				r.LabelSelector = tc.selector
+				if d := x.Decide(r); d.Verdict != tc.want {
+					t.Errorf("Decide = %s (%s), want %s", d.Verdict, d.Reason, tc.want)
+				}
+			})
+		}
+	}
+}
+
+func TestFailsClosedUntilSynced(t *testing.T) {
+	x := world()
+	x.SetSynced(false)
+	if d := x.Decide(res(alice, nil, "get", "rooms", "", "nyc")); d.Verdict != Deny {
+		t.Errorf("partner before sync: %s, want Deny", d.Verdict)
+	}
+	if d := x.Decide(res("admin", nil, "get", "rooms", "", "nyc")); d.Verdict != NoOpinion {
+		t.Errorf("non-partner before sync: %s, want NoOpinion", d.Verdict)
+	}
+}
+
+func TestRevocationTakesEffectOnTheNextDecision(t *testing.T) {
+	get := res(alice, nil, "get", "rooms", "", "nyc")
+
+	t.Run("link deletion accepted", func(t *testing.T) {
+		x := world()
+		l := activeLinkObj(ns, "contoso", "contoso.com")
+		now := metav1.Now()
+		l.DeletionTimestamp = &now
+		x.Upsert(l)
+		if d := x.Decide(get); d.Verdict != Deny {
+			t.Errorf("after the delete: %s, want Deny", d.Verdict)
+		}
+	})
+	t.Run("member removed", func(t *testing.T) {
+		x := world()
+		x.Upsert(roleObj(ns, "contoso-primary-admins", "contoso", v1alpha1.PrimaryAdminPermissions, v1alpha1.RoomScope{}, user("eve@contoso.com")))
+		if d := x.Decide(get); d.Verdict != Deny {
+			t.Errorf("after removing alice: %s, want Deny", d.Verdict)
+		}
+	})
+	t.Run("assignment narrowed", func(t *testing.T) {
+		x := world()
+		x.Upsert(assignmentObj(ns, "contoso-invitation", "contoso", v1alpha1.RoomScope{Names: []string{"sea"}}))
+		if d := x.Decide(get); d.Verdict != Deny {
+			t.Errorf("after narrowing: %s, want Deny", d.Verdict)
+		}
+	})
+	t.Run("room relabelled out of scope", func(t *testing.T) {
+		x := world()
+		x.Upsert(roomObj(ns, "nyc", map[string]string{"country": "ca"}))
+		if d := x.Decide(get); d.Verdict != Deny {
+			t.Errorf("after relabelling: %s, want Deny", d.Verdict)
+		}
+	})
+	t.Run("objects deleted", func(t *testing.T) {
+		x := world()
+		x.Delete(assignmentObj(ns, "contoso-invitation", "", v1alpha1.RoomScope{}))
+		if d := x.Decide(get); d.Verdict != Deny {
+			t.Errorf("after deleting the assignment: %s, want Deny", d.Verdict)
+		}
+	})
+	t.Run("the domain's last object deleted: no longer a partner", func(t *testing.T) {
+		x := world()
+		x.Delete(activeLinkObj(ns, "fabrikam", "fabrikam.com"))
+		x.Delete(invitationObj(ns, "fabrikam", "fabrikam.com", ""))
+		if d := x.Decide(res(bob, nil, "get", "rooms", "", "ber")); d.Verdict != NoOpinion {
+			t.Errorf("bob after fabrikam.com is gone: %s, want NoOpinion", d.Verdict)
+		}
+	})
+}
+
+func TestRoleNeverExceedsThePrimaryAdminSet(t *testing.T) {
+	x := world()
+	// The CRD rejects this role; the index must not trust it either.
+	x.Upsert(roleObj(ns, "too-much", "contoso", []v1alpha1.Permission{v1alpha1.RoomsResetKey}, v1alpha1.RoomScope{}, user("mallory@contoso.com")))
+	if d := x.Decide(res("mallory@contoso.com", nil, "create", "rooms", "resetkey", "nyc")); d.Verdict != Deny {
+		t.Errorf("rooms.resetKey through a forged role: %s, want Deny", d.Verdict)
+	}
+}
+
+func TestMembersOfAnotherDomainAreIgnored(t *testing.T) {
+	x := world()
+	x.Upsert(roleObj(ns, "cross", "contoso", v1alpha1.PrimaryAdminPermissions, v1alpha1.RoomScope{}, user("bob@fabrikam.com"), group("fabrikam.com:admins")))
+	if d := x.Decide(res(bob, []string{"fabrikam.com:admins"}, "get", "rooms", "", "nyc")); d.Verdict != Deny {
+		t.Errorf("fabrikam user through a contoso role: %s, want Deny", d.Verdict)
+	}
+}
+
+func TestParseIdentity(t *testing.T) {
+	cases := []struct {
+		user   string
+		groups []string
+		ok     bool
+		want   Identity
+	}{
+		{"alice@contoso.com", []string{"contoso.com:helpdesk", "fabrikam.com:tenant-managers", "system:authenticated"}, true,
+			Identity{Domain: "contoso.com", User: "alice@contoso.com", Groups: []string{"helpdesk"}}},
+		{"  Alice@CONTOSO.com ", []string{" Contoso.com:Tenant-Managers "}, true,
+			Identity{Domain: "contoso.com", User: "alice@contoso.com", Groups: []string{"tenant-managers"}}},
+		{"a@b@contoso.com", nil, false, Identity{}},
+		{"@contoso.com", nil, false, Identity{}},
+		{"alice@contoso", nil, false, Identity{}},
+		{"alice@", nil, false, Identity{}},
+		{"alice@-contoso.com", nil, false, Identity{}},
+		{"alice@contoso..com", nil, false, Identity{}},
+		{"system:serviceaccount:ns:sa", nil, false, Identity{}},
+		{"system:admin@contoso.com", nil, false, Identity{}},
+		{"admin", nil, false, Identity{}},
+	}
+	for _, tc := range cases {
+		id, ok := ParseIdentity(tc.user, tc.groups)
+		if ok != tc.ok {
+			t.Errorf("ParseIdentity(%q) ok = %v, want %v", tc.user, ok, tc.ok)
+			continue
+		}
+		if ok && (id.Domain != tc.want.Domain || id.User != tc.want.User || len(id.Groups) != len(tc.want.Groups)) {
+			t.Errorf("ParseIdentity(%q) = %+v, want %+v", tc.user, id, tc.want)
+			continue
+		}
+		for i := range id.Groups {
+			if id.Groups[i] != tc.want.Groups[i] {
+				t.Errorf("ParseIdentity(%q).Groups = %v, want %v", tc.user, id.Groups, tc.want.Groups)
+			}
+		}
+	}
+	if id, _ := ParseIdentity("tm@contoso.com", []string{"fabrikam.com:tenant-managers"}); id.IsTenantManager() {
+		t.Error("a tenant-managers group of another domain made a tenant manager")
+	}
+}
+
+func TestIsPartnerDomain(t *testing.T) {
+	x := world()
+	if !x.IsPartnerDomain("Contoso.com") || x.IsPartnerDomain("customer.org") {
+		t.Error("IsPartnerDomain does not follow the invitations and links")
+	}
+	x.SetSynced(false)
+	if !x.IsPartnerDomain("customer.org") {
+		t.Error("before sync every domain must count as a partner's (fail closed)")
+	}
+}

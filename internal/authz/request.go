@@ -1,0 +1,189 @@
+package authz
+
+import (
+	"strings"
+
+	"github.com/roompro/partner-operator/api/v1alpha1"
+)
+
+// Group is the API group whose requests partners are authorised for.
+const Group = "partners.roompro.io"
+
+// Request is what a SubjectAccessReview asks, reduced to what the rules use.
+type Request struct {
+	User   string
+	Groups []string
+
+	// Path is set for a non-resource request (/api, /version, ...).
+	Path string
+
+	Namespace   string
+	Verb        string
+	Group       string
+	Resource    string
+	Subresource string
+	Name        string
+	// LabelSelector is the selector of a list or watch.
+	LabelSelector []Requirement
+}
+
+// Requirement is one requirement of a label selector.
+type Requirement struct {
+	Key      string
+	Operator string // In, NotIn, Exists, DoesNotExist (and Equals, for robustness)
+	Values   []string
+}
+
+// Verdict is the answer's kind.
+type Verdict int
+
+const (
+	// NoOpinion: not a partner identity; RBAC decides.
+	NoOpinion Verdict = iota
+	// Allow: a role grants it.
+	Allow
+	// Deny: a partner identity that no rule allows; RBAC is not asked.
+	Deny
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case Allow:
+		return "Allow"
+	case Deny:
+		return "Deny"
+	default:
+		return "NoOpinion"
+	}
+}
+
+// Decision is a verdict with the reason a person can read.
+type Decision struct {
+	Verdict Verdict
+	Reason  string
+}
+
+// need is the permission a request requires and whether it names a room.
+type need struct {
+	permission v1alpha1.Permission
+	// room: the request acts on the room it names and is allowed only for
+	// rooms in scope.
+	room bool
+	// roles: a request on partnerroles; allowed only on the caller's links.
+	roles bool
+}
+
+func isRead(verb string) bool { return verb == "get" || verb == "list" || verb == "watch" }
+
+// required maps a resource request to the permission it needs (the table
+// "How a request maps to a permission" of DESIGN.md). ok is false for every
+// request partners may never make.
+func required(r *Request) (n need, ok bool) {
+	if r.Group != Group {
+		return need{}, false
+	}
+	switch r.Resource {
+	case "rooms":
+		return roomNeed(r.Verb, r.Subresource)
+	case "roomgroups":
+		return featureNeed("groups", r.Verb)
+	case "updaterings":
+		return featureNeed("updateRings", r.Verb)
+	case "settings":
+		return featureNeed("settings", r.Verb)
+	case "partnerroles":
+		if r.Subresource != "" {
+			return need{}, false
+		}
+		if isRead(r.Verb) {
+			return need{permission: v1alpha1.RolesView, roles: true}, true
+		}
+		switch r.Verb {
+		case "create", "update", "patch", "delete":
+			return need{permission: v1alpha1.RolesModify, roles: true}, true
+		}
+	}
+	return need{}, false
+}
+
+func roomNeed(verb, subresource string) (need, bool) {
+	p, ok := roomPermission(verb, subresource)
+	// A create names no room yet (rooms.create, rooms/tickets are per room).
+	return need{permission: p, room: !(subresource == "" && verb == "create")}, ok
+}
+
+func roomPermission(verb, subresource string) (v1alpha1.Permission, bool) {
+	switch subresource {
+	case "":
+		switch verb {
+		case "get", "list", "watch":
+			return v1alpha1.RoomsView, true
+		case "update", "patch":
+			return v1alpha1.RoomsModify, true
+		case "create":
+			return v1alpha1.RoomsCreate, true
+		case "delete":
+			return v1alpha1.RoomsUnenroll, true
+		}
+	case "key":
+		if verb == "get" {
+			return v1alpha1.RoomsDownloadKey, true
+		}
+	case "resetkey":
+		if verb == "create" {
+			return v1alpha1.RoomsResetKey, true
+		}
+	case "tickets":
+		switch verb {
+		case "create":
+			return v1alpha1.TicketsCreate, true
+		case "get", "list":
+			return v1alpha1.TicketsView, true
+		case "update", "patch":
+			return v1alpha1.TicketsUpdate, true
+		}
+	case "reports":
+		if verb == "get" {
+			return v1alpha1.ReportsView, true
+		}
+	}
+	return "", false
+}
+
+func featureNeed(feature, verb string) (need, bool) {
+	var action string
+	switch {
+	case isRead(verb):
+		action = "view"
+	case verb == "update" || verb == "patch":
+		action = "modify"
+	case verb == "create":
+		action = "create"
+	default:
+		return need{}, false
+	}
+	return need{permission: v1alpha1.Permission(feature + "." + action)}, true
+}
+
+// isDiscovery reports whether a non-resource path is discovery or version
+// information, which every client needs before its real request.
+func isDiscovery(path string) bool {
+	switch {
+	case path == "/api" || path == "/apis" || path == "/version":
+		return true
+	case strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/apis/") || strings.HasPrefix(path, "/openapi/"):
+		return true
+	}
+	return false
+}
+
+// isSelfReview reports whether the request asks about the caller itself.
+func isSelfReview(r *Request) bool {
+	switch {
+	case r.Group == "authorization.k8s.io" && (r.Resource == "selfsubjectaccessreviews" || r.Resource == "selfsubjectrulesreviews"):
+		return r.Verb == "create"
+	case r.Group == "authentication.k8s.io" && r.Resource == "selfsubjectreviews":
+		return r.Verb == "create"
+	}
+	return false
+}

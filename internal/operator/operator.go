@@ -1,0 +1,84 @@
+// Package operator assembles the partner-operator on a controller-runtime
+// manager: the controllers, the admission webhooks, the authorization index
+// and its webhook, and the health checks. The manager binary and the
+// end-to-end tests share it, so the tests run what ships.
+package operator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+
+	"github.com/roompro/partner-operator/controllers"
+	"github.com/roompro/partner-operator/internal/authz"
+	"github.com/roompro/partner-operator/internal/authzserver"
+	"github.com/roompro/partner-operator/internal/admission"
+)
+
+// Options configure the operator.
+type Options struct {
+	// Clock judges expiry. Default: the real clock.
+	Clock clock.WithDelayedExecution
+	// AuditLog receives the JSON audit lines. Default: stdout.
+	AuditLog io.Writer
+	// OperatorUser is the username of the manager's own credentials; see WhoAmI.
+	OperatorUser string
+}
+
+// Setup registers everything on mgr and returns the authorization index.
+func Setup(mgr ctrl.Manager, opts Options) (*authz.Index, error) {
+	if err := controllers.SetupWithManager(mgr, controllers.Options{Clock: opts.Clock, AuditLog: opts.AuditLog}); err != nil {
+		return nil, err
+	}
+	index := authz.NewIndex()
+	if err := admission.SetupWithManager(mgr, admission.Options{
+		OperatorUser: opts.OperatorUser, Clock: opts.Clock, IsPartnerDomain: index.IsPartnerDomain,
+	}); err != nil {
+		return nil, fmt.Errorf("setting up the admission webhooks: %w", err)
+	}
+	if err := mgr.Add(&authzserver.Feeder{Cache: mgr.GetCache(), Index: index}); err != nil {
+		return nil, fmt.Errorf("adding the authorization index: %w", err)
+	}
+	mgr.GetWebhookServer().Register(authzserver.Path, &authzserver.Handler{Index: index})
+
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, fmt.Errorf("adding the health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("webhook-server", mgr.GetWebhookServer().StartedChecker()); err != nil {
+		return nil, fmt.Errorf("adding the readiness check: %w", err)
+	}
+	// Not ready until the index has synced: until then partners are denied.
+	if err := mgr.AddReadyzCheck("authorization-index", func(*http.Request) error {
+		if !index.Synced() {
+			return errors.New("the authorization index has not synced yet")
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("adding the readiness check: %w", err)
+	}
+	return index, nil
+}
+
+// WhoAmI asks the apiserver which user cfg's credentials are: the admission
+// webhooks let only that user set operator-owned fields.
+func WhoAmI(ctx context.Context, cfg *rest.Config) (string, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return "", fmt.Errorf("creating a clientset: %w", err)
+	}
+	review, err := cs.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil {
+		return "", fmt.Errorf("asking the apiserver who the operator is (SelfSubjectReview): %w", err)
+	}
+	return review.Status.UserInfo.Username, nil
+}

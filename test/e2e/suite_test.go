@@ -1,0 +1,118 @@
+// Package e2e runs the whole operator — controllers, admission webhooks and
+// the authorization webhook — against a real kube-apiserver configured to ask
+// it, and proves what partner users can and cannot do through impersonated
+// requests.
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	clocktesting "k8s.io/utils/clock/testing"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/roompro/partner-operator/api/v1alpha1"
+	"github.com/roompro/partner-operator/internal/controlplane"
+	"github.com/roompro/partner-operator/internal/operator"
+)
+
+func TestEndToEnd(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "End to end (envtest with authorization and admission webhooks)")
+}
+
+var (
+	ctx       = context.Background()
+	cp        *controlplane.ControlPlane
+	admin     client.Client
+	fakeClock *clocktesting.FakeClock
+	scheme    = runtime.NewScheme()
+	stop      context.CancelFunc
+	done      = make(chan struct{})
+)
+
+var _ = BeforeSuite(func() {
+	SetDefaultEventuallyTimeout(20 * time.Second)
+	SetDefaultEventuallyPollingInterval(50 * time.Millisecond)
+	ctrl.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(v1alpha1.AddToScheme(scheme))
+
+	var err error
+	cp, err = controlplane.Start(controlplane.Options{Webhooks: true})
+	Expect(err).NotTo(HaveOccurred())
+	admin, err = client.New(cp.Config, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+
+	fakeClock = clocktesting.NewFakeClock(time.Now())
+	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		WebhookServer:          webhook.NewServer(webhook.Options{Host: cp.Webhook.Host, Port: cp.Webhook.Port, CertDir: cp.Webhook.CertDir}),
+	})
+	Expect(err).NotTo(HaveOccurred())
+	operatorUser, err := operator.WhoAmI(ctx, cp.Config)
+	Expect(err).NotTo(HaveOccurred())
+	_, err = operator.Setup(mgr, operator.Options{Clock: fakeClock, AuditLog: GinkgoWriter, OperatorUser: operatorUser})
+	Expect(err).NotTo(HaveOccurred())
+
+	var mgrCtx context.Context
+	mgrCtx, stop = context.WithCancel(ctx)
+	go func() {
+		defer GinkgoRecover()
+		defer close(done)
+		Expect(mgr.Start(mgrCtx)).To(Succeed())
+	}()
+
+	// Ready when the apiserver gets the webhook's own answer for a partner
+	// user: a Deny saying the domain has no partnership, not "not synced"
+	// and not a connection failure.
+	Expect(admin.Create(ctx, invitation("default", "readiness", "ready.example.com", 30))).To(Succeed())
+	Eventually(func() string {
+		return review(&authorizationv1.ResourceAttributes{Namespace: "nowhere", Verb: "get", Group: v1alpha1.GroupVersion.Group, Resource: "rooms", Name: "x"}, "probe@ready.example.com").Status.Reason
+	}).Should(ContainSubstring("has no partnership"))
+})
+
+var _ = AfterSuite(func() {
+	if stop != nil {
+		stop()
+		<-done
+	}
+	if cp != nil {
+		Expect(cp.Stop()).To(Succeed())
+	}
+})
+
+// as returns a client that impersonates a user.
+func as(user string, groups ...string) client.Client {
+	GinkgoHelper()
+	cfg := rest.CopyConfig(cp.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: groups}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+	return c
+}
+
+// review asks the apiserver's authorizer chain about a user, as a portal
+// backend would.
+func review(attrs *authorizationv1.ResourceAttributes, user string, groups ...string) *authorizationv1.SubjectAccessReview {
+	GinkgoHelper()
+	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User: user, Groups: groups, ResourceAttributes: attrs,
+	}}
+	Expect(admin.Create(ctx, sar)).To(Succeed())
+	return sar
+}
