@@ -1,10 +1,10 @@
-// Command manager runs the partner-operator: its controllers and, in later
-// releases, its admission and authorization webhooks.
+// Command manager runs the partner-operator: its controllers, its admission
+// webhooks and its authorization webhook.
 //
 // With --local-control-plane it first starts its own etcd and kube-apiserver
-// on loopback (see internal/controlplane) and runs against them: the embedded
-// mode behind `make run`. Otherwise it runs against the cluster of
-// --kubeconfig, $KUBECONFIG or the in-cluster configuration.
+// on loopback (see internal/controlplane), wired to its webhooks, and runs
+// against them: the embedded mode behind `make run`. Otherwise it runs against
+// the cluster of --kubeconfig, $KUBECONFIG or the in-cluster configuration.
 package main
 
 import (
@@ -14,17 +14,23 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	partnersv1alpha1 "github.com/roompro/partner-operator/api/v1alpha1"
+	"github.com/roompro/partner-operator/internal/certs"
 	"github.com/roompro/partner-operator/internal/controlplane"
 	"github.com/roompro/partner-operator/internal/operator"
 )
@@ -33,10 +39,21 @@ type options struct {
 	localControlPlane bool
 	localKubeconfig   string
 	metricsAddr       string
+	metricsSecure     bool
 	probeAddr         string
 	leaderElect       bool
 	webhookPort       int
 	webhookCertDir    string
+
+	// Built-in certificate provisioning (--cert-provisioning=self-signed).
+	certProvisioning  string
+	namespace         string
+	certSecret        string
+	webhookService    string
+	mutatingWebhooks  string
+	validatingWebhook string
+
+	tenantManagerGroup string
 }
 
 func main() {
@@ -47,12 +64,25 @@ func main() {
 		"With --local-control-plane: where to write the admin kubeconfig of the local control plane.")
 	flag.StringVar(&opts.metricsAddr, "metrics-bind-address", "0",
 		"The address the metrics endpoint binds to, for example :8443; 0 disables it.")
+	flag.BoolVar(&opts.metricsSecure, "metrics-secure", true,
+		"Serve metrics over HTTPS, to callers the apiserver authenticates and authorises (get on /metrics).")
 	flag.StringVar(&opts.probeAddr, "health-probe-bind-address", ":8081", "The address the health probe endpoint binds to.")
 	flag.BoolVar(&opts.leaderElect, "leader-elect", false,
 		"Enable leader election, so that only one replica reconciles at a time. Every replica serves the webhooks.")
 	flag.IntVar(&opts.webhookPort, "webhook-port", 9443, "The port of the webhook server (admission webhooks and /authorize).")
-	flag.StringVar(&opts.webhookCertDir, "webhook-cert-dir", "",
-		"The directory with the webhook server's tls.crt and tls.key. Default: controller-runtime's, <temp>/k8s-webhook-server/serving-certs.")
+	flag.StringVar(&opts.webhookCertDir, "webhook-cert-dir", filepath.Join(os.TempDir(), "k8s-webhook-server", "serving-certs"),
+		"The directory with the webhook server's tls.crt and tls.key.")
+	flag.StringVar(&opts.certProvisioning, "cert-provisioning", "external",
+		"Who provides the webhook serving certificate: external (cert-manager or a mounted Secret) or self-signed (the operator issues and rotates it, and patches the caBundle of its webhook configurations).")
+	flag.StringVar(&opts.namespace, "namespace", os.Getenv("POD_NAMESPACE"), "The operator's namespace (self-signed certificates).")
+	flag.StringVar(&opts.certSecret, "cert-secret", "partner-operator-webhook-server-cert", "The Secret of the self-signed certificate.")
+	flag.StringVar(&opts.webhookService, "webhook-service", "partner-operator-webhook-service", "The Service in front of the webhook server (self-signed certificates).")
+	flag.StringVar(&opts.mutatingWebhooks, "mutating-webhook-configuration", "partner-operator-mutating-webhook-configuration",
+		"The MutatingWebhookConfiguration whose caBundle the self-signed provisioning keeps current.")
+	flag.StringVar(&opts.validatingWebhook, "validating-webhook-configuration", "partner-operator-validating-webhook-configuration",
+		"The ValidatingWebhookConfiguration whose caBundle the self-signed provisioning keeps current.")
+	flag.StringVar(&opts.tenantManagerGroup, "tenant-manager-group-suffix", "tenant-managers",
+		"Members of <partner-domain>:<suffix> are the partner's tenant managers.")
 	zapOpts := zap.Options{Development: true}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -93,9 +123,22 @@ func run(ctx context.Context, opts options) (err error) {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(partnersv1alpha1.AddToScheme(scheme))
 
+	var provisioner *certs.Provisioner
+	if opts.certProvisioning == "self-signed" && !opts.localControlPlane {
+		if provisioner, err = provisionCertificate(ctx, cfg, scheme, opts); err != nil {
+			return err
+		}
+	} else if opts.certProvisioning != "external" && opts.certProvisioning != "self-signed" {
+		return fmt.Errorf("--cert-provisioning=%q: want external or self-signed", opts.certProvisioning)
+	}
+
+	metricsOpts := metricsserver.Options{BindAddress: opts.metricsAddr, SecureServing: opts.metricsSecure}
+	if opts.metricsSecure {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: opts.metricsAddr},
+		Metrics:                metricsOpts,
 		HealthProbeBindAddress: opts.probeAddr,
 		WebhookServer:          webhook.NewServer(webhookOpts),
 		LeaderElection:         opts.leaderElect,
@@ -104,12 +147,17 @@ func run(ctx context.Context, opts options) (err error) {
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
+	if provisioner != nil {
+		if err := mgr.Add(provisioner); err != nil {
+			return fmt.Errorf("adding the certificate provisioner: %w", err)
+		}
+	}
 	operatorUser, err := operator.WhoAmI(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	log.Info("the operator's own requests are recognised by their user", "user", operatorUser)
-	if _, err := operator.Setup(mgr, operator.Options{OperatorUser: operatorUser}); err != nil {
+	if _, err := operator.Setup(mgr, operator.Options{OperatorUser: operatorUser, TenantManagerGroup: opts.tenantManagerGroup}); err != nil {
 		return err
 	}
 	log.Info("starting the manager")
@@ -117,4 +165,30 @@ func run(ctx context.Context, opts options) (err error) {
 		return fmt.Errorf("running the manager: %w", err)
 	}
 	return nil
+}
+
+// provisionCertificate issues (or loads) the self-signed serving certificate
+// before the webhook server starts, which needs the files to exist, and
+// returns the provisioner that renews it afterwards.
+func provisionCertificate(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, opts options) (*certs.Provisioner, error) {
+	if opts.namespace == "" {
+		return nil, errors.New("--cert-provisioning=self-signed needs --namespace (or POD_NAMESPACE)")
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("creating a client for certificate provisioning: %w", err)
+	}
+	svc := opts.webhookService
+	p := &certs.Provisioner{
+		Client: c, Clock: clock.RealClock{}, Namespace: opts.namespace, SecretName: opts.certSecret,
+		DNSNames: []string{svc + "." + opts.namespace + ".svc", svc + "." + opts.namespace + ".svc.cluster.local", svc + "." + opts.namespace, svc},
+		CertDir:  opts.webhookCertDir, MutatingWebhookConfiguration: opts.mutatingWebhooks,
+		ValidatingWebhookConfiguration: opts.validatingWebhook,
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if _, err := p.Ensure(ctx); err != nil {
+		return nil, fmt.Errorf("provisioning the webhook serving certificate: %w", err)
+	}
+	return p, nil
 }

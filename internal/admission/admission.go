@@ -33,6 +33,9 @@ type Options struct {
 	// invitation or a link): a UPN of any other domain is the customer's own
 	// staff. Default: every domain is a partner's, which fails closed.
 	IsPartnerDomain func(domain string) bool
+	// TenantManagerGroup is the group suffix of tenant managers. Default:
+	// authz.DefaultTenantManagerGroup.
+	TenantManagerGroup string
 }
 
 // +kubebuilder:webhook:path=/mutate-partners-roompro-io-v1alpha1-room,mutating=true,failurePolicy=fail,sideEffects=None,groups=partners.roompro.io,resources=rooms,verbs=create,versions=v1alpha1,name=mroom.partners.roompro.io,admissionReviewVersions=v1
@@ -52,6 +55,9 @@ type Options struct {
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
+	}
+	if opts.TenantManagerGroup == "" {
+		opts.TenantManagerGroup = authz.DefaultTenantManagerGroup
 	}
 	if opts.IsPartnerDomain == nil {
 		opts.IsPartnerDomain = func(string) bool { return true }

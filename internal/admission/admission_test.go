@@ -29,7 +29,7 @@ const (
 var (
 	created = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	clk     = clocktesting.NewFakePassiveClock(created.Add(time.Hour))
-	opts    = Options{OperatorUser: operator, Clock: clk, IsPartnerDomain: func(d string) bool { return d == "contoso.com" || d == "fabrikam.com" }}
+	opts    = Options{OperatorUser: operator, Clock: clk, TenantManagerGroup: "tenant-managers", IsPartnerDomain: func(d string) bool { return d == "contoso.com" || d == "fabrikam.com" }}
 )
 
 // as is the context of an admission request by user.

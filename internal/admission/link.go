@@ -29,9 +29,9 @@ func (v *linkValidator) ValidateCreate(ctx context.Context, link *v1alpha1.Partn
 		return nil, err
 	}
 	domain := string(link.Spec.PartnerDomain)
-	if who.upn == nil || who.upn.Domain != domain || !who.upn.IsTenantManager() {
+	if who.upn == nil || who.upn.Domain != domain || !who.upn.InGroup(v.opts.TenantManagerGroup) {
 		return nil, forbidden(link, "partnerlinks", fmt.Sprintf(
-			"only members of %s:%s may accept an invitation for %s", domain, authz.TenantManagerGroupSuffix, domain))
+			"only members of %s:%s may accept an invitation for %s", domain, v.opts.TenantManagerGroup, domain))
 	}
 
 	invPath := field.NewPath("spec", "invitation")

@@ -364,7 +364,7 @@ func TestParseIdentity(t *testing.T) {
 			}
 		}
 	}
-	if id, _ := ParseIdentity("tm@contoso.com", []string{"fabrikam.com:tenant-managers"}); id.IsTenantManager() {
+	if id, _ := ParseIdentity("tm@contoso.com", []string{"fabrikam.com:tenant-managers"}); id.InGroup(DefaultTenantManagerGroup) {
 		t.Error("a tenant-managers group of another domain made a tenant manager")
 	}
 }
@@ -377,5 +377,22 @@ func TestIsPartnerDomain(t *testing.T) {
 	x.SetSynced(false)
 	if !x.IsPartnerDomain("customer.org") {
 		t.Error("before sync every domain must count as a partner's (fail closed)")
+	}
+}
+
+func TestTenantManagerGroupIsConfigurable(t *testing.T) {
+	x := NewIndex(WithTenantManagerGroup("partner-admins"))
+	for _, o := range []any{invitationObj(ns, "contoso-2", "contoso.com", v1alpha1.InvitationPending)} {
+		x.Upsert(o)
+	}
+	x.SetSynced(true)
+	get := func(groups ...string) Verdict {
+		return x.Decide(res(tm, groups, "get", "partnerinvitations", "", "contoso-2")).Verdict
+	}
+	if v := get("contoso.com:partner-admins"); v != Allow {
+		t.Errorf("configured group: %s, want Allow", v)
+	}
+	if v := get("contoso.com:tenant-managers"); v != Deny {
+		t.Errorf("default group after reconfiguration: %s, want Deny", v)
 	}
 }

@@ -5,12 +5,13 @@
 package authz
 
 import (
+	"slices"
 	"strings"
 )
 
-// TenantManagerGroupSuffix marks the group of a partner's tenant managers:
-// <partner-domain>:tenant-managers.
-const TenantManagerGroupSuffix = "tenant-managers"
+// DefaultTenantManagerGroup marks the group of a partner's tenant managers:
+// <partner-domain>:tenant-managers, unless configured otherwise.
+const DefaultTenantManagerGroup = "tenant-managers"
 
 // Identity is a user as the authenticator names it, parsed as a partner user.
 type Identity struct {
@@ -46,15 +47,9 @@ func ParseIdentity(user string, groups []string) (id Identity, ok bool) {
 	return id, true
 }
 
-// IsTenantManager reports whether the identity is in its domain's
-// tenant-managers group.
-func (id Identity) IsTenantManager() bool {
-	for _, g := range id.Groups {
-		if g == TenantManagerGroupSuffix {
-			return true
-		}
-	}
-	return false
+// InGroup reports whether the identity is in the group <its domain>:<group>.
+func (id Identity) InGroup(group string) bool {
+	return slices.Contains(id.Groups, strings.ToLower(group))
 }
 
 // isDomain reports whether s is a DNS name with at least one dot.

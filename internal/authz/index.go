@@ -17,6 +17,9 @@ import (
 type Index struct {
 	mu     sync.RWMutex
 	synced bool
+	// tenantManagerGroup: members of <domain>:<tenantManagerGroup> are the
+	// partner's tenant managers.
+	tenantManagerGroup string
 	// domainRefs holds, per partner domain, the invitations and links that
 	// name it anywhere in the cluster: what makes a UPN a partner user.
 	domainRefs map[string]map[string]struct{}
@@ -59,10 +62,27 @@ var permissionBits = func() map[v1alpha1.Permission]permissionSet {
 
 func (s permissionSet) has(p v1alpha1.Permission) bool { return s&permissionBits[p] != 0 }
 
+// Option configures an Index.
+type Option func(*Index)
+
+// WithTenantManagerGroup sets the group suffix of tenant managers (default
+// DefaultTenantManagerGroup).
+func WithTenantManagerGroup(group string) Option {
+	return func(x *Index) {
+		if group != "" {
+			x.tenantManagerGroup = group
+		}
+	}
+}
+
 // NewIndex returns an empty index that answers Deny to partner users until
 // SetSynced(true).
-func NewIndex() *Index {
-	return &Index{domainRefs: map[string]map[string]struct{}{}, tenants: map[string]*tenant{}}
+func NewIndex(opts ...Option) *Index {
+	x := &Index{domainRefs: map[string]map[string]struct{}{}, tenants: map[string]*tenant{}, tenantManagerGroup: DefaultTenantManagerGroup}
+	for _, o := range opts {
+		o(x)
+	}
+	return x
 }
 
 // SetSynced marks whether the index holds every object of the cluster (the
@@ -326,7 +346,7 @@ func (x *Index) Decide(r *Request) Decision {
 	if t == nil {
 		return Decision{Deny, fmt.Sprintf("%s has no partnership in namespace %q", id.Domain, r.Namespace)}
 	}
-	if d, decided := t.decideTenantManager(id, r); decided {
+	if d, decided := t.decideTenantManager(id, r, x.tenantManagerGroup); decided {
 		return d
 	}
 	n, ok := required(r)
@@ -409,12 +429,12 @@ func (t *tenant) decideRoles(grants []grant, r *Request, n need) Decision {
 // read and decline (delete) their domain's invitations, accept one by
 // creating a PartnerLink, and read or end (delete) their links. decided is
 // false for every other request.
-func (t *tenant) decideTenantManager(id Identity, r *Request) (d Decision, decided bool) {
+func (t *tenant) decideTenantManager(id Identity, r *Request, managers string) (d Decision, decided bool) {
 	if r.Group != Group || r.Subresource != "" || (r.Resource != "partnerinvitations" && r.Resource != "partnerlinks") {
 		return Decision{}, false
 	}
-	if !id.IsTenantManager() {
-		return Decision{Deny, fmt.Sprintf("only members of %s:%s may %s %s", id.Domain, TenantManagerGroupSuffix, r.Verb, r.Resource)}, true
+	if !id.InGroup(managers) {
+		return Decision{Deny, fmt.Sprintf("only members of %s:%s may %s %s", id.Domain, managers, r.Verb, r.Resource)}, true
 	}
 	switch {
 	case r.Resource == "partnerinvitations" && (r.Verb == "get" || r.Verb == "delete"):

@@ -11,6 +11,7 @@ import (
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/internal/authz"
+	"github.com/roompro/partner-operator/internal/metrics"
 )
 
 // Feeder keeps an Index equal to the cache: it registers event handlers on
@@ -59,6 +60,7 @@ func (f *Feeder) Start(ctx context.Context) error {
 		return ctx.Err()
 	}
 	f.Index.SetSynced(true)
+	metrics.IndexSynced.Set(1)
 	log.FromContext(ctx).Info("authorization index synced; answering partner requests")
 	<-ctx.Done()
 	return nil

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -17,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/roompro/partner-operator/internal/authz"
+	"github.com/roompro/partner-operator/internal/metrics"
 )
 
 // Path is where the webhook server serves the authorizer.
@@ -37,6 +39,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "POST a SubjectAccessReview", http.StatusMethodNotAllowed)
 		return
 	}
+	start := time.Now()
 	review, err := decodeReview(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -57,6 +60,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(review)
+	metrics.Decisions.WithLabelValues(d.Verdict.String()).Inc()
+	metrics.DecisionSeconds.Observe(time.Since(start).Seconds())
 }
 
 func decodeReview(body io.Reader) (*authorizationv1.SubjectAccessReview, error) {

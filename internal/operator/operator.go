@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/prometheus/client_golang/prometheus"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -20,9 +21,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 
 	"github.com/roompro/partner-operator/controllers"
+	"github.com/roompro/partner-operator/internal/admission"
 	"github.com/roompro/partner-operator/internal/authz"
 	"github.com/roompro/partner-operator/internal/authzserver"
-	"github.com/roompro/partner-operator/internal/admission"
+	"github.com/roompro/partner-operator/internal/metrics"
 )
 
 // Options configure the operator.
@@ -33,6 +35,9 @@ type Options struct {
 	AuditLog io.Writer
 	// OperatorUser is the username of the manager's own credentials; see WhoAmI.
 	OperatorUser string
+	// TenantManagerGroup is the group suffix of partners' tenant managers.
+	// Default: authz.DefaultTenantManagerGroup.
+	TenantManagerGroup string
 }
 
 // Setup registers everything on mgr and returns the authorization index.
@@ -40,9 +45,10 @@ func Setup(mgr ctrl.Manager, opts Options) (*authz.Index, error) {
 	if err := controllers.SetupWithManager(mgr, controllers.Options{Clock: opts.Clock, AuditLog: opts.AuditLog}); err != nil {
 		return nil, err
 	}
-	index := authz.NewIndex()
+	index := authz.NewIndex(authz.WithTenantManagerGroup(opts.TenantManagerGroup))
 	if err := admission.SetupWithManager(mgr, admission.Options{
 		OperatorUser: opts.OperatorUser, Clock: opts.Clock, IsPartnerDomain: index.IsPartnerDomain,
+		TenantManagerGroup: opts.TenantManagerGroup,
 	}); err != nil {
 		return nil, fmt.Errorf("setting up the admission webhooks: %w", err)
 	}
@@ -50,6 +56,9 @@ func Setup(mgr ctrl.Manager, opts Options) (*authz.Index, error) {
 		return nil, fmt.Errorf("adding the authorization index: %w", err)
 	}
 	mgr.GetWebhookServer().Register(authzserver.Path, &authzserver.Handler{Index: index})
+	if err := (&metrics.StateCollector{Reader: mgr.GetCache()}).Register(); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
+		return nil, fmt.Errorf("registering the state metrics: %w", err)
+	}
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("adding the health check: %w", err)

@@ -1,0 +1,124 @@
+// Package deploy checks the install manifests as kustomize renders them:
+// what a platform team applies with `make deploy`.
+package deploy
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/roompro/partner-operator/internal/controlplane"
+)
+
+// render runs `kubectl kustomize dir` with the kubectl of hack/setup-envtest.sh.
+func render(t *testing.T, dir string) []*unstructured.Unstructured {
+	t.Helper()
+	root, err := controlplane.RepositoryRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := os.Getenv("KUBEBUILDER_ASSETS")
+	if bin == "" {
+		bin = filepath.Join(root, "bin", "k8s", controlplane.KubernetesVersion)
+	}
+	out, err := exec.Command(filepath.Join(bin, "kubectl"), "kustomize", filepath.Join(root, dir)).Output()
+	if err != nil {
+		t.Fatalf("kubectl kustomize %s: %v", dir, err)
+	}
+	var objs []*unstructured.Unstructured
+	decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
+	for {
+		obj := &unstructured.Unstructured{}
+		if err := decoder.Decode(&obj.Object); err != nil {
+			break
+		}
+		if len(obj.Object) > 0 {
+			objs = append(objs, obj)
+		}
+	}
+	return objs
+}
+
+func convert[T any](t *testing.T, obj *unstructured.Unstructured) *T {
+	t.Helper()
+	out := new(T)
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestDefaultRendersTheOperator(t *testing.T) {
+	objs := render(t, "config/default")
+	kinds := map[string]int{}
+	services := map[string]bool{}
+	for _, o := range objs {
+		kinds[o.GetKind()]++
+		if o.GetKind() == "Service" {
+			services[o.GetNamespace()+"/"+o.GetName()] = true
+		}
+	}
+	for kind, want := range map[string]int{
+		"CustomResourceDefinition": 5, "Deployment": 1, "ServiceAccount": 1, "Namespace": 1,
+		"MutatingWebhookConfiguration": 1, "ValidatingWebhookConfiguration": 1, "Service": 2,
+	} {
+		if kinds[kind] != want {
+			t.Errorf("%d %s, want %d", kinds[kind], kind, want)
+		}
+	}
+
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "MutatingWebhookConfiguration":
+			for _, w := range convert[admissionregistrationv1.MutatingWebhookConfiguration](t, o).Webhooks {
+				checkWebhook(t, w.Name, w.ClientConfig, w.FailurePolicy, services)
+			}
+		case "ValidatingWebhookConfiguration":
+			for _, w := range convert[admissionregistrationv1.ValidatingWebhookConfiguration](t, o).Webhooks {
+				checkWebhook(t, w.Name, w.ClientConfig, w.FailurePolicy, services)
+			}
+		case "ClusterRole", "Role":
+			for _, rule := range convert[rbacv1.ClusterRole](t, o).Rules {
+				if slices.Contains(rule.Verbs, "*") || slices.Contains(rule.Resources, "*") || slices.Contains(rule.APIGroups, "*") {
+					t.Errorf("%s %s has a wildcard rule: %+v", o.GetKind(), o.GetName(), rule)
+				}
+			}
+		case "Deployment":
+			d := convert[appsv1.Deployment](t, o)
+			pod := d.Spec.Template.Spec
+			if pod.SecurityContext == nil || pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot {
+				t.Error("the manager must run as non-root")
+			}
+			c := pod.Containers[0]
+			if c.SecurityContext == nil || c.SecurityContext.ReadOnlyRootFilesystem == nil || !*c.SecurityContext.ReadOnlyRootFilesystem {
+				t.Error("the manager's root filesystem must be read-only")
+			}
+			if c.LivenessProbe == nil || c.ReadinessProbe == nil || c.Resources.Requests.Cpu().IsZero() {
+				t.Error("the manager needs probes and resource requests")
+			}
+			if !slices.Contains(c.Args, "--leader-elect") {
+				t.Error("the manager must run with leader election")
+			}
+		}
+	}
+}
+
+func checkWebhook(t *testing.T, name string, cc admissionregistrationv1.WebhookClientConfig, policy *admissionregistrationv1.FailurePolicyType, services map[string]bool) {
+	t.Helper()
+	if cc.Service == nil || !services[cc.Service.Namespace+"/"+cc.Service.Name] {
+		t.Errorf("webhook %s does not point at a rendered Service: %+v", name, cc.Service)
+	}
+	if policy == nil || *policy != admissionregistrationv1.Fail {
+		t.Errorf("webhook %s: failurePolicy must be Fail", name)
+	}
+}
