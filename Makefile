@@ -90,15 +90,18 @@ uninstall: setup-envtest ## Remove the CRDs (and every object of them) from the 
 	$(KUBECTL) delete --ignore-not-found -k config/crd
 
 .PHONY: deploy
-deploy: setup-envtest ## Deploy the manager into the cluster of KUBECONFIG.
+deploy: setup-envtest ## Deploy the manager and the customer roles into the cluster of KUBECONFIG.
 	$(KUBECTL) apply --server-side -k config/default
+	$(KUBECTL) apply --server-side -k config/customer-roles
 
 .PHONY: build-installer
 build-installer: setup-envtest ## Render config/default (with IMG) into one dist/install.yaml.
 	mkdir -p dist
-	$(KUBECTL) kustomize config/default | sed 's|ghcr.io/roompro/partner-operator:dev|$(IMG)|' > dist/install.yaml
+	{ $(KUBECTL) kustomize config/default | sed 's|ghcr.io/roompro/partner-operator:dev|$(IMG)|'; \
+	  echo "---"; $(KUBECTL) kustomize config/customer-roles; } > dist/install.yaml
 	@echo "wrote dist/install.yaml; install with: kubectl apply --server-side -f dist/install.yaml"
 
 .PHONY: undeploy
-undeploy: setup-envtest ## Remove the manager from the cluster of KUBECONFIG.
+undeploy: setup-envtest ## Remove the manager and the customer roles from the cluster of KUBECONFIG.
+	$(KUBECTL) delete --ignore-not-found -k config/customer-roles
 	$(KUBECTL) delete --ignore-not-found -k config/default

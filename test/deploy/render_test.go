@@ -122,3 +122,51 @@ func checkWebhook(t *testing.T, name string, cc admissionregistrationv1.WebhookC
 		t.Errorf("webhook %s: failurePolicy must be Fail", name)
 	}
 }
+
+func TestCustomerRoles(t *testing.T) {
+	roles := map[string]*rbacv1.ClusterRole{}
+	for _, o := range render(t, "config/customer-roles") {
+		roles[o.GetName()] = convert[rbacv1.ClusterRole](t, o)
+	}
+	allows := func(role, resource, verb string) bool {
+		for _, rule := range roles[role].Rules {
+			if slices.Contains(rule.Resources, resource) && slices.Contains(rule.Verbs, verb) {
+				return true
+			}
+		}
+		return false
+	}
+	// A few cells of the matrix each way, including every column's limits.
+	cases := []struct {
+		role, resource, verb string
+		want                 bool
+	}{
+		{"pro-manager", "rooms/resetkey", "create", true},
+		{"site-lead", "rooms/resetkey", "create", false},
+		{"site-lead", "rooms", "create", true},
+		{"site-tech", "rooms", "create", false},
+		{"site-tech", "rooms/key", "get", true},
+		{"site-tech", "roomgroups", "get", false},
+		{"site-lead", "settings", "get", false},
+		{"pro-manager", "settings", "patch", true},
+		{"site-lead", "partnerroles", "get", false},
+		{"pro-manager", "partnerinvitations", "create", true},
+		{"partners-view", "partnerlinks", "list", true},
+		{"partners-edit", "partnerlinks", "create", false},
+	}
+	for _, tc := range cases {
+		if roles[tc.role] == nil {
+			t.Fatalf("no ClusterRole %s", tc.role)
+		}
+		if got := allows(tc.role, tc.resource, tc.verb); got != tc.want {
+			t.Errorf("%s %s %s = %v, want %v", tc.role, tc.verb, tc.resource, got, tc.want)
+		}
+	}
+	for name, role := range roles {
+		for _, rule := range role.Rules {
+			if slices.Contains(rule.Verbs, "*") || slices.Contains(rule.Resources, "*") {
+				t.Errorf("%s has a wildcard rule", name)
+			}
+		}
+	}
+}

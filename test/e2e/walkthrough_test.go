@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"sort"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/roompro/partner-operator/api/v1alpha1"
+	"github.com/roompro/partner-operator/internal/controlplane"
+)
+
+// applySamples creates every object of the YAML files of config/samples/dir,
+// in file order, as c.
+func applySamples(c client.Client, dir string) {
+	GinkgoHelper()
+	root, err := controlplane.RepositoryRoot()
+	Expect(err).NotTo(HaveOccurred())
+	files, err := filepath.Glob(filepath.Join(root, "config", "samples", dir, "*.yaml"))
+	Expect(err).NotTo(HaveOccurred())
+	Expect(files).NotTo(BeEmpty())
+	sort.Strings(files)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		Expect(err).NotTo(HaveOccurred())
+		decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+		for {
+			obj := &unstructured.Unstructured{}
+			if decoder.Decode(&obj.Object) != nil {
+				break
+			}
+			if len(obj.Object) > 0 {
+				Expect(c.Create(ctx, obj)).To(Succeed(), "%s: %s %s", f, obj.GetKind(), obj.GetName())
+			}
+		}
+	}
+}
+
+var _ = Describe("the samples walkthrough", Ordered, func() {
+	const ns = "fourth-coffee"
+	managers := []string{"contoso.com:tenant-managers"}
+	room := func(name string) client.ObjectKey { return client.ObjectKey{Namespace: ns, Name: name} }
+
+	It("applies as the README says, with the phases and decisions it shows", func() {
+		By("the customer: namespace, rooms in two countries, an invitation for the US rooms")
+		applySamples(admin, "")
+		inv := &v1alpha1.PartnerInvitation{}
+		Eventually(func() v1alpha1.InvitationPhase {
+			Expect(admin.Get(ctx, room("contoso"), inv)).To(Succeed())
+			return inv.Status.Phase
+		}).Should(Equal(v1alpha1.InvitationPending))
+
+		By("the partner's tenant manager accepts")
+		applySamples(as("tm@contoso.com", managers...), "accept")
+		link := &v1alpha1.PartnerLink{}
+		Eventually(func() v1alpha1.LinkPhase {
+			Expect(admin.Get(ctx, room("contoso"), link)).To(Succeed())
+			return link.Status.Phase
+		}).Should(Equal(v1alpha1.LinkActive))
+		Eventually(func() v1alpha1.InvitationPhase {
+			Expect(admin.Get(ctx, room("contoso"), inv)).To(Succeed())
+			return inv.Status.Phase
+		}).Should(Equal(v1alpha1.InvitationAccepted))
+
+		By("the primary admin sees the US rooms, not Berlin")
+		Eventually(func() error { return as(alice).Get(ctx, room("nyc-conf-a"), &v1alpha1.Room{}) }).Should(Succeed())
+		Expect(apierrors.IsForbidden(as(alice).Get(ctx, room("ber-board"), &v1alpha1.Room{}))).To(BeTrue())
+
+		By("the primary admin delegates tickets on New York to the help desk")
+		applySamples(as(alice), "delegate")
+		ticket := func(name string) *authorizationv1.ResourceAttributes {
+			return &authorizationv1.ResourceAttributes{Namespace: ns, Verb: "create", Group: v1alpha1.GroupVersion.Group,
+				Resource: "rooms", Subresource: "tickets", Name: name}
+		}
+		Eventually(func() bool { return review(ticket("nyc-conf-a"), carol, "contoso.com:helpdesk").Status.Allowed }).Should(BeTrue())
+		Expect(review(ticket("sea-huddle-1"), carol, "contoso.com:helpdesk").Status.Denied).To(BeTrue())
+
+		By("the customer adds the Berlin room")
+		applySamples(admin, "extend")
+		Eventually(func() error { return as(alice).Get(ctx, room("ber-board"), &v1alpha1.Room{}) }).Should(Succeed())
+
+		By("the partner's tenant manager ends the partnership")
+		Expect(as("tm@contoso.com", managers...).Delete(ctx, link)).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsForbidden(as(alice).Get(ctx, room("nyc-conf-a"), &v1alpha1.Room{}))
+		}).Should(BeTrue())
+		Eventually(func() bool { return apierrors.IsNotFound(admin.Get(ctx, room("contoso"), link)) }).Should(BeTrue())
+		roles := &v1alpha1.PartnerRoleList{}
+		Expect(admin.List(ctx, roles, client.InNamespace(ns))).To(Succeed())
+		Expect(roles.Items).To(BeEmpty())
+		rooms := &v1alpha1.RoomList{}
+		Expect(admin.List(ctx, rooms, client.InNamespace(ns), client.HasLabels{v1alpha1.AccessLabel("contoso.com")})).To(Succeed())
+		Expect(rooms.Items).To(BeEmpty())
+	})
+})
