@@ -50,10 +50,10 @@ test: vet setup-envtest ## Run go vet, the unit tests and the envtest suites (re
 	KUBEBUILDER_ASSETS="$(ENVTEST_DIR)" go test -race -count=1 $(GO_TEST_FLAGS) ./...
 
 .PHONY: verify-generated
-verify-generated: manifests generate ## Fail when the generated code or manifests are not current.
-	@if [ -n "$$(git status --porcelain -- api config)" ]; then \
-		git status --short -- api config; git diff -- api config | head -50; \
-		echo "generated files are stale: run 'make manifests generate' and commit the result"; exit 1; fi
+verify-generated: manifests generate helm-chart ## Fail when the generated code, manifests or chart are not current.
+	@if [ -n "$$(git status --porcelain -- api config dist/chart)" ]; then \
+		git status --short -- api config dist/chart; git diff -- api config dist/chart | head -50; \
+		echo "generated files are stale: run 'make manifests generate helm-chart' and commit the result"; exit 1; fi
 
 ##@ Build
 
@@ -88,6 +88,14 @@ install: setup-envtest ## Install the CRDs into the cluster of KUBECONFIG.
 .PHONY: uninstall
 uninstall: setup-envtest ## Remove the CRDs (and every object of them) from the cluster of KUBECONFIG.
 	$(KUBECTL) delete --ignore-not-found -k config/crd
+
+.PHONY: helm-chart
+helm-chart: setup-envtest ## Regenerate the Helm chart dist/chart from config/ (make verify-generated checks it is current).
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(KUBECTL) kustomize config/default > "$$tmp/default.yaml"; \
+	$(KUBECTL) kustomize config/cert-manager > "$$tmp/cert-manager.yaml"; \
+	$(KUBECTL) kustomize config/customer-roles > "$$tmp/roles.yaml"; \
+	go run ./hack/helmchart -default "$$tmp/default.yaml" -cert-manager "$$tmp/cert-manager.yaml" -roles "$$tmp/roles.yaml" -out dist/chart
 
 .PHONY: deploy
 deploy: setup-envtest ## Deploy the manager and the customer roles into the cluster of KUBECONFIG.
