@@ -272,8 +272,10 @@ var _ = Describe("room scoping", func() {
 		By("a new room with a matching label joins the scope")
 		create(room(ns, "sea", map[string]string{"country": "us"}))
 		Eventually(roomPartners(ns, "sea")).Should(ConsistOf("contoso.com"))
-		Eventually(fetch(&v1alpha1.Room{ObjectMeta: metav1.ObjectMeta{Name: "sea", Namespace: ns}})).
-			Should(HaveField("Status.Partners", ConsistOf("contoso.com")))
+		seaRoom := fetch(&v1alpha1.Room{ObjectMeta: metav1.ObjectMeta{Name: "sea", Namespace: ns}})
+		Eventually(seaRoom).Should(HaveField("Status.Partners", ConsistOf("contoso.com")))
+		Expect(meta.IsStatusConditionTrue(seaRoom().Status.Conditions, v1alpha1.ConditionReady)).To(BeTrue())
+		Expect(meta.FindStatusCondition(seaRoom().Status.Conditions, v1alpha1.ConditionReady).Message).To(Equal("reachable by contoso.com"))
 		Eventually(fetch(l)).Should(HaveField("Status.Rooms", BeEquivalentTo(2)))
 
 		By("removing the label takes it out")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -372,9 +373,16 @@ func syncRoomAccess(ctx context.Context, c client.Client, room *v1alpha1.Room, g
 			return fmt.Errorf("labelling room %q for %v: %w", room.Name, desired, err)
 		}
 	}
-	if !slices.Equal(room.Status.Partners, desired) || room.Status.ObservedGeneration != room.Generation {
-		room.Status.Partners = desired
-		room.Status.ObservedGeneration = room.Generation
+	status := room.Status.DeepCopy()
+	status.Partners = desired
+	status.ObservedGeneration = room.Generation
+	message := "no partner may reach this room"
+	if len(desired) > 0 {
+		message = "reachable by " + strings.Join(desired, ", ")
+	}
+	setCondition(&status.Conditions, room, v1alpha1.ConditionReady, metav1.ConditionTrue, "AccessReconciled", message)
+	if !equality.Semantic.DeepEqual(*status, room.Status) {
+		room.Status = *status
 		if err := c.Status().Update(ctx, room); err != nil {
 			return fmt.Errorf("updating the partners of room %q: %w", room.Name, err)
 		}

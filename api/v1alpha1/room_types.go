@@ -49,7 +49,8 @@ type RoomStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions describe the room's state as the operator sees it.
+	// conditions: Ready is True once the operator has brought the room's
+	// access labels and partners up to date with its current generation.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -66,6 +67,7 @@ type RoomStatus struct {
 // +kubebuilder:printcolumn:name="Country",type=string,JSONPath=`.spec.country`
 // +kubebuilder:printcolumn:name="Ring",type=string,JSONPath=`.spec.updateRing`,priority=1
 // +kubebuilder:printcolumn:name="Partners",type=string,JSONPath=`.status.partners`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Room struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -1,0 +1,488 @@
+package authz
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/roompro/partner-operator/api/v1alpha1"
+)
+
+// This file holds a second implementation of the decision rules of
+// DESIGN.md: deliberately naive (plain loops over every object, its own
+// selector matching, its own request table), so that the index and the model
+// can only agree by both following the rules. FuzzIndexAgreesWithModel
+// generates random worlds and requests and compares their verdicts.
+
+type modelWorld struct {
+	invitations []*v1alpha1.PartnerInvitation
+	links       []*v1alpha1.PartnerLink
+	assignments []*v1alpha1.RoomAssignment
+	roles       []*v1alpha1.PartnerRole
+	rooms       []*v1alpha1.Room
+}
+
+func modelSelects(s v1alpha1.RoomScope, room *v1alpha1.Room) bool {
+	for _, n := range s.Names {
+		if n == room.Name {
+			return true
+		}
+	}
+	if s.Selector == nil {
+		return false
+	}
+	for k, v := range s.Selector.MatchLabels {
+		if got, ok := room.Labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	for _, e := range s.Selector.MatchExpressions {
+		got, ok := room.Labels[e.Key]
+		switch e.Operator {
+		case metav1.LabelSelectorOpIn:
+			if !ok || !slices.Contains(e.Values, got) {
+				return false
+			}
+		case metav1.LabelSelectorOpNotIn:
+			if ok && slices.Contains(e.Values, got) {
+				return false
+			}
+		case metav1.LabelSelectorOpExists:
+			if !ok {
+				return false
+			}
+		case metav1.LabelSelectorOpDoesNotExist:
+			if ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func modelActive(l *v1alpha1.PartnerLink) bool {
+	return l.Status.Phase == v1alpha1.LinkActive && l.DeletionTimestamp == nil
+}
+
+func (w *modelWorld) link(ns, name string) *v1alpha1.PartnerLink {
+	for _, l := range w.links {
+		if l.Namespace == ns && l.Name == name {
+			return l
+		}
+	}
+	return nil
+}
+
+// inLinkScope: some live assignment of the active link selects the room.
+func (w *modelWorld) inLinkScope(l *v1alpha1.PartnerLink, roomName string) bool {
+	for _, r := range w.rooms {
+		if r.Namespace != l.Namespace || r.Name != roomName {
+			continue
+		}
+		for _, a := range w.assignments {
+			if a.Namespace == l.Namespace && a.Spec.PartnerLink == l.Name && a.DeletionTimestamp == nil && modelSelects(a.Spec.Rooms, r) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// modelPermission is the request table of DESIGN.md, written out.
+func modelPermission(r *Request) (perm string, roomScoped, rolesReq, ok bool) {
+	if r.Group != Group {
+		return "", false, false, false
+	}
+	type row struct{ resource, sub, verb, perm string }
+	table := []row{
+		{"rooms", "", "get", "rooms.view"}, {"rooms", "", "list", "rooms.view"}, {"rooms", "", "watch", "rooms.view"},
+		{"rooms", "", "update", "rooms.modify"}, {"rooms", "", "patch", "rooms.modify"},
+		{"rooms", "", "create", "rooms.create"}, {"rooms", "", "delete", "rooms.unenroll"},
+		{"rooms", "key", "get", "rooms.downloadKey"}, {"rooms", "resetkey", "create", "rooms.resetKey"},
+		{"rooms", "tickets", "create", "tickets.create"}, {"rooms", "tickets", "get", "tickets.view"}, {"rooms", "tickets", "list", "tickets.view"},
+		{"rooms", "tickets", "update", "tickets.update"}, {"rooms", "tickets", "patch", "tickets.update"},
+		{"rooms", "reports", "get", "reports.view"},
+	}
+	for _, f := range []struct{ resource, feature string }{{"roomgroups", "groups"}, {"updaterings", "updateRings"}, {"settings", "settings"}} {
+		for _, v := range []string{"get", "list", "watch"} {
+			table = append(table, row{f.resource, "", v, f.feature + ".view"})
+		}
+		table = append(table, row{f.resource, "", "update", f.feature + ".modify"}, row{f.resource, "", "patch", f.feature + ".modify"},
+			row{f.resource, "", "create", f.feature + ".create"})
+	}
+	for _, v := range []string{"get", "list", "watch"} {
+		table = append(table, row{"partnerroles", "", v, "roles.view"})
+	}
+	for _, v := range []string{"create", "update", "patch", "delete"} {
+		table = append(table, row{"partnerroles", "", v, "roles.modify"})
+	}
+	for _, t := range table {
+		if t.resource == r.Resource && t.sub == r.Subresource && t.verb == r.Verb {
+			return t.perm, t.resource == "rooms" && !(t.sub == "" && t.verb == "create"), t.resource == "partnerroles", true
+		}
+	}
+	return "", false, false, false
+}
+
+func (w *modelWorld) decide(r *Request) Verdict {
+	user := strings.ToLower(strings.TrimSpace(r.User))
+	if strings.HasPrefix(user, "system:") || strings.Count(user, "@") != 1 {
+		return NoOpinion
+	}
+	local, domain, _ := strings.Cut(user, "@")
+	if local == "" || !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
+		return NoOpinion
+	}
+	partner := false
+	for _, i := range w.invitations {
+		partner = partner || string(i.Spec.PartnerDomain) == domain
+	}
+	for _, l := range w.links {
+		partner = partner || string(l.Spec.PartnerDomain) == domain
+	}
+	if !partner {
+		return NoOpinion
+	}
+	inGroup := func(group string) bool {
+		for _, g := range r.Groups {
+			if strings.ToLower(strings.TrimSpace(g)) == strings.ToLower(group) {
+				return true
+			}
+		}
+		return false
+	}
+	if r.Path != "" {
+		if r.Path == "/api" || r.Path == "/apis" || r.Path == "/version" ||
+			strings.HasPrefix(r.Path, "/api/") || strings.HasPrefix(r.Path, "/apis/") || strings.HasPrefix(r.Path, "/openapi/") {
+			return Allow
+		}
+		return Deny
+	}
+	if r.Verb == "create" && (r.Group == "authorization.k8s.io" && (r.Resource == "selfsubjectaccessreviews" || r.Resource == "selfsubjectrulesreviews") ||
+		r.Group == "authentication.k8s.io" && r.Resource == "selfsubjectreviews") {
+		return Allow
+	}
+
+	if r.Group == Group && r.Subresource == "" && (r.Resource == "partnerinvitations" || r.Resource == "partnerlinks") {
+		if !inGroup(domain + ":tenant-managers") {
+			return Deny
+		}
+		for _, i := range w.invitations {
+			if i.Namespace != r.Namespace || string(i.Spec.PartnerDomain) != domain {
+				continue
+			}
+			switch {
+			case r.Resource == "partnerinvitations" && (r.Verb == "get" || r.Verb == "delete") && i.Name == r.Name:
+				return Allow
+			case r.Resource == "partnerlinks" && r.Verb == "create" && i.Status.Phase != v1alpha1.InvitationAccepted && i.Status.Phase != v1alpha1.InvitationExpired:
+				return Allow
+			case r.Resource == "partnerlinks" && r.Verb == "get" && i.Name == r.Name:
+				return Allow
+			}
+		}
+		for _, l := range w.links {
+			if l.Namespace == r.Namespace && string(l.Spec.PartnerDomain) == domain && l.Name == r.Name &&
+				r.Resource == "partnerlinks" && (r.Verb == "get" || r.Verb == "delete") {
+				return Allow
+			}
+		}
+		return Deny
+	}
+
+	perm, roomScoped, rolesReq, ok := modelPermission(r)
+	if !ok {
+		return Deny
+	}
+	for _, role := range w.roles {
+		if role.Namespace != r.Namespace || role.DeletionTimestamp != nil {
+			continue
+		}
+		l := w.link(role.Namespace, role.Spec.PartnerLink)
+		if l == nil || !modelActive(l) || string(l.Spec.PartnerDomain) != domain {
+			continue
+		}
+		holds := false
+		for _, p := range role.Spec.Permissions {
+			holds = holds || (string(p) == perm && slices.Contains(v1alpha1.PrimaryAdminPermissions, p))
+		}
+		if !holds {
+			continue
+		}
+		for _, ra := range role.Spec.Assignments {
+			member := false
+			for _, m := range ra.Members {
+				name := strings.ToLower(strings.TrimSpace(m.Name))
+				member = member || (m.Kind == v1alpha1.UserSubject && name == user) ||
+					(m.Kind == v1alpha1.GroupSubject && strings.HasPrefix(name, domain+":") && len(name) > len(domain)+1 && inGroup(name))
+			}
+			if !member {
+				continue
+			}
+			whole := ra.Scope.Selector == nil && len(ra.Scope.Names) == 0
+			switch {
+			case rolesReq:
+				if r.Name == "" {
+					return Allow
+				}
+				owner := ""
+				for _, other := range w.roles {
+					if other.Namespace == r.Namespace && other.Name == r.Name {
+						owner = other.Spec.PartnerLink
+					}
+				}
+				if owner == "" || owner == l.Name {
+					return Allow
+				}
+			case roomScoped && r.Name == "":
+				if r.Subresource == "" && (r.Verb == "list" || r.Verb == "watch") && whole && modelSelectorConfines(r.LabelSelector, domain) {
+					return Allow
+				}
+			case roomScoped:
+				if !w.inLinkScope(l, r.Name) {
+					continue
+				}
+				if whole {
+					return Allow
+				}
+				for _, room := range w.rooms {
+					if room.Namespace == r.Namespace && room.Name == r.Name && modelSelects(ra.Scope, room) {
+						return Allow
+					}
+				}
+			default:
+				return Allow
+			}
+		}
+	}
+	return Deny
+}
+
+func modelSelectorConfines(reqs []Requirement, domain string) bool {
+	for _, q := range reqs {
+		if q.Key == "access.partners.roompro.io/"+domain &&
+			(q.Operator == "Exists" || (q.Operator == "In" || q.Operator == "Equals") && len(q.Values) == 1 && q.Values[0] == "true") {
+			return true
+		}
+	}
+	return false
+}
+
+// randomWorld builds a small world from rng: few names, so that requests
+// often hit the objects.
+func randomWorld(rng *rand.Rand) *modelWorld {
+	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
+	namespaces := []string{"t1", "t2"}
+	domains := []string{"contoso.com", "fabrikam.com"}
+	roomNames := []string{"r1", "r2", "r3", "r4"}
+	labelValues := []string{"us", "de", "fr"}
+	scope := func(allowEmpty bool) v1alpha1.RoomScope {
+		var s v1alpha1.RoomScope
+		switch rng.IntN(5) {
+		case 0:
+			if allowEmpty {
+				return s
+			}
+			fallthrough
+		case 1:
+			s.Names = []string{pick(roomNames...)}
+		case 2:
+			s.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"country": pick(labelValues...)}}
+		case 3:
+			op := []metav1.LabelSelectorOperator{metav1.LabelSelectorOpIn, metav1.LabelSelectorOpNotIn, metav1.LabelSelectorOpExists, metav1.LabelSelectorOpDoesNotExist}[rng.IntN(4)]
+			e := metav1.LabelSelectorRequirement{Key: pick("country", "site"), Operator: op}
+			if op == metav1.LabelSelectorOpIn || op == metav1.LabelSelectorOpNotIn {
+				e.Values = []string{pick(labelValues...), pick("nyc", "ber")}
+			}
+			s.Selector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{e}}
+		case 4:
+			s.Names = []string{pick(roomNames...)}
+			s.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"site": pick("nyc", "ber")}}
+		}
+		return s
+	}
+	w := &modelWorld{}
+	now := metav1.Now()
+	for _, ns := range namespaces {
+		for _, name := range roomNames {
+			if rng.IntN(4) == 0 {
+				continue
+			}
+			labels := map[string]string{"country": pick(labelValues...)}
+			if rng.IntN(2) == 0 {
+				labels["site"] = pick("nyc", "ber")
+			}
+			w.rooms = append(w.rooms, roomObj(ns, name, labels))
+		}
+		for i := range 1 + rng.IntN(3) {
+			domain := pick(domains...)
+			name := fmt.Sprintf("l%d", i)
+			phase := []v1alpha1.InvitationPhase{v1alpha1.InvitationPending, v1alpha1.InvitationAccepted, v1alpha1.InvitationExpired}[rng.IntN(3)]
+			w.invitations = append(w.invitations, invitationObj(ns, name, domain, phase))
+			l := activeLinkObj(ns, name, domain)
+			switch rng.IntN(5) {
+			case 0:
+				if rng.IntN(2) == 0 {
+					continue // an invitation without a link
+				}
+			case 1:
+				l.Status.Phase = v1alpha1.LinkPending
+			case 2:
+				l.DeletionTimestamp = &now
+			}
+			w.links = append(w.links, l)
+			for j := range rng.IntN(3) {
+				a := assignmentObj(ns, fmt.Sprintf("%s-a%d", name, j), name, scope(false))
+				if rng.IntN(8) == 0 {
+					a.DeletionTimestamp = &now
+				}
+				w.assignments = append(w.assignments, a)
+			}
+			for j := range rng.IntN(3) {
+				var perms []v1alpha1.Permission
+				for _, p := range v1alpha1.AllPermissions {
+					if rng.IntN(2) == 0 {
+						perms = append(perms, p)
+					}
+				}
+				role := &v1alpha1.PartnerRole{
+					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("%s-role%d", name, j)},
+					Spec:       v1alpha1.PartnerRoleSpec{PartnerLink: name, Permissions: perms},
+				}
+				for k := range 1 + rng.IntN(2) {
+					var members []v1alpha1.Subject
+					for range 1 + rng.IntN(2) {
+						d := pick(append(domains, domain, domain)...)
+						if rng.IntN(2) == 0 {
+							members = append(members, user(pick("alice", "bob", "Carol")+"@"+d))
+						} else {
+							members = append(members, group(d+":"+pick("helpdesk", "admins", "tenant-managers")))
+						}
+					}
+					role.Spec.Assignments = append(role.Spec.Assignments, v1alpha1.RoleAssignment{Name: fmt.Sprintf("a%d", k), Members: members, Scope: scope(true)})
+				}
+				w.roles = append(w.roles, role)
+			}
+		}
+	}
+	return w
+}
+
+func randomRequest(rng *rand.Rand) *Request {
+	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
+	r := &Request{User: pick("alice", "bob", "Carol", " ALICE") + pick("@contoso.com", "@fabrikam.com", "@Contoso.com")}
+	switch rng.IntN(8) {
+	case 0: // malformed, foreign or system identities
+		r.User = pick("alice", "", "a@b") + pick("@customer.org", "@contoso", "", "@x@contoso.com", "@.com")
+	case 1:
+		r.User = pick("system:serviceaccount:t1:sa", "admin", "system:admin", "system:admin@contoso.com")
+	}
+	for range rng.IntN(4) {
+		r.Groups = append(r.Groups, pick("contoso.com", "fabrikam.com", "Contoso.com")+":"+pick("helpdesk", "admins", "tenant-managers"))
+	}
+	if rng.IntN(15) == 0 {
+		r.Path = pick("/api", "/apis/partners.roompro.io/v1alpha1", "/version", "/openapi/v3", "/metrics", "/logs")
+		return r
+	}
+	r.Namespace = pick("t1", "t2", "t1", "t2", "t3")
+	r.Verb = pick("get", "list", "watch", "create", "update", "patch", "delete")
+	r.Group = Group
+	if rng.IntN(12) == 0 {
+		r.Group = pick("", "authorization.k8s.io", "authentication.k8s.io")
+		r.Resource = pick("pods", "selfsubjectaccessreviews", "selfsubjectreviews", "subjectaccessreviews")
+		return r
+	}
+	r.Resource = pick("rooms", "rooms", "rooms", "roomgroups", "updaterings", "settings", "partnerroles", "partnerinvitations", "partnerlinks", "roomassignments")
+	if r.Resource == "rooms" && rng.IntN(3) == 0 {
+		r.Subresource = pick("key", "resetkey", "tickets", "reports", "status")
+	}
+	switch r.Resource {
+	case "partnerroles":
+		r.Name = pick("", "l0-role0", "l1-role1", "l0-role1", "missing")
+	case "partnerinvitations", "partnerlinks":
+		r.Name = pick("", "l0", "l1", "l2")
+	default:
+		r.Name = pick("", "r1", "r2", "r3", "r4", "r9")
+	}
+	if r.Verb == "list" || r.Verb == "watch" {
+		r.Name = ""
+		switch rng.IntN(4) {
+		case 0:
+			r.LabelSelector = []Requirement{{Key: "access.partners.roompro.io/" + pick("contoso.com", "fabrikam.com"), Operator: "Exists"}}
+		case 1:
+			r.LabelSelector = []Requirement{{Key: "access.partners.roompro.io/contoso.com", Operator: "In", Values: []string{pick("true", "false")}}}
+		case 2:
+			r.LabelSelector = []Requirement{{Key: "country", Operator: "In", Values: []string{"us"}}}
+		}
+	}
+	return r
+}
+
+// requestsPerWorld is how many requests each generated world is asked.
+const requestsPerWorld = 200
+
+// checkSeed builds the world of one seed into an index — in a shuffled
+// order, with some objects first written in another version, then deleted
+// and re-added — and compares index and model on requestsPerWorld requests.
+func checkSeed(t *testing.T, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	w := randomWorld(rng)
+	var objs []any
+	for _, o := range w.invitations {
+		objs = append(objs, o)
+	}
+	for _, o := range w.links {
+		objs = append(objs, o)
+	}
+	for _, o := range w.assignments {
+		objs = append(objs, o)
+	}
+	for _, o := range w.roles {
+		objs = append(objs, o)
+	}
+	for _, o := range w.rooms {
+		objs = append(objs, o)
+	}
+	rng.Shuffle(len(objs), func(i, j int) { objs[i], objs[j] = objs[j], objs[i] })
+	x := NewIndex()
+	for _, o := range objs {
+		if rng.IntN(6) == 0 { // an update history: a stale version, a delete, the final one
+			if room, ok := o.(*v1alpha1.Room); ok {
+				x.Upsert(roomObj(room.Namespace, room.Name, map[string]string{"country": "zz"}))
+			}
+			x.Upsert(o)
+			x.Delete(o)
+		}
+		x.Upsert(o)
+	}
+	x.SetSynced(true)
+	for range requestsPerWorld {
+		r := randomRequest(rng)
+		if got, want := x.Decide(r), w.decide(r); got.Verdict != want {
+			t.Fatalf("seed %d: index %s (%s), model %s, for %+v", seed, got.Verdict, got.Reason, want, *r)
+		}
+	}
+}
+
+// FuzzIndexAgreesWithModel: `make test` runs its seed corpus; a long run is
+//
+//	go test ./internal/authz -run '^$' -fuzz FuzzIndexAgreesWithModel -fuzztime 10m
+//
+// Each input checks requestsPerWorld requests against one random world.
+func FuzzIndexAgreesWithModel(f *testing.F) {
+	for seed := range uint64(64) {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, seed uint64) { checkSeed(t, seed) })
+}
+
+// TestIndexAgreesWithModel checks 2,000 worlds x requestsPerWorld requests
+// on every run of the unit tests.
+func TestIndexAgreesWithModel(t *testing.T) {
+	for seed := range uint64(2000) {
+		checkSeed(t, seed+1_000_000)
+	}
+}
