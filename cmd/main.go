@@ -109,7 +109,11 @@ func run(ctx context.Context, opts options) (err error) {
 			log.Info("stopping the local control plane")
 			err = errors.Join(err, cp.Stop())
 		}()
-		cfg = cp.Config
+		// The manager runs as its own user, so that the admission webhooks tell
+		// its writes from the admin's (the kubeconfig printed below).
+		if cfg, err = cp.AddUser("partner-operator", "system:masters"); err != nil {
+			return err
+		}
 		webhookOpts.Host, webhookOpts.Port, webhookOpts.CertDir = cp.Webhook.Host, cp.Webhook.Port, cp.Webhook.CertDir
 		fmt.Fprintf(os.Stderr, "\nLocal control plane is up. In another shell:\n\n"+
 			"    export KUBECONFIG=%s\n    kubectl apply -f config/samples/\n    kubectl get roompro\n\n"+

@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
@@ -63,27 +64,29 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		opts.IsPartnerDomain = func(string) bool { return true }
 	}
 	r := mgr.GetAPIReader()
-	stamp := requestedByDefaulter{}
+	for _, kind := range []string{"room", "partnerinvitation", "partnerlink", "partnerrole", "roomassignment"} {
+		mgr.GetWebhookServer().Register("/mutate-partners-roompro-io-v1alpha1-"+kind, &webhook.Admission{Handler: requestedByStamper{}})
+	}
 	register := []func() error{
 		func() error {
 			return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.Room{}).
-				WithDefaulter(defaulterOf[*v1alpha1.Room](stamp)).WithValidator(&roomValidator{opts: opts}).Complete()
+				WithValidator(&roomValidator{opts: opts}).Complete()
 		},
 		func() error {
 			return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.PartnerInvitation{}).
-				WithDefaulter(defaulterOf[*v1alpha1.PartnerInvitation](stamp)).WithValidator(&invitationValidator{opts: opts}).Complete()
+				WithValidator(&invitationValidator{opts: opts}).Complete()
 		},
 		func() error {
 			return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.PartnerLink{}).
-				WithDefaulter(defaulterOf[*v1alpha1.PartnerLink](stamp)).WithValidator(&linkValidator{reader: r, opts: opts}).Complete()
+				WithValidator(&linkValidator{reader: r, opts: opts}).Complete()
 		},
 		func() error {
 			return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.PartnerRole{}).
-				WithDefaulter(defaulterOf[*v1alpha1.PartnerRole](stamp)).WithValidator(&roleValidator{reader: r, opts: opts}).Complete()
+				WithValidator(&roleValidator{reader: r, opts: opts}).Complete()
 		},
 		func() error {
 			return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.RoomAssignment{}).
-				WithDefaulter(defaulterOf[*v1alpha1.RoomAssignment](stamp)).WithValidator(&assignmentValidator{reader: r, opts: opts}).Complete()
+				WithValidator(&assignmentValidator{reader: r, opts: opts}).Complete()
 		},
 	}
 	for _, f := range register {

@@ -2,10 +2,12 @@ package admission
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
+	jsonpatch "github.com/evanphx/json-patch/v5"
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -275,16 +277,69 @@ func TestRoom(t *testing.T) {
 }
 
 func TestRequestedByIsStampedAndKept(t *testing.T) {
+	for name, raw := range map[string]string{
+		"no annotations":   `{"metadata":{"name":"contoso"},"spec":{}}`,
+		"a forged stamp":   `{"metadata":{"name":"contoso","annotations":{"partners.roompro.io/requested-by":"someone-else","x":"y"}}}`,
+		"other annotation": `{"metadata":{"name":"contoso","annotations":{"x":"y"}}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			resp := requestedByStamper{}.Handle(context.Background(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+				Operation: admissionv1.Create, UserInfo: authenticationv1.UserInfo{Username: customer},
+				Object: runtime.RawExtension{Raw: []byte(raw)},
+			}})
+			if !resp.Allowed || len(resp.Patches) != 1 {
+				t.Fatalf("response %+v, want one patch", resp)
+			}
+			patched, err := jsonpatch.DecodePatch(mustJSON(t, resp.Patches))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := patched.Apply([]byte(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var obj struct {
+				Metadata metav1.ObjectMeta `json:"metadata"`
+				Spec     *json.RawMessage  `json:"spec"`
+			}
+			if err := json.Unmarshal(out, &obj); err != nil {
+				t.Fatal(err)
+			}
+			if got := obj.Metadata.Annotations[v1alpha1.AnnotationRequestedBy]; got != customer {
+				t.Errorf("requested-by = %q, want %q", got, customer)
+			}
+			if strings.Contains(raw, `"x":"y"`) && obj.Metadata.Annotations["x"] != "y" {
+				t.Error("the stamp dropped another annotation")
+			}
+		})
+	}
+
 	inv := invitation("contoso", "contoso.com", "")
-	inv.Annotations = map[string]string{v1alpha1.AnnotationRequestedBy: "someone-else"}
-	if err := defaulterOf[*v1alpha1.PartnerInvitation](requestedByDefaulter{}).Default(as(customer), inv); err != nil {
-		t.Fatal(err)
-	}
-	if got := inv.Annotations[v1alpha1.AnnotationRequestedBy]; got != customer {
-		t.Errorf("requested-by = %q, want %q", got, customer)
-	}
+	inv.Annotations = map[string]string{v1alpha1.AnnotationRequestedBy: customer}
 	forged := inv.DeepCopy()
 	forged.Annotations[v1alpha1.AnnotationRequestedBy] = "mallory"
 	_, err := (&invitationValidator{opts: opts}).ValidateUpdate(as(customer), inv, forged)
 	expect(t, err, "metadata.annotations[partners.roompro.io/requested-by]|cannot be changed")
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func TestOrphanedRoleMetadataCanChange(t *testing.T) {
+	old := role("helpdesk", user("carol@contoso.com"))
+	relabelled := old.DeepCopy()
+	relabelled.Labels = map[string]string{"team": "ops"}
+	v := &roleValidator{reader: reader(), opts: opts} // the link is gone
+	_, err := v.ValidateUpdate(as(customer), old, relabelled)
+	expect(t, err, "")
+	respec := relabelled.DeepCopy()
+	respec.Spec.Permissions = []v1alpha1.Permission{v1alpha1.RoomsView}
+	_, err = v.ValidateUpdate(as(customer), old, respec)
+	expect(t, err, `spec.partnerLink: Not found: "contoso"`)
 }

@@ -2,46 +2,48 @@ package admission
 
 import (
 	"context"
-	"fmt"
+	"encoding/json"
+	"net/http"
+	"strings"
 
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	"gomodules.xyz/jsonpatch/v2"
+	admissionv1 "k8s.io/api/admission/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
 )
 
-// requestedByDefaulter stamps, on create, the annotation that records who
-// created the object, overwriting whatever the request said.
-type requestedByDefaulter struct{}
+// requestedByStamper is the mutating webhook of every kind: on create it
+// records who asked, in the requested-by annotation, overwriting whatever the
+// request said. It patches that one annotation and nothing else, unlike a
+// typed defaulter, which would re-encode the object and add every zero-valued
+// field the user left out (turning a missing field's "Required value" into a
+// misleading error, and writing fields nobody set).
+type requestedByStamper struct{}
 
-func (requestedByDefaulter) stamp(ctx context.Context, obj client.Object) error {
-	req, err := admission.RequestFromContext(ctx)
-	if err != nil {
-		return fmt.Errorf("reading the admission request: %w", err)
+func (requestedByStamper) Handle(_ context.Context, req admission.Request) admission.Response {
+	if req.Operation != admissionv1.Create {
+		return admission.Allowed("")
 	}
-	annotations := obj.GetAnnotations()
-	if annotations == nil {
-		annotations = map[string]string{}
+	var obj struct {
+		Metadata struct {
+			Annotations map[string]string `json:"annotations"`
+		} `json:"metadata"`
 	}
-	annotations[v1alpha1.AnnotationRequestedBy] = req.UserInfo.Username
-	obj.SetAnnotations(annotations)
-	return nil
+	if err := json.Unmarshal(req.Object.Raw, &obj); err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	user := req.UserInfo.Username
+	var patch jsonpatch.JsonPatchOperation
+	if obj.Metadata.Annotations == nil {
+		patch = jsonpatch.NewOperation("add", "/metadata/annotations", map[string]string{v1alpha1.AnnotationRequestedBy: user})
+	} else {
+		patch = jsonpatch.NewOperation("add", "/metadata/annotations/"+escapePointer(v1alpha1.AnnotationRequestedBy), user)
+	}
+	return admission.Patched("recorded the requesting user", patch)
 }
 
-// typedDefaulter adapts the stamp to admission.Defaulter[T].
-type typedDefaulter[T client.Object] struct{ d requestedByDefaulter }
-
-func defaulterOf[T client.Object](d requestedByDefaulter) admission.Defaulter[T] {
-	return typedDefaulter[T]{d: d}
-}
-
-func (t typedDefaulter[T]) Default(ctx context.Context, obj T) error {
-	req, err := admission.RequestFromContext(ctx)
-	if err != nil {
-		return err
-	}
-	if req.Operation != "CREATE" {
-		return nil
-	}
-	return t.d.stamp(ctx, obj)
+// escapePointer escapes a JSON pointer segment (RFC 6901).
+func escapePointer(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -35,6 +36,11 @@ func (v *roleValidator) validate(ctx context.Context, oldRole, role *v1alpha1.Pa
 		return err
 	}
 	spec := field.NewPath("spec")
+	if oldRole != nil && equality.Semantic.DeepEqual(oldRole.Spec, role.Spec) {
+		// A metadata-only change (labels, owner references) of a role whose
+		// link may be gone already: only the stamp needs guarding.
+		return invalid(role, "PartnerRole", requestedByUnchanged(who, v.opts, oldRole, role))
+	}
 	link, err := v.link(ctx, role)
 	if err != nil {
 		return err

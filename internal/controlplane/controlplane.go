@@ -120,6 +120,17 @@ func Start(opts Options) (*ControlPlane, error) {
 	return cp, nil
 }
 
+// AddUser provisions a user with a client certificate and returns its client
+// configuration: tests and the manager use it to act as someone other than
+// the admin.
+func (c *ControlPlane) AddUser(name string, groups ...string) (*rest.Config, error) {
+	u, err := c.env.ControlPlane.AddUser(envtest.User{Name: name, Groups: groups}, rest.CopyConfig(c.Config))
+	if err != nil {
+		return nil, fmt.Errorf("adding user %s: %w", name, err)
+	}
+	return u.Config(), nil
+}
+
 // prepareWebhooks issues the webhook serving certificate and gives the
 // apiserver the authorization configuration, before the apiserver starts.
 func (c *ControlPlane) prepareWebhooks(opts Options) error {
