@@ -1,0 +1,297 @@
+// Package failover proves the failure modes against a real kube-apiserver:
+// with the operator down, partner requests are denied, other users are
+// unaffected and admission fails closed; with two replicas, the follower
+// answers authorization reviews too and takes over reconciling within the
+// lease duration after the leader dies.
+package failover
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/roompro/partner-operator/api/v1alpha1"
+	"github.com/roompro/partner-operator/internal/controlplane"
+	"github.com/roompro/partner-operator/internal/operator"
+)
+
+const (
+	ns            = "tenant-a"
+	leaseDuration = 4 * time.Second
+)
+
+var scheme = runtime.NewScheme()
+
+func init() {
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(v1alpha1.AddToScheme(scheme))
+}
+
+// service stands in for the webhook Service: it forwards the apiserver's
+// connections to whichever replica is its current endpoint.
+type service struct{ backend atomic.Value } // "host:port"
+
+func (s *service) serve(t *testing.T, addr string) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer in.Close()
+				out, err := net.Dial("tcp", s.backend.Load().(string))
+				if err != nil {
+					return
+				}
+				defer out.Close()
+				go func() { _, _ = io.Copy(out, in) }()
+				_, _ = io.Copy(in, out)
+			}()
+		}
+	}()
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+type replica struct {
+	mgr    ctrl.Manager
+	port   int
+	stop   context.CancelFunc
+	exited chan struct{}
+}
+
+func startReplica(t *testing.T, cp *controlplane.ControlPlane, cfg *rest.Config, user string) *replica {
+	t.Helper()
+	r := &replica{port: freePort(t), exited: make(chan struct{})}
+	lease, renew, retry := leaseDuration, 3*time.Second, 500*time.Millisecond
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		WebhookServer:    webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: r.port, CertDir: cp.Webhook.CertDir}),
+		LeaderElection:   true,
+		LeaderElectionID: "partner-operator-failover-test", LeaderElectionNamespace: "default",
+		LeaseDuration: &lease, RenewDeadline: &renew, RetryPeriod: &retry,
+		// A crash, not a graceful hand-over: the lease is not released.
+		LeaderElectionReleaseOnCancel: false,
+		// Two managers in one test process register the same controllers.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := operator.Setup(mgr, operator.Options{OperatorUser: user, AuditLog: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	r.mgr = mgr
+	ctx, cancel := context.WithCancel(context.Background())
+	r.stop = cancel
+	go func() {
+		defer close(r.exited)
+		_ = mgr.Start(ctx)
+	}()
+	t.Cleanup(func() { cancel(); <-r.exited })
+	return r
+}
+
+func as(t *testing.T, cfg *rest.Config, user string, groups ...string) client.Client {
+	t.Helper()
+	c := rest.CopyConfig(cfg)
+	c.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: groups}
+	cl, err := client.New(c, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestFailureModes(t *testing.T) {
+	cp, err := controlplane.Start(controlplane.Options{Webhooks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cp.Stop() })
+	ctx := context.Background()
+	admin, err := client.New(cp.Config, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := &service{}
+	svc.serve(t, net.JoinHostPort(cp.Webhook.Host, strconv.Itoa(cp.Webhook.Port)))
+	svc.backend.Store("127.0.0.1:1") // no replica yet: connections fail
+
+	// The customer's staff member "staff" may read rooms through RBAC.
+	must(t, admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	must(t, admin.Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "room-reader"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"rooms"}, Verbs: []string{"get", "list"}}}}))
+	must(t, admin.Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "room-reader"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "room-reader"},
+		Subjects: []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: "staff"}, {APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: "alice@contoso.com"}}}))
+
+	t.Run("operator down", func(t *testing.T) {
+		// A partner user is denied although RBAC would allow it: failurePolicy Deny.
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: "alice@contoso.com",
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: "list", Group: v1alpha1.GroupVersion.Group, Resource: "rooms"}}}
+		must(t, admin.Create(ctx, sar))
+		if sar.Status.Allowed {
+			t.Errorf("partner user with the operator down: %+v, want not allowed", sar.Status)
+		}
+		if err := as(t, cp.Config, "alice@contoso.com").List(ctx, &v1alpha1.RoomList{}, client.InNamespace(ns)); err == nil {
+			t.Error("a partner user listed rooms with the operator down")
+		}
+		// The customer's staff are unaffected: matchConditions keep them away.
+		if err := as(t, cp.Config, "staff").List(ctx, &v1alpha1.RoomList{}, client.InNamespace(ns)); err != nil {
+			t.Errorf("customer staff with the operator down: %v, want allowed by RBAC", err)
+		}
+		// Admission fails closed: nothing is written.
+		inv := invitation("down")
+		if err := admin.Create(ctx, inv); err == nil {
+			t.Fatal("an invitation was admitted with the webhooks down")
+		}
+		if err := admin.Get(ctx, client.ObjectKeyFromObject(inv), inv); !apierrors.IsNotFound(err) {
+			t.Errorf("an invitation was stored with the webhooks down: %v", err)
+		}
+	})
+
+	managerA, err := cp.AddUser("partner-operator", "system:masters")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startReplica(t, cp, managerA, "partner-operator")
+	svc.backend.Store("127.0.0.1:" + strconv.Itoa(a.port))
+	select {
+	case <-a.mgr.Elected():
+	case <-time.After(30 * time.Second):
+		t.Fatal("replica A never became leader")
+	}
+	b := startReplica(t, cp, managerA, "partner-operator")
+
+	// A partnership, reconciled by the leader A.
+	eventually(t, 20*time.Second, "the webhooks to admit writes", func() bool { return admin.Create(ctx, invitation("contoso")) == nil })
+	must(t, admin.Create(ctx, &v1alpha1.Room{ObjectMeta: metav1.ObjectMeta{Name: "nyc", Namespace: ns, Labels: map[string]string{"country": "us"}},
+		Spec: v1alpha1.RoomSpec{DisplayName: "NYC"}}))
+	link := &v1alpha1.PartnerLink{ObjectMeta: metav1.ObjectMeta{Name: "contoso", Namespace: ns},
+		Spec: v1alpha1.PartnerLinkSpec{Invitation: "contoso", PartnerDomain: "contoso.com",
+			PrimaryAdmins: []v1alpha1.Subject{{Kind: v1alpha1.UserSubject, Name: "alice@contoso.com"}}}}
+	eventually(t, 20*time.Second, "the tenant manager's acceptance", func() bool {
+		return as(t, cp.Config, "tm@contoso.com", "contoso.com:tenant-managers").Create(ctx, link) == nil
+	})
+	eventually(t, 20*time.Second, "the link to be Active", func() bool {
+		return admin.Get(ctx, client.ObjectKeyFromObject(link), link) == nil && link.Status.Phase == v1alpha1.LinkActive
+	})
+
+	t.Run("the follower answers reviews", func(t *testing.T) {
+		select {
+		case <-b.mgr.Elected():
+			t.Fatal("test premise: B must be the follower")
+		default:
+		}
+		eventually(t, 10*time.Second, "the follower to allow alice on her room", func() bool {
+			return postReview(t, cp, b.port, "alice@contoso.com", "nyc").Allowed
+		})
+		if s := postReview(t, cp, b.port, "alice@contoso.com", "elsewhere"); !s.Denied {
+			t.Errorf("follower on a room out of scope: %+v, want denied", s)
+		}
+	})
+
+	t.Run("the follower takes over within the lease duration", func(t *testing.T) {
+		a.stop() // the leader dies without releasing the lease
+		<-a.exited
+		died := time.Now()
+		svc.backend.Store("127.0.0.1:" + strconv.Itoa(b.port)) // the Service's endpoints follow
+		inv := invitation("after-failover")
+		eventually(t, 10*time.Second, "the webhooks of B to admit writes", func() bool { return admin.Create(ctx, inv) == nil })
+		eventually(t, leaseDuration+5*time.Second, "B to reconcile the new invitation", func() bool {
+			return admin.Get(ctx, client.ObjectKeyFromObject(inv), inv) == nil && inv.Status.Phase == v1alpha1.InvitationPending
+		})
+		took := time.Since(died)
+		t.Logf("the follower reconciled %s after the leader died (lease duration %s)", took.Round(10*time.Millisecond), leaseDuration)
+		// Takeover waits for the lease to expire, then one retry period.
+		if took > leaseDuration+2*time.Second {
+			t.Errorf("takeover took %s, more than the lease duration %s plus a retry", took, leaseDuration)
+		}
+	})
+}
+
+func invitation(name string) *v1alpha1.PartnerInvitation {
+	return &v1alpha1.PartnerInvitation{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: v1alpha1.PartnerInvitationSpec{PartnerDomain: "contoso.com", ExpiryDays: 30, TermsAccepted: true,
+			Rooms: v1alpha1.RoomScope{Names: []string{"nyc"}}},
+	}
+}
+
+// postReview sends a SubjectAccessReview straight to one replica.
+func postReview(t *testing.T, cp *controlplane.ControlPlane, port int, user, room string) authorizationv1.SubjectAccessReviewStatus {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(cp.Webhook.CA)
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	body, _ := json.Marshal(authorizationv1.SubjectAccessReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "authorization.k8s.io/v1", Kind: "SubjectAccessReview"},
+		Spec: authorizationv1.SubjectAccessReviewSpec{User: user, ResourceAttributes: &authorizationv1.ResourceAttributes{
+			Namespace: ns, Verb: "get", Group: v1alpha1.GroupVersion.Group, Resource: "rooms", Name: room}},
+	})
+	resp, err := hc.Post("https://127.0.0.1:"+strconv.Itoa(port)+"/authorize", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return authorizationv1.SubjectAccessReviewStatus{Reason: err.Error()}
+	}
+	defer resp.Body.Close()
+	var out authorizationv1.SubjectAccessReview
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return out.Status
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
