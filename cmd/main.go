@@ -9,7 +9,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -33,6 +32,7 @@ import (
 	"github.com/roompro/partner-operator/internal/certs"
 	"github.com/roompro/partner-operator/internal/controlplane"
 	"github.com/roompro/partner-operator/internal/operator"
+	"github.com/roompro/partner-operator/internal/webhookserver"
 )
 
 type options struct {
@@ -97,9 +97,7 @@ func main() {
 func run(ctx context.Context, opts options) (err error) {
 	log := ctrl.Log.WithName("setup")
 	var cfg *rest.Config
-	webhookOpts := webhook.Options{Port: opts.webhookPort, CertDir: opts.webhookCertDir, TLSOpts: []func(*tls.Config){
-		func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 },
-	}}
+	webhookOpts := webhook.Options{Port: opts.webhookPort, CertDir: opts.webhookCertDir}
 	if opts.localControlPlane {
 		cp, startErr := controlplane.Start(controlplane.Options{KubeconfigPath: opts.localKubeconfig, Webhooks: true})
 		if startErr != nil {
@@ -144,7 +142,7 @@ func run(ctx context.Context, opts options) (err error) {
 		Scheme:                 scheme,
 		Metrics:                metricsOpts,
 		HealthProbeBindAddress: opts.probeAddr,
-		WebhookServer:          webhook.NewServer(webhookOpts),
+		WebhookServer:          webhookserver.New(webhookOpts, webhookserver.DefaultRequestTimeout),
 		LeaderElection:         opts.leaderElect,
 		LeaderElectionID:       "partner-operator.partners.roompro.io",
 	})

@@ -447,3 +447,22 @@ func reconcileAll(ns string) {
 type discardEvents struct{}
 
 func (discardEvents) Eventf(runtime.Object, runtime.Object, string, string, string, string, ...any) {}
+
+var _ = Describe("orphans", func() {
+	It("removes roles and assignments whose link no longer exists", func() {
+		ns := newNamespace()
+		role := &v1alpha1.PartnerRole{
+			ObjectMeta: metav1.ObjectMeta{Name: "stray", Namespace: ns},
+			Spec:       v1alpha1.PartnerRoleSpec{PartnerLink: "gone", Permissions: []v1alpha1.Permission{v1alpha1.TicketsView}},
+		}
+		assignment := &v1alpha1.RoomAssignment{
+			ObjectMeta: metav1.ObjectMeta{Name: "stray", Namespace: ns},
+			Spec:       v1alpha1.RoomAssignmentSpec{PartnerLink: "gone", Rooms: v1alpha1.RoomScope{Names: []string{"r"}}},
+		}
+		create(role, assignment)
+		for _, obj := range []client.Object{role, assignment} {
+			Eventually(func() bool { return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), obj)) }).Should(BeTrue())
+		}
+		Eventually(func() []string { return eventReasons(ns) }).Should(ContainElement("OrphanRemoved"))
+	})
+})

@@ -41,8 +41,11 @@ const (
 // a deleted link.
 type LinkReconciler struct {
 	client.Client
-	Clock clock.PassiveClock
-	Audit *audit.Recorder
+	// APIReader lists a leaving link's children around the cache, so that a
+	// child created a moment before the delete is not missed. Default: Client.
+	APIReader client.Reader
+	Clock     clock.PassiveClock
+	Audit     *audit.Recorder
 }
 
 // Reconcile moves one link one step towards its desired state.
@@ -222,8 +225,14 @@ func (r *LinkReconciler) offboard(ctx context.Context, link *v1alpha1.PartnerLin
 
 	roles := &v1alpha1.PartnerRoleList{}
 	assignments := &v1alpha1.RoomAssignmentList{}
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
 	for _, list := range []client.ObjectList{roles, assignments} {
-		if err := r.List(ctx, list, client.InNamespace(link.Namespace), client.MatchingFields{indexPartnerLink: link.Name}); err != nil {
+		// spec.partnerLink is a selectable field of both CRDs, so the
+		// apiserver filters, and the cache's index of the same name matches.
+		if err := reader.List(ctx, list, client.InNamespace(link.Namespace), client.MatchingFields{indexPartnerLink: link.Name}); err != nil {
 			return fmt.Errorf("listing the link's children: %w", err)
 		}
 	}

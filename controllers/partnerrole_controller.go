@@ -19,7 +19,10 @@ import (
 // controller's job: the invariant belongs to the link.
 type RoleReconciler struct {
 	client.Client
-	Audit *audit.Recorder
+	// APIReader reads around the cache where a stale read would delete too
+	// much (see removeIfOrphaned). Default: Client.
+	APIReader client.Reader
+	Audit     *audit.Recorder
 }
 
 // Reconcile brings one role's status up to date.
@@ -35,6 +38,12 @@ func (r *RoleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	linkErr := r.Get(ctx, client.ObjectKey{Namespace: role.Namespace, Name: role.Spec.PartnerLink}, link)
 	if linkErr != nil && !apierrors.IsNotFound(linkErr) {
 		return ctrl.Result{}, fmt.Errorf("reading PartnerLink %q: %w", role.Spec.PartnerLink, linkErr)
+	}
+	if apierrors.IsNotFound(linkErr) {
+		removed, err := removeIfOrphaned(ctx, r.Client, r.APIReader, r.Audit, role, role.Spec.PartnerLink, audit.CategoryRole)
+		if removed || err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 
 	status := role.Status.DeepCopy()

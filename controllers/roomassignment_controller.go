@@ -24,7 +24,10 @@ const conditionRoomsFound = "RoomsFound"
 // Active). The room labels themselves are RoomAccessReconciler's job.
 type AssignmentReconciler struct {
 	client.Client
-	Audit *audit.Recorder
+	// APIReader reads around the cache where a stale read would delete too
+	// much (see removeIfOrphaned). Default: Client.
+	APIReader client.Reader
+	Audit     *audit.Recorder
 }
 
 // Reconcile brings one assignment's status up to date.
@@ -44,6 +47,12 @@ func (r *AssignmentReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	linkErr := r.Get(ctx, client.ObjectKey{Namespace: a.Namespace, Name: a.Spec.PartnerLink}, link)
 	if linkErr != nil && !apierrors.IsNotFound(linkErr) {
 		return ctrl.Result{}, fmt.Errorf("reading PartnerLink %q: %w", a.Spec.PartnerLink, linkErr)
+	}
+	if apierrors.IsNotFound(linkErr) {
+		removed, err := removeIfOrphaned(ctx, r.Client, r.APIReader, r.Audit, a, a.Spec.PartnerLink, audit.CategoryAssignment)
+		if removed || err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 
 	status := a.Status.DeepCopy()

@@ -68,9 +68,9 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	c := mgr.GetClient()
 	setups := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&InvitationReconciler{Client: c, Clock: opts.Clock, Audit: recorder("partnerinvitation-controller"), Deadlines: deadline.New(opts.Clock)},
-		&LinkReconciler{Client: c, Clock: opts.Clock, Audit: recorder("partnerlink-controller")},
-		&AssignmentReconciler{Client: c, Audit: recorder("roomassignment-controller")},
-		&RoleReconciler{Client: c, Audit: recorder("partnerrole-controller")},
+		&LinkReconciler{Client: c, APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Audit: recorder("partnerlink-controller")},
+		&AssignmentReconciler{Client: c, APIReader: mgr.GetAPIReader(), Audit: recorder("roomassignment-controller")},
+		&RoleReconciler{Client: c, APIReader: mgr.GetAPIReader(), Audit: recorder("partnerrole-controller")},
 		&RoomAccessReconciler{Client: c},
 	}
 	for _, s := range setups {

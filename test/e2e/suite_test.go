@@ -26,6 +26,7 @@ import (
 	"github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/internal/controlplane"
 	"github.com/roompro/partner-operator/internal/operator"
+	"github.com/roompro/partner-operator/internal/webhookserver"
 )
 
 func TestEndToEnd(t *testing.T) {
@@ -65,7 +66,7 @@ var _ = BeforeSuite(func() {
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		WebhookServer:          webhook.NewServer(webhook.Options{Host: cp.Webhook.Host, Port: cp.Webhook.Port, CertDir: cp.Webhook.CertDir}),
+		WebhookServer:          webhookserver.New(webhook.Options{Host: cp.Webhook.Host, Port: cp.Webhook.Port, CertDir: cp.Webhook.CertDir}, 0),
 	})
 	Expect(err).NotTo(HaveOccurred())
 	operatorUser, err := operator.WhoAmI(ctx, managerConfig)

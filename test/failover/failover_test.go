@@ -38,6 +38,7 @@ import (
 	"github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/internal/controlplane"
 	"github.com/roompro/partner-operator/internal/operator"
+	"github.com/roompro/partner-operator/internal/webhookserver"
 )
 
 const (
@@ -104,7 +105,7 @@ func startReplica(t *testing.T, cp *controlplane.ControlPlane, cfg *rest.Config,
 	lease, renew, retry := leaseDuration, 3*time.Second, 500*time.Millisecond
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		WebhookServer:    webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: r.port, CertDir: cp.Webhook.CertDir}),
+		WebhookServer:    webhookserver.New(webhook.Options{Host: "127.0.0.1", Port: r.port, CertDir: cp.Webhook.CertDir}, 0),
 		LeaderElection:   true,
 		LeaderElectionID: "partner-operator-failover-test", LeaderElectionNamespace: "default",
 		LeaseDuration: &lease, RenewDeadline: &renew, RetryPeriod: &retry,

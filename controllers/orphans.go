@@ -1,0 +1,43 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/roompro/partner-operator/api/v1alpha1"
+	"github.com/roompro/partner-operator/internal/audit"
+)
+
+// removeIfOrphaned deletes a role or assignment whose PartnerLink does not
+// exist. The admission webhook refuses such objects, so they only arise when
+// one is created while its link is being offboarded, after the finalizer
+// listed the link's children: deleting it here closes that race, so no role
+// or assignment ever outlives its partnership. The link is looked up with the
+// API reader, not the cache, so that a link created a moment ago is not taken
+// for a missing one; the delete is conditional on the object's UID.
+func removeIfOrphaned(ctx context.Context, c client.Client, reader client.Reader, rec *audit.Recorder,
+	obj client.Object, link string, category audit.Category) (removed bool, err error) {
+	if reader == nil {
+		reader = c
+	}
+	err = reader.Get(ctx, client.ObjectKey{Namespace: obj.GetNamespace(), Name: link}, &v1alpha1.PartnerLink{})
+	switch {
+	case err == nil:
+		return false, nil // the cache has not seen the link yet; its event reconciles again
+	case !apierrors.IsNotFound(err):
+		return false, fmt.Errorf("reading PartnerLink %q: %w", link, err)
+	}
+	uid := obj.GetUID()
+	if err := c.Delete(ctx, obj, client.Preconditions{UID: &uid}); client.IgnoreNotFound(err) != nil {
+		return false, fmt.Errorf("deleting %s, whose PartnerLink %q is gone: %w", obj.GetName(), link, err)
+	}
+	rec.Record(obj, audit.Change{
+		Category: category, Operation: audit.OperationDelete, Result: audit.Successful, Warning: true,
+		UserID: audit.OperatorUser, Reason: "OrphanRemoved",
+		Message: fmt.Sprintf("PartnerLink %q no longer exists; removed what would have outlived the partnership", link),
+	})
+	return true, nil
+}
