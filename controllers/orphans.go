@@ -11,6 +11,23 @@ import (
 	"github.com/roompro/partner-operator/internal/audit"
 )
 
+// linkOf reads the PartnerLink a role or assignment names, from the cache. It
+// returns nil when the link does not exist, after removing obj if it is an
+// orphan (removed is then true and obj is gone).
+func linkOf(ctx context.Context, c client.Client, reader client.Reader, rec *audit.Recorder,
+	obj client.Object, name string, category audit.Category) (link *v1alpha1.PartnerLink, removed bool, err error) {
+	link = &v1alpha1.PartnerLink{}
+	err = c.Get(ctx, client.ObjectKey{Namespace: obj.GetNamespace(), Name: name}, link)
+	switch {
+	case err == nil:
+		return link, false, nil
+	case !apierrors.IsNotFound(err):
+		return nil, false, fmt.Errorf("reading PartnerLink %q: %w", name, err)
+	}
+	removed, err = removeIfOrphaned(ctx, c, reader, rec, obj, name, category)
+	return nil, removed, err
+}
+
 // removeIfOrphaned deletes a role or assignment whose PartnerLink does not
 // exist. The admission webhook refuses such objects, so they only arise when
 // one is created while its link is being offboarded, after the finalizer

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -34,23 +33,16 @@ func (r *RoleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	if !role.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
-	link := &v1alpha1.PartnerLink{}
-	linkErr := r.Get(ctx, client.ObjectKey{Namespace: role.Namespace, Name: role.Spec.PartnerLink}, link)
-	if linkErr != nil && !apierrors.IsNotFound(linkErr) {
-		return ctrl.Result{}, fmt.Errorf("reading PartnerLink %q: %w", role.Spec.PartnerLink, linkErr)
-	}
-	if apierrors.IsNotFound(linkErr) {
-		removed, err := removeIfOrphaned(ctx, r.Client, r.APIReader, r.Audit, role, role.Spec.PartnerLink, audit.CategoryRole)
-		if removed || err != nil {
-			return ctrl.Result{}, err
-		}
+	link, removed, err := linkOf(ctx, r.Client, r.APIReader, r.Audit, role, role.Spec.PartnerLink, audit.CategoryRole)
+	if removed || err != nil {
+		return ctrl.Result{}, err
 	}
 
 	status := role.Status.DeepCopy()
 	status.ObservedGeneration = role.Generation
 	members := primaryAdminCount(role)
 	switch {
-	case apierrors.IsNotFound(linkErr):
+	case link == nil:
 		setCondition(&status.Conditions, role, v1alpha1.ConditionReady, metav1.ConditionFalse, "PartnerLinkNotFound",
 			fmt.Sprintf("PartnerLink %q does not exist in this namespace", role.Spec.PartnerLink))
 	case !linkGrantsAccess(link):

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -43,16 +42,9 @@ func (r *AssignmentReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err := r.List(ctx, rooms, client.InNamespace(a.Namespace)); err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing rooms: %w", err)
 	}
-	link := &v1alpha1.PartnerLink{}
-	linkErr := r.Get(ctx, client.ObjectKey{Namespace: a.Namespace, Name: a.Spec.PartnerLink}, link)
-	if linkErr != nil && !apierrors.IsNotFound(linkErr) {
-		return ctrl.Result{}, fmt.Errorf("reading PartnerLink %q: %w", a.Spec.PartnerLink, linkErr)
-	}
-	if apierrors.IsNotFound(linkErr) {
-		removed, err := removeIfOrphaned(ctx, r.Client, r.APIReader, r.Audit, a, a.Spec.PartnerLink, audit.CategoryAssignment)
-		if removed || err != nil {
-			return ctrl.Result{}, err
-		}
+	link, removed, err := linkOf(ctx, r.Client, r.APIReader, r.Audit, a, a.Spec.PartnerLink, audit.CategoryAssignment)
+	if removed || err != nil {
+		return ctrl.Result{}, err
 	}
 
 	status := a.Status.DeepCopy()
@@ -75,7 +67,7 @@ func (r *AssignmentReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	switch {
 	case compileErr != nil:
 		setCondition(&status.Conditions, a, v1alpha1.ConditionReady, metav1.ConditionFalse, "InvalidSelector", compileErr.Error())
-	case apierrors.IsNotFound(linkErr):
+	case link == nil:
 		setCondition(&status.Conditions, a, v1alpha1.ConditionReady, metav1.ConditionFalse, "PartnerLinkNotFound",
 			fmt.Sprintf("PartnerLink %q does not exist in this namespace", a.Spec.PartnerLink))
 	case !linkGrantsAccess(link):

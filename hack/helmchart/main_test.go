@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -29,7 +28,7 @@ func TestChartMatchesKustomize(t *testing.T) {
 		{"cert-manager", "config/cert-manager"},
 	} {
 		t.Run(mode.values, func(t *testing.T) {
-			want := objects(t, kustomize(t, root, mode.overlay)+"\n---\n"+kustomize(t, root, "config/customer-roles"))
+			want := objects(t, kustomize(t, mode.overlay)+"\n---\n"+kustomize(t, "config/customer-roles"))
 			delete(want, "Namespace/partner-operator-system") // helm install --create-namespace
 			got := objects(t, renderChart(t, filepath.Join(root, "dist", "chart"), mode.values))
 			deployment := "Deployment/partner-operator-controller-manager"
@@ -50,15 +49,11 @@ func TestChartMatchesKustomize(t *testing.T) {
 	}
 }
 
-func kustomize(t *testing.T, root, dir string) string {
+func kustomize(t *testing.T, dir string) string {
 	t.Helper()
-	bin := os.Getenv("KUBEBUILDER_ASSETS")
-	if bin == "" {
-		bin = filepath.Join(root, "bin", "k8s", controlplane.KubernetesVersion)
-	}
-	out, err := exec.Command(filepath.Join(bin, "kubectl"), "kustomize", filepath.Join(root, dir)).Output()
+	out, err := controlplane.Kustomize(dir)
 	if err != nil {
-		t.Fatalf("kubectl kustomize %s: %v", dir, err)
+		t.Fatal(err)
 	}
 	return string(out)
 }

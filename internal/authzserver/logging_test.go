@@ -26,7 +26,7 @@ func TestDecisionLogsCarryNoSecrets(t *testing.T) {
 		TypeMeta: metav1.TypeMeta{APIVersion: "authorization.k8s.io/v1", Kind: "SubjectAccessReview"},
 		Spec: authorizationv1.SubjectAccessReviewSpec{
 			User: "alice@contoso.com", Groups: []string{"contoso.com:secret-group"}, UID: "uid-secret",
-			Extra: map[string]authorizationv1.ExtraValue{"authentication.kubernetes.io/credential-id": {"JTI=secret-token"}},
+			Extra:              map[string]authorizationv1.ExtraValue{"authentication.kubernetes.io/credential-id": {"JTI=secret-token"}},
 			ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: "t", Verb: "get", Group: authz.Group, Resource: "rooms", Name: "nyc"},
 		},
 	}

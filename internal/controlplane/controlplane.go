@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -199,6 +200,37 @@ func (o *Options) complete() error {
 		}
 	}
 	return nil
+}
+
+// BinaryDir is where the control-plane binaries (and kubectl) are:
+// $KUBEBUILDER_ASSETS, else bin/k8s/<KubernetesVersion> of the repository.
+func BinaryDir() (string, error) {
+	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
+		return dir, nil
+	}
+	root, err := RepositoryRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, "bin", "k8s", KubernetesVersion), nil
+}
+
+// Kustomize renders a kustomization directory of the repository with the
+// kubectl that hack/setup-envtest.sh builds.
+func Kustomize(dir string) ([]byte, error) {
+	root, err := RepositoryRoot()
+	if err != nil {
+		return nil, err
+	}
+	bin, err := BinaryDir()
+	if err != nil {
+		return nil, err
+	}
+	out, err := exec.Command(filepath.Join(bin, "kubectl"), "kustomize", filepath.Join(root, dir)).Output()
+	if err != nil {
+		return nil, fmt.Errorf("kubectl kustomize %s: %w", dir, err)
+	}
+	return out, nil
 }
 
 // RepositoryRoot returns the nearest directory at or above the working

@@ -4,9 +4,6 @@ package deploy
 
 import (
 	"bytes"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -23,17 +20,9 @@ import (
 // render runs `kubectl kustomize dir` with the kubectl of hack/setup-envtest.sh.
 func render(t *testing.T, dir string) []*unstructured.Unstructured {
 	t.Helper()
-	root, err := controlplane.RepositoryRoot()
+	out, err := controlplane.Kustomize(dir)
 	if err != nil {
 		t.Fatal(err)
-	}
-	bin := os.Getenv("KUBEBUILDER_ASSETS")
-	if bin == "" {
-		bin = filepath.Join(root, "bin", "k8s", controlplane.KubernetesVersion)
-	}
-	out, err := exec.Command(filepath.Join(bin, "kubectl"), "kustomize", filepath.Join(root, dir)).Output()
-	if err != nil {
-		t.Fatalf("kubectl kustomize %s: %v", dir, err)
 	}
 	var objs []*unstructured.Unstructured
 	decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
