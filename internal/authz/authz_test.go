@@ -327,26 +327,31 @@ func TestMembersOfAnotherDomainAreIgnored(t *testing.T) {
 	}
 }
 
+type wantIdentity struct {
+	Domain, User string
+	Groups       []string
+}
+
 func TestParseIdentity(t *testing.T) {
 	cases := []struct {
 		user   string
 		groups []string
 		ok     bool
-		want   Identity
+		want   wantIdentity
 	}{
 		{"alice@contoso.com", []string{"contoso.com:helpdesk", "fabrikam.com:tenant-managers", "system:authenticated"}, true,
-			Identity{Domain: "contoso.com", User: "alice@contoso.com", Groups: []string{"helpdesk"}}},
+			wantIdentity{Domain: "contoso.com", User: "alice@contoso.com", Groups: []string{"helpdesk"}}},
 		{"  Alice@CONTOSO.com ", []string{" Contoso.com:Tenant-Managers "}, true,
-			Identity{Domain: "contoso.com", User: "alice@contoso.com", Groups: []string{"tenant-managers"}}},
-		{"a@b@contoso.com", nil, false, Identity{}},
-		{"@contoso.com", nil, false, Identity{}},
-		{"alice@contoso", nil, false, Identity{}},
-		{"alice@", nil, false, Identity{}},
-		{"alice@-contoso.com", nil, false, Identity{}},
-		{"alice@contoso..com", nil, false, Identity{}},
-		{"system:serviceaccount:ns:sa", nil, false, Identity{}},
-		{"system:admin@contoso.com", nil, false, Identity{}},
-		{"admin", nil, false, Identity{}},
+			wantIdentity{Domain: "contoso.com", User: "alice@contoso.com", Groups: []string{"tenant-managers"}}},
+		{"a@b@contoso.com", nil, false, wantIdentity{}},
+		{"@contoso.com", nil, false, wantIdentity{}},
+		{"alice@contoso", nil, false, wantIdentity{}},
+		{"alice@", nil, false, wantIdentity{}},
+		{"alice@-contoso.com", nil, false, wantIdentity{}},
+		{"alice@contoso..com", nil, false, wantIdentity{}},
+		{"system:serviceaccount:ns:sa", nil, false, wantIdentity{}},
+		{"system:admin@contoso.com", nil, false, wantIdentity{}},
+		{"admin", nil, false, wantIdentity{}},
 	}
 	for _, tc := range cases {
 		id, ok := ParseIdentity(tc.user, tc.groups)
@@ -354,13 +359,13 @@ func TestParseIdentity(t *testing.T) {
 			t.Errorf("ParseIdentity(%q) ok = %v, want %v", tc.user, ok, tc.ok)
 			continue
 		}
-		if ok && (id.Domain != tc.want.Domain || id.User != tc.want.User || len(id.Groups) != len(tc.want.Groups)) {
+		if ok && (id.Domain != tc.want.Domain || id.User != tc.want.User || len(id.Groups()) != len(tc.want.Groups)) {
 			t.Errorf("ParseIdentity(%q) = %+v, want %+v", tc.user, id, tc.want)
 			continue
 		}
-		for i := range id.Groups {
-			if id.Groups[i] != tc.want.Groups[i] {
-				t.Errorf("ParseIdentity(%q).Groups = %v, want %v", tc.user, id.Groups, tc.want.Groups)
+		for i, g := range id.Groups() {
+			if g != tc.want.Groups[i] {
+				t.Errorf("ParseIdentity(%q).Groups = %v, want %v", tc.user, id.Groups(), tc.want.Groups)
 			}
 		}
 	}

@@ -35,9 +35,10 @@ type tenant struct {
 	rooms       map[string]*v1alpha1.Room
 
 	// Derived: kept up to date by regrant, rescopeLink and rescopeRoom.
-	grants     map[string][]grant             // subject key -> what it is granted
-	linkScopes map[string][]*scope.Matcher    // active link -> its assignments' scopes
-	linkRooms  map[string]map[string]struct{} // active link -> rooms in its scope
+	userGrants  map[string][]grant             // lower-cased UPN -> what it is granted
+	groupGrants map[string][]grant             // lower-cased "<domain>:<group>" -> what it is granted
+	linkScopes  map[string][]*scope.Matcher    // active link -> its assignments' scopes
+	linkRooms   map[string]map[string]struct{} // active link -> rooms in its scope
 }
 
 // grant is one role assignment as it applies to one subject.
@@ -52,15 +53,53 @@ type grant struct {
 // permissionSet is a bit set over v1alpha1.AllPermissions.
 type permissionSet uint32
 
-var permissionBits = func() map[v1alpha1.Permission]permissionSet {
-	bits := make(map[v1alpha1.Permission]permissionSet, len(v1alpha1.AllPermissions))
-	for i, p := range v1alpha1.AllPermissions {
-		bits[p] = 1 << i
+// bitOf is the bit of a permission: its position in v1alpha1.AllPermissions.
+// A switch, not a map: it is on the path of every decision.
+func bitOf(p v1alpha1.Permission) permissionSet {
+	switch p {
+	case v1alpha1.RoomsView:
+		return 1 << 0
+	case v1alpha1.RoomsModify:
+		return 1 << 1
+	case v1alpha1.RoomsResetKey:
+		return 1 << 2
+	case v1alpha1.RoomsDownloadKey:
+		return 1 << 3
+	case v1alpha1.RoomsUnenroll:
+		return 1 << 4
+	case v1alpha1.RoomsCreate:
+		return 1 << 5
+	case v1alpha1.GroupsView:
+		return 1 << 6
+	case v1alpha1.GroupsModify:
+		return 1 << 7
+	case v1alpha1.GroupsCreate:
+		return 1 << 8
+	case v1alpha1.UpdateRingsView:
+		return 1 << 9
+	case v1alpha1.UpdateRingsModify:
+		return 1 << 10
+	case v1alpha1.ReportsView:
+		return 1 << 11
+	case v1alpha1.TicketsCreate:
+		return 1 << 12
+	case v1alpha1.TicketsView:
+		return 1 << 13
+	case v1alpha1.TicketsUpdate:
+		return 1 << 14
+	case v1alpha1.SettingsView:
+		return 1 << 15
+	case v1alpha1.SettingsModify:
+		return 1 << 16
+	case v1alpha1.RolesView:
+		return 1 << 17
+	case v1alpha1.RolesModify:
+		return 1 << 18
 	}
-	return bits
-}()
+	return 0 // not a permission of the matrix: holds nothing
+}
 
-func (s permissionSet) has(p v1alpha1.Permission) bool { return s&permissionBits[p] != 0 }
+func (s permissionSet) has(p v1alpha1.Permission) bool { b := bitOf(p); return b != 0 && s&b != 0 }
 
 // Option configures an Index.
 type Option func(*Index)
@@ -167,7 +206,8 @@ func (x *Index) tenant(ns string) *tenant {
 			assignments: map[string]*v1alpha1.RoomAssignment{},
 			roles:       map[string]*v1alpha1.PartnerRole{},
 			rooms:       map[string]*v1alpha1.Room{},
-			grants:      map[string][]grant{},
+			userGrants:  map[string][]grant{},
+			groupGrants: map[string][]grant{},
 			linkScopes:  map[string][]*scope.Matcher{},
 			linkRooms:   map[string]map[string]struct{}{},
 		}
@@ -270,7 +310,7 @@ func (t *tenant) rescopeRoom(room *v1alpha1.Room, removed bool) {
 // regrant recomputes, per subject, what the namespace's roles grant: after a
 // change of a role or a link. Rooms do not affect it.
 func (t *tenant) regrant() {
-	t.grants = map[string][]grant{}
+	t.userGrants, t.groupGrants = map[string][]grant{}, map[string][]grant{}
 	for _, role := range t.roles {
 		l, ok := t.links[role.Spec.PartnerLink]
 		if !ok || !active(l) || role.DeletionTimestamp != nil {
@@ -281,7 +321,7 @@ func (t *tenant) regrant() {
 		for _, p := range role.Spec.Permissions {
 			// A role never exceeds the primary-admin set, whatever it says.
 			if slices.Contains(v1alpha1.PrimaryAdminPermissions, p) {
-				perms |= permissionBits[p]
+				perms |= bitOf(p)
 			}
 		}
 		for _, ra := range role.Spec.Assignments {
@@ -294,29 +334,30 @@ func (t *tenant) regrant() {
 				g.scope = m
 			}
 			for _, member := range ra.Members {
-				if key, ok := memberKey(member, domain); ok {
-					t.grants[key] = append(t.grants[key], g)
+				if grants, key, ok := t.memberGrants(member, domain); ok {
+					grants[key] = append(grants[key], g)
 				}
 			}
 		}
 	}
 }
 
-// memberKey is the index key of a role member, or false for a member outside
-// the link's own domain (the webhook rejects those; the index ignores them).
-func memberKey(s v1alpha1.Subject, domain string) (string, bool) {
-	name := strings.ToLower(strings.TrimSpace(s.Name))
+// memberGrants returns the map and key under which a role member's grants
+// are kept, or false for a member outside the link's own domain (the webhook
+// rejects those; the index ignores them).
+func (t *tenant) memberGrants(s v1alpha1.Subject, domain string) (map[string][]grant, string, bool) {
+	name := lower(strings.TrimSpace(s.Name))
 	switch s.Kind {
 	case v1alpha1.UserSubject:
 		if id, ok := ParseIdentity(name, nil); ok && id.Domain == domain {
-			return userKey(id.User), true
+			return t.userGrants, id.User, true
 		}
 	case v1alpha1.GroupSubject:
 		if group, ok := strings.CutPrefix(name, domain+":"); ok && group != "" {
-			return groupKey(domain, group), true
+			return t.groupGrants, name, true
 		}
 	}
-	return "", false
+	return nil, "", false
 }
 
 // Decide answers one request.
@@ -353,76 +394,88 @@ func (x *Index) Decide(r *Request) Decision {
 	if !ok {
 		return Decision{Deny, fmt.Sprintf("partner users may not %s %s", r.Verb, resourceName(r))}
 	}
-	grants := t.grantsFor(id, n.permission)
-	if len(grants) == 0 {
+	if t.find(id, n.permission, anyGrant) == nil {
 		return Decision{Deny, fmt.Sprintf("no role grants %s to %s in namespace %q", n.permission, id.User, r.Namespace)}
 	}
 	switch {
 	case n.roles:
-		return t.decideRoles(grants, r, n)
+		return t.decideRoles(id, r, n)
 	case n.room:
-		return t.decideRoom(grants, id, r, n)
+		return t.decideRoom(id, r, n)
 	}
-	return Decision{Allow, fmt.Sprintf("granted %s by a role of %s", n.permission, grants[0].link)}
+	return Decision{Allow, reasonGranted}
 }
 
-// grantsFor returns the grants of the user and its groups that hold p.
-func (t *tenant) grantsFor(id Identity, p v1alpha1.Permission) []grant {
-	var out []grant
-	collect := func(key string) {
-		for _, g := range t.grants[key] {
-			if g.domain == id.Domain && g.permissions.has(p) {
-				out = append(out, g)
+// find returns the first grant of the user or one of its own-domain groups
+// that holds p and satisfies ok, or nil. It allocates nothing.
+func (t *tenant) find(id Identity, p v1alpha1.Permission, ok func(*grant) bool) *grant {
+	bit := bitOf(p)
+	for i := range t.userGrants[id.User] {
+		if g := &t.userGrants[id.User][i]; g.domain == id.Domain && g.permissions&bit != 0 && ok(g) {
+			return g
+		}
+	}
+	for _, raw := range id.groups {
+		key, own := id.ownGroup(raw)
+		if !own {
+			continue
+		}
+		for i := range t.groupGrants[key] {
+			if g := &t.groupGrants[key][i]; g.domain == id.Domain && g.permissions&bit != 0 && ok(g) {
+				return g
 			}
 		}
 	}
-	collect(userKey(id.User))
-	for _, group := range id.Groups {
-		collect(groupKey(id.Domain, group))
-	}
-	return out
+	return nil
 }
+
+func anyGrant(*grant) bool { return true }
+
+// Reasons of the decisions on the hot path: constants, so that deciding
+// allocates nothing. The apiserver's Forbidden message names the user, verb,
+// resource and object already.
+const (
+	reasonGranted         = "a role of the partner grants it"
+	reasonRoomOutOfScope  = "the room is not in the scope of the caller's roles"
+	reasonPartialScope    = "the caller's roles cover only part of the partner's rooms: get rooms by name"
+	reasonOtherLinksRoles = "the PartnerRole belongs to another partner link"
+)
 
 // decideRoom allows a request on a named room in the link's scope and in the
 // assignment's scope; a list or watch only when its label selector confines
 // it to the partner's rooms and a grant covers the link's whole scope.
-func (t *tenant) decideRoom(grants []grant, id Identity, r *Request, n need) Decision {
+func (t *tenant) decideRoom(id Identity, r *Request, n need) Decision {
 	if r.Name == "" {
 		if r.Subresource == "" && (r.Verb == "list" || r.Verb == "watch") {
-			label := v1alpha1.AccessLabel(id.Domain)
 			if !requiresAccessLabel(r.LabelSelector, id.Domain) {
+				label := v1alpha1.AccessLabel(id.Domain)
 				return Decision{Deny, fmt.Sprintf("list rooms with the label selector %s (kubectl get rooms -l %s)", label, label)}
 			}
-			for _, g := range grants {
-				if g.scope == nil {
-					return Decision{Allow, fmt.Sprintf("granted %s on the rooms labelled %s", n.permission, label)}
-				}
+			if t.find(id, n.permission, func(g *grant) bool { return g.scope == nil }) != nil {
+				return Decision{Allow, reasonGranted}
 			}
-			return Decision{Deny, "your roles cover only part of the partner's rooms: get rooms by name"}
+			return Decision{Deny, reasonPartialScope}
 		}
 		return Decision{Deny, fmt.Sprintf("%s %s needs a room name", r.Verb, resourceName(r))}
 	}
 	room := t.rooms[r.Name]
-	for _, g := range grants {
-		if _, inLink := t.linkRooms[g.link][r.Name]; !inLink {
-			continue
-		}
-		if g.scope == nil || (room != nil && g.scope.Matches(room)) {
-			return Decision{Allow, fmt.Sprintf("granted %s on room %s by a role of %s", n.permission, r.Name, g.link)}
-		}
+	inScope := func(g *grant) bool {
+		_, inLink := t.linkRooms[g.link][r.Name]
+		return inLink && (g.scope == nil || room != nil && g.scope.Matches(room))
 	}
-	return Decision{Deny, fmt.Sprintf("room %q is not in the scope of %s's roles", r.Name, id.User)}
+	if t.find(id, n.permission, inScope) != nil {
+		return Decision{Allow, reasonGranted}
+	}
+	return Decision{Deny, reasonRoomOutOfScope}
 }
 
 // decideRoles allows requests on the roles of the caller's own links.
-func (t *tenant) decideRoles(grants []grant, r *Request, n need) Decision {
+func (t *tenant) decideRoles(id Identity, r *Request, n need) Decision {
 	role, named := t.roles[r.Name]
-	for _, g := range grants {
-		if r.Name == "" || !named || role.Spec.PartnerLink == g.link {
-			return Decision{Allow, fmt.Sprintf("granted %s on the roles of %s", n.permission, g.link)}
-		}
+	if t.find(id, n.permission, func(g *grant) bool { return r.Name == "" || !named || role.Spec.PartnerLink == g.link }) != nil {
+		return Decision{Allow, reasonGranted}
 	}
-	return Decision{Deny, fmt.Sprintf("PartnerRole %q belongs to another partner", r.Name)}
+	return Decision{Deny, reasonOtherLinksRoles}
 }
 
 // decideTenantManager applies the rights of a partner's tenant managers:

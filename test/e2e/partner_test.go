@@ -109,7 +109,7 @@ var _ = Describe("a partner confined to its rooms", Ordered, func() {
 	})
 
 	It("forbids rooms out of scope and in another namespace", func() {
-		expectForbidden(as(alice).Get(ctx, key(tenantA, "ber"), &v1alpha1.Room{}), `room "ber" is not in the scope`)
+		expectForbidden(as(alice).Get(ctx, key(tenantA, "ber"), &v1alpha1.Room{}), "the room is not in the scope of the caller's roles")
 		expectForbidden(as(alice).Get(ctx, key(tenantB, "nyc-b"), &v1alpha1.Room{}), `no role grants rooms.view to alice@contoso.com in namespace "tenant-b"`)
 	})
 
