@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -143,58 +144,72 @@ func (p *Provisioner) renewalTime(data map[string][]byte) (time.Time, bool) {
 
 // issue writes a new CA and serving certificate into the secret, keeping the
 // previous CA in ca.crt while it is valid, so that the apiserver trusts both
-// the old and the new certificate while the replicas switch. The CA's key is
-// used once and thrown away: nothing else can ever be signed with it.
+// the old and the new certificate while the replicas switch.
 func (p *Provisioner) issue(secret *corev1.Secret) error {
 	now := p.Clock.Now()
+	issued, err := Issue(now, p.validity(), p.DNSNames, nil)
+	if err != nil {
+		return err
+	}
+	bundle := issued.CA
+	if previous, err := parseCertificate(secret.Data[keyCA]); err == nil && now.Before(previous.NotAfter) {
+		bundle = append(bundle, pemCert(previous.Raw)...)
+	}
+	secret.Data = map[string][]byte{keyCA: bundle, keyCert: issued.Cert, keyKey: issued.Key}
+	return nil
+}
+
+// Issued is a CA and a serving certificate it signed, in PEM.
+type Issued struct {
+	CA, Cert, Key []byte
+}
+
+// Issue creates a CA and a serving certificate for dnsNames and ips, valid
+// from now (less a little clock skew) for validity. The CA's key is used once
+// and thrown away: nothing else can ever be signed with it. The first DNS
+// name is the certificate's common name.
+func Issue(now time.Time, validity time.Duration, dnsNames []string, ips []net.IP) (Issued, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return fmt.Errorf("generating the CA key: %w", err)
+		return Issued{}, fmt.Errorf("generating the CA key: %w", err)
 	}
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 126))
 	if err != nil {
-		return fmt.Errorf("generating a serial number: %w", err)
+		return Issued{}, fmt.Errorf("generating a serial number: %w", err)
 	}
 	caTemplate := &x509.Certificate{
 		SerialNumber: serial, Subject: pkix.Name{CommonName: "partner-operator webhook CA"},
-		NotBefore: now.Add(-5 * time.Minute), NotAfter: now.Add(p.validity()),
+		NotBefore: now.Add(-5 * time.Minute), NotAfter: now.Add(validity),
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature, BasicConstraintsValid: true, IsCA: true,
 	}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTemplate, caTemplate, &caKey.PublicKey, caKey)
 	if err != nil {
-		return fmt.Errorf("signing the CA: %w", err)
+		return Issued{}, fmt.Errorf("signing the CA: %w", err)
 	}
-	caCert, _ := x509.ParseCertificate(caDER)
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return Issued{}, fmt.Errorf("parsing the CA: %w", err)
+	}
 
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return fmt.Errorf("generating the serving key: %w", err)
+		return Issued{}, fmt.Errorf("generating the serving key: %w", err)
 	}
 	template := &x509.Certificate{
-		SerialNumber: new(big.Int).Add(serial, big.NewInt(1)), Subject: pkix.Name{CommonName: p.DNSNames[0]},
-		NotBefore: now.Add(-5 * time.Minute), NotAfter: now.Add(p.validity()),
+		SerialNumber: new(big.Int).Add(serial, big.NewInt(1)), Subject: pkix.Name{CommonName: dnsNames[0]},
+		NotBefore: now.Add(-5 * time.Minute), NotAfter: now.Add(validity),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames: p.DNSNames,
+		DNSNames: dnsNames, IPAddresses: ips,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, template, caCert, &key.PublicKey, caKey)
 	if err != nil {
-		return fmt.Errorf("signing the serving certificate: %w", err)
+		return Issued{}, fmt.Errorf("signing the serving certificate: %w", err)
 	}
 	keyDER, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
-		return fmt.Errorf("encoding the serving key: %w", err)
+		return Issued{}, fmt.Errorf("encoding the serving key: %w", err)
 	}
-
-	bundle := pemCert(caDER)
-	if previous, err := parseCertificate(secret.Data[keyCA]); err == nil && now.Before(previous.NotAfter) {
-		bundle = append(bundle, pemCert(previous.Raw)...)
-	}
-	secret.Data = map[string][]byte{
-		keyCA:   bundle,
-		keyCert: pemCert(der),
-		keyKey:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
-	}
-	return nil
+	return Issued{CA: pemCert(caDER), Cert: pemCert(der), Key: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})}, nil
 }
 
 // writeFiles puts the certificate where the webhook server reads it; the

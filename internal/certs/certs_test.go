@@ -1,8 +1,9 @@
-package certs
+package certs_test
 
 import (
 	"context"
 	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/roompro/partner-operator/internal/certs"
 	"github.com/roompro/partner-operator/internal/controlplane"
 )
 
@@ -61,7 +63,7 @@ func TestProvisionPatchAndRotate(t *testing.T) {
 
 	clk := clocktesting.NewFakeClock(time.Now())
 	certDir := t.TempDir()
-	p := &Provisioner{
+	p := &certs.Provisioner{
 		Client: c, Clock: clk, Namespace: "partner-operator-system", SecretName: "webhook-server-cert",
 		DNSNames: []string{"partner-operator-webhook-service.partner-operator-system.svc"},
 		CertDir:  certDir, MutatingWebhookConfiguration: "partner-operator-mutating",
@@ -111,7 +113,11 @@ func servingCert(t *testing.T, dir string) *x509.Certificate {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := parseCertificate(data)
+	block, _ := pem.Decode(data)
+	if block == nil {
+		t.Fatal("tls.crt holds no PEM certificate")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
 		t.Fatal(err)
 	}
