@@ -344,7 +344,9 @@ var _ = Describe("the primary-admin invariant", func() {
 			events := &corev1.EventList{}
 			Expect(k8sClient.List(ctx, events, client.InNamespace(ns))).To(Succeed())
 			return events.Items
-		}).Should(ContainElement(And(HaveField("Reason", "PrimaryAdminRoleRestored"), HaveField("Type", corev1.EventTypeWarning))))
+			// Events are written asynchronously and a failed write is retried
+			// after 10 s (client-go tools/events): allow one retry.
+		}).WithTimeout(30 * time.Second).Should(ContainElement(And(HaveField("Reason", "PrimaryAdminRoleRestored"), HaveField("Type", corev1.EventTypeWarning))))
 		Expect(meta.IsStatusConditionTrue(fetch(l)().Status.Conditions, v1alpha1.ConditionPrimaryAdminPresent)).To(BeTrue())
 	})
 })

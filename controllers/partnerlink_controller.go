@@ -118,10 +118,10 @@ func (r *LinkReconciler) activate(ctx context.Context, link *v1alpha1.PartnerLin
 		})
 	}
 
-	if err := r.createChild(ctx, link, initialAssignment(link, inv)); err != nil {
+	if _, err := r.createChild(ctx, link, initialAssignment(link, inv)); err != nil {
 		return err
 	}
-	if err := r.createChild(ctx, link, primaryAdminRole(link)); err != nil {
+	if _, err := r.createChild(ctx, link, primaryAdminRole(link)); err != nil {
 		return err
 	}
 
@@ -174,14 +174,19 @@ func (r *LinkReconciler) maintain(ctx context.Context, link *v1alpha1.PartnerLin
 	err := r.Get(ctx, client.ObjectKey{Namespace: link.Namespace, Name: v1alpha1.PrimaryAdminRoleName(link.Name)}, role)
 	if apierrors.IsNotFound(err) {
 		role = primaryAdminRole(link)
-		if err := r.createChild(ctx, link, role); err != nil {
+		created, err := r.createChild(ctx, link, role)
+		if err != nil {
 			return err
 		}
-		r.Audit.Record(role, audit.Change{
-			Category: audit.CategoryRole, Operation: audit.OperationCreate, Result: audit.Successful, Warning: true,
-			UserID: audit.OperatorUser, Reason: "PrimaryAdminRoleRestored", Related: link,
-			Message: fmt.Sprintf("the built-in role was missing; restored it from PartnerLink %q spec.primaryAdmins", link.Name),
-		})
+		// Not created: the cache was behind and the role exists; the
+		// reconcile that did create it has recorded the restore.
+		if created {
+			r.Audit.Record(role, audit.Change{
+				Category: audit.CategoryRole, Operation: audit.OperationCreate, Result: audit.Successful, Warning: true,
+				UserID: audit.OperatorUser, Reason: "PrimaryAdminRoleRestored", Related: link,
+				Message: fmt.Sprintf("the built-in role was missing; restored it from PartnerLink %q spec.primaryAdmins", link.Name),
+			})
+		}
 	} else if err != nil {
 		return fmt.Errorf("reading the built-in role: %w", err)
 	}
@@ -276,17 +281,21 @@ func (r *LinkReconciler) offboard(ctx context.Context, link *v1alpha1.PartnerLin
 }
 
 // createChild creates obj owned by the link; an existing one is left as it
-// is. The role and assignment controllers audit the creation when they first
-// see the object; the annotation names the operator as its author.
-func (r *LinkReconciler) createChild(ctx context.Context, link *v1alpha1.PartnerLink, obj client.Object) error {
+// is, and created says which happened. The role and assignment controllers
+// audit the creation when they first see the object; the annotation names the
+// operator as its author.
+func (r *LinkReconciler) createChild(ctx context.Context, link *v1alpha1.PartnerLink, obj client.Object) (created bool, err error) {
 	if err := controllerutil.SetControllerReference(link, obj, r.Scheme()); err != nil {
-		return fmt.Errorf("owning %s: %w", obj.GetName(), err)
+		return false, fmt.Errorf("owning %s: %w", obj.GetName(), err)
 	}
 	obj.SetAnnotations(map[string]string{v1alpha1.AnnotationRequestedBy: audit.OperatorUser})
-	if err := r.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating %T %q: %w", obj, obj.GetName(), err)
+	switch err := r.Create(ctx, obj); {
+	case apierrors.IsAlreadyExists(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("creating %T %q: %w", obj, obj.GetName(), err)
 	}
-	return nil
+	return true, nil
 }
 
 // roomsInScope counts the rooms the link's assignments select.
