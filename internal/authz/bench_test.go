@@ -7,49 +7,75 @@ import (
 	"github.com/roompro/partner-operator/api/v1alpha1"
 )
 
-// benchWorld builds one namespace with rooms rooms and partners partners;
-// partner i has an Active link whose assignment selects the rooms labelled
-// partner=p<i>, and a primary admin admin@p<i>.example.com.
-func benchWorld(b *testing.B, rooms, partners int) *Index {
+// benchWorld builds one namespace with rooms rooms, partners partners and
+// users partner users in all. Partner i has an Active link whose assignment
+// selects the rooms labelled partner=p<i>; its users u<j>@p<i>.example.com
+// are primary admins, and the group p<i>.example.com:site-techs holds a role
+// narrowed to the rooms labelled floor=1.
+func benchWorld(b *testing.B, rooms, partners, users int) *Index {
 	b.Helper()
 	x := NewIndex()
 	for r := range rooms {
-		x.Upsert(roomObj(ns, fmt.Sprintf("room-%d", r), map[string]string{"partner": fmt.Sprintf("p%d", r%partners)}))
+		x.Upsert(roomObj(ns, fmt.Sprintf("room-%d", r), map[string]string{"partner": fmt.Sprintf("p%d", r%partners), "floor": fmt.Sprint(r / partners % 2)}))
 	}
 	for p := range partners {
 		domain := fmt.Sprintf("p%d.example.com", p)
 		link := fmt.Sprintf("p%d", p)
+		var admins []v1alpha1.Subject
+		for u := p; u < users; u += partners {
+			admins = append(admins, user(fmt.Sprintf("u%d@%s", u, domain)))
+		}
 		x.Upsert(invitationObj(ns, link, domain, v1alpha1.InvitationAccepted))
 		x.Upsert(activeLinkObj(ns, link, domain))
 		x.Upsert(assignmentObj(ns, link+"-invitation", link, selector(map[string]string{"partner": link})))
-		x.Upsert(roleObj(ns, link+"-primary-admins", link, v1alpha1.PrimaryAdminPermissions, v1alpha1.RoomScope{}, user("admin@"+domain)))
+		x.Upsert(roleObj(ns, link+"-primary-admins", link, v1alpha1.PrimaryAdminPermissions, v1alpha1.RoomScope{}, admins...))
+		x.Upsert(roleObj(ns, link+"-site-techs", link, []v1alpha1.Permission{v1alpha1.RoomsView, v1alpha1.RoomsModify},
+			selector(map[string]string{"floor": "1"}), group(domain+":site-techs")))
 	}
 	x.SetSynced(true)
 	return x
 }
 
+// benchSizes span two orders of magnitude in rooms, partners and users: the
+// cost of a decision must not follow them.
+var benchSizes = []struct{ rooms, partners, users int }{
+	{1_000, 10, 100},
+	{10_000, 100, 1_000},
+	{100_000, 1_000, 10_000},
+}
+
 // BenchmarkDecideRoom is the in-process cost of one room-scoped decision.
 // Run: go test ./internal/authz -run '^$' -bench DecideRoom -benchmem
 func BenchmarkDecideRoom(b *testing.B) {
-	for _, size := range []struct{ rooms, partners int }{{1000, 10}, {10000, 1000}} {
-		b.Run(fmt.Sprintf("rooms=%d/partners=%d", size.rooms, size.partners), func(b *testing.B) {
-			x := benchWorld(b, size.rooms, size.partners)
-			p := size.partners / 2
-			allowed := &Request{User: fmt.Sprintf("admin@p%d.example.com", p), Namespace: ns, Verb: "get",
-				Group: Group, Resource: "rooms", Name: fmt.Sprintf("room-%d", p)}
-			denied := *allowed
-			denied.Name = fmt.Sprintf("room-%d", p+1)
-			if d := x.Decide(allowed); d.Verdict != Allow {
-				b.Fatalf("in scope: %s (%s)", d.Verdict, d.Reason)
-			}
-			if d := x.Decide(&denied); d.Verdict != Deny {
-				b.Fatalf("out of scope: %s (%s)", d.Verdict, d.Reason)
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				x.Decide(allowed)
-			}
-		})
+	for _, size := range benchSizes {
+		x := benchWorld(b, size.rooms, size.partners, size.users)
+		p := size.partners / 2
+		domain := fmt.Sprintf("p%d.example.com", p)
+		admin := fmt.Sprintf("u%d@%s", p, domain)
+		groups := []string{"system:authenticated", domain + ":site-techs"}
+		// room-<p> belongs to partner p (floor 0); room-<p+partners> too (floor 1).
+		cases := []struct {
+			name string
+			req  Request
+			want Verdict
+		}{
+			{"allowed", Request{User: admin, Namespace: ns, Verb: "get", Group: Group, Resource: "rooms", Name: fmt.Sprintf("room-%d", p)}, Allow},
+			{"out-of-scope", Request{User: admin, Namespace: ns, Verb: "get", Group: Group, Resource: "rooms", Name: fmt.Sprintf("room-%d", p+1)}, Deny},
+			{"group-allowed", Request{User: "tech@" + domain, Groups: groups, Namespace: ns, Verb: "update", Group: Group,
+				Resource: "rooms", Name: fmt.Sprintf("room-%d", p+size.partners)}, Allow},
+			{"group-out-of-scope", Request{User: "tech@" + domain, Groups: groups, Namespace: ns, Verb: "update", Group: Group,
+				Resource: "rooms", Name: fmt.Sprintf("room-%d", p)}, Deny},
+		}
+		for _, c := range cases {
+			b.Run(fmt.Sprintf("rooms=%d/partners=%d/users=%d/case=%s", size.rooms, size.partners, size.users, c.name), func(b *testing.B) {
+				if d := x.Decide(&c.req); d.Verdict != c.want {
+					b.Fatalf("%s: got %s (%s), want %s", c.name, d.Verdict, d.Reason, c.want)
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					x.Decide(&c.req)
+				}
+			})
+		}
 	}
 }

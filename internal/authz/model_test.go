@@ -450,8 +450,8 @@ func checkSeed(t *testing.T, seed uint64) {
 	x := NewIndex()
 	for _, o := range objs {
 		if rng.IntN(6) == 0 { // an update history: a stale version, a delete, the final one
-			if room, ok := o.(*v1alpha1.Room); ok {
-				x.Upsert(roomObj(room.Namespace, room.Name, map[string]string{"country": "zz"}))
+			if stale := staleVersion(rng, w, o); stale != nil {
+				x.Upsert(stale)
 			}
 			x.Upsert(o)
 			x.Delete(o)
@@ -465,6 +465,25 @@ func checkSeed(t *testing.T, seed uint64) {
 			t.Fatalf("seed %d: index %s (%s), model %s, for %+v", seed, got.Verdict, got.Reason, want, *r)
 		}
 	}
+}
+
+// staleVersion returns an earlier version of o that the index must forget
+// entirely: a room with other labels, an assignment or a role of another
+// object's link and content. nil for kinds it does not vary.
+func staleVersion(rng *rand.Rand, w *modelWorld, o any) any {
+	switch o := o.(type) {
+	case *v1alpha1.Room:
+		return roomObj(o.Namespace, o.Name, map[string]string{"country": "zz"})
+	case *v1alpha1.RoomAssignment:
+		stale := w.assignments[rng.IntN(len(w.assignments))].DeepCopy()
+		stale.Namespace, stale.Name, stale.DeletionTimestamp = o.Namespace, o.Name, nil
+		return stale
+	case *v1alpha1.PartnerRole:
+		stale := w.roles[rng.IntN(len(w.roles))].DeepCopy()
+		stale.Namespace, stale.Name, stale.DeletionTimestamp = o.Namespace, o.Name, nil
+		return stale
+	}
+	return nil
 }
 
 // FuzzIndexAgreesWithModel: `make test` runs its seed corpus; a long run is

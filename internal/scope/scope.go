@@ -5,6 +5,7 @@ package scope
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -18,6 +19,38 @@ import (
 type Matcher struct {
 	names    map[string]struct{}
 	selector labels.Selector // nil when the scope has no selector
+	anchor   Anchor
+}
+
+// Anchor tells an index which rooms a scope can select without testing every
+// room: the rooms it names and, when Label is set, the rooms that carry it
+// (every room its selector selects does). Any means the selector can select
+// rooms without a common label, so every room is a candidate.
+type Anchor struct {
+	Names []string
+	Label *Label
+	Any   bool
+}
+
+// Label is one label, key and value.
+type Label struct{ Key, Value string }
+
+// Anchor returns where the rooms of the scope can be found.
+func (m *Matcher) Anchor() Anchor { return m.anchor }
+
+// anchorOf picks, of a selector, one label that every selected room carries:
+// the first matchLabels key in order, else an In expression of one value.
+func anchorOf(s *metav1.LabelSelector) (*Label, bool) {
+	if len(s.MatchLabels) > 0 {
+		keys := slices.Sorted(maps.Keys(s.MatchLabels))
+		return &Label{Key: keys[0], Value: s.MatchLabels[keys[0]]}, true
+	}
+	for _, e := range s.MatchExpressions {
+		if e.Operator == metav1.LabelSelectorOpIn && len(e.Values) == 1 {
+			return &Label{Key: e.Key, Value: e.Values[0]}, true
+		}
+	}
+	return nil, false
 }
 
 // Compile turns a RoomScope into a Matcher. An invalid selector is an error;
@@ -27,12 +60,15 @@ func Compile(s v1alpha1.RoomScope) (*Matcher, error) {
 	for _, n := range s.Names {
 		m.names[n] = struct{}{}
 	}
+	m.anchor.Names = slices.Clone(s.Names)
 	if s.Selector != nil {
 		sel, err := metav1.LabelSelectorAsSelector(s.Selector)
 		if err != nil {
 			return nil, fmt.Errorf("invalid room selector: %w", err)
 		}
 		m.selector = sel
+		label, ok := anchorOf(s.Selector)
+		m.anchor.Label, m.anchor.Any = label, !ok
 	}
 	return m, nil
 }

@@ -1,6 +1,7 @@
 package scope
 
 import (
+	"reflect"
 	"slices"
 	"testing"
 
@@ -107,5 +108,57 @@ func TestAccessLabels(t *testing.T) {
 	}
 	if AccessLabelsMatch(room("a", map[string]string{v1alpha1.AccessLabel("x.com"): "false"}), []string{"x.com"}) {
 		t.Error("a label with a value other than true counted as access")
+	}
+}
+
+// TestAnchorFindsEveryRoomTheScopeSelects: an index that looks rooms up by
+// the anchor must miss none the matcher selects.
+func TestAnchorFindsEveryRoomTheScopeSelects(t *testing.T) {
+	in := func(key string, values ...string) metav1.LabelSelectorRequirement {
+		return metav1.LabelSelectorRequirement{Key: key, Operator: metav1.LabelSelectorOpIn, Values: values}
+	}
+	scopes := map[string]v1alpha1.RoomScope{
+		"names":            {Names: []string{"a", "b"}},
+		"matchLabels":      {Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"country": "us", "site": "nyc"}}},
+		"names and labels": {Names: []string{"c"}, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"country": "de"}}},
+		"in one value":     {Selector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{in("site", "nyc")}}},
+		"in two values":    {Selector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{in("site", "nyc", "sea")}}},
+		"everything":       {Selector: &metav1.LabelSelector{}},
+	}
+	wantAnchor := map[string]Anchor{
+		"names":            {Names: []string{"a", "b"}},
+		"matchLabels":      {Label: &Label{"country", "us"}},
+		"names and labels": {Names: []string{"c"}, Label: &Label{"country", "de"}},
+		"in one value":     {Label: &Label{"site", "nyc"}},
+		"in two values":    {Any: true},
+		"everything":       {Any: true},
+	}
+	var rooms []*v1alpha1.Room
+	for _, name := range []string{"a", "b", "c", "d"} {
+		for _, country := range []string{"", "us", "de"} {
+			for _, site := range []string{"", "nyc", "sea"} {
+				labels := map[string]string{}
+				if country != "" {
+					labels["country"] = country
+				}
+				if site != "" {
+					labels["site"] = site
+				}
+				rooms = append(rooms, room(name, labels))
+			}
+		}
+	}
+	for name, s := range scopes {
+		m := mustCompile(t, s)
+		a := m.Anchor()
+		if !reflect.DeepEqual(a, wantAnchor[name]) {
+			t.Errorf("%s: anchor %+v, want %+v", name, a, wantAnchor[name])
+		}
+		for _, r := range rooms {
+			candidate := a.Any || slices.Contains(a.Names, r.Name) || a.Label != nil && r.Labels[a.Label.Key] == a.Label.Value
+			if m.Matches(r) && !candidate {
+				t.Errorf("%s: selects room %s %v, which the anchor %+v misses", name, r.Name, r.Labels, a)
+			}
+		}
 	}
 }

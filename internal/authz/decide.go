@@ -1,0 +1,248 @@
+package authz
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/roompro/partner-operator/api/v1alpha1"
+)
+
+// Decide answers one request.
+func (x *Index) Decide(r *Request) Decision {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if x.synced && r.Path == "" && r.Name != "" && r.Group == Group && r.Resource == "rooms" {
+		if d, decided := x.decideNamedRoom(r); decided {
+			return d
+		}
+	}
+	return x.decide(r)
+}
+
+// decideNamedRoom is the hot path: a request on one room by a caller that
+// holds the permission it needs. decided is false when the caller holds no
+// grant with that permission; decide then finds the precise answer.
+//
+// It looks the user up before parsing it: grants are filed only under valid
+// identities of the grant's own domain (memberKey), so a hit proves what
+// ParseIdentity and the domain comparison would check.
+func (x *Index) decideNamedRoom(r *Request) (d Decision, decided bool) {
+	p, ok := roomPermission(r.Verb, r.Subresource)
+	if !ok || r.Subresource == "" && r.Verb == "create" {
+		return Decision{}, false
+	}
+	bit := bitOf(p)
+	held := false
+	for _, g := range x.subjects[subjectKey{r.Namespace, lower(strings.TrimSpace(r.User))}] {
+		if g.permissions&bit != 0 {
+			if g.covers(r.Name) {
+				return Decision{Allow, reasonGranted}, true
+			}
+			held = true
+		}
+	}
+	if len(r.Groups) > 0 {
+		// Groups count only for a valid identity, and only those of its domain.
+		if id, ok := ParseIdentity(r.User, r.Groups); ok {
+			for _, raw := range id.groups {
+				key, own := id.ownGroup(raw)
+				if !own {
+					continue
+				}
+				for _, g := range x.subjects[subjectKey{r.Namespace, key}] {
+					if g.permissions&bit != 0 {
+						if g.covers(r.Name) {
+							return Decision{Allow, reasonGranted}, true
+						}
+						held = true
+					}
+				}
+			}
+		}
+	}
+	if held {
+		return Decision{Deny, reasonRoomOutOfScope}, true
+	}
+	return Decision{}, false
+}
+
+// decide applies every rule, in the order of DESIGN.md.
+func (x *Index) decide(r *Request) Decision {
+	id, ok := ParseIdentity(r.User, r.Groups)
+	if !ok {
+		return Decision{NoOpinion, "not a partner identity"}
+	}
+	if !x.synced {
+		return Decision{Deny, "the partner-operator is starting: its decision index has not synced yet"}
+	}
+	if _, partner := x.domainRefs[id.Domain]; !partner {
+		return Decision{NoOpinion, fmt.Sprintf("%s is not a partner domain", id.Domain)}
+	}
+	if r.Path != "" {
+		if isDiscovery(r.Path) {
+			return Decision{Allow, "discovery"}
+		}
+		return Decision{Deny, fmt.Sprintf("partner users may not access %s", r.Path)}
+	}
+	if isSelfReview(r) {
+		return Decision{Allow, "self review"}
+	}
+	t := x.tenants[r.Namespace]
+	if t == nil {
+		return Decision{Deny, fmt.Sprintf("%s has no partnership in namespace %q", id.Domain, r.Namespace)}
+	}
+	if d, decided := t.decideTenantManager(id, r, x.tenantManagerGroup); decided {
+		return d
+	}
+	n, ok := required(r)
+	if !ok {
+		return Decision{Deny, fmt.Sprintf("partner users may not %s %s", r.Verb, resourceName(r))}
+	}
+	if x.find(id, r.Namespace, n.permission, anyGrant) == nil {
+		return Decision{Deny, fmt.Sprintf("no role grants %s to %s in namespace %q", n.permission, id.User, r.Namespace)}
+	}
+	switch {
+	case n.roles:
+		return x.decideRoles(t, id, r, n)
+	case n.room:
+		return x.decideRoom(id, r, n)
+	}
+	return Decision{Allow, reasonGranted}
+}
+
+// find returns the first grant of the user or one of its own-domain groups
+// that holds p and satisfies ok, or nil. It allocates nothing.
+func (x *Index) find(id Identity, namespace string, p v1alpha1.Permission, ok func(*grant) bool) *grant {
+	bit := bitOf(p)
+	for _, g := range x.subjects[subjectKey{namespace, id.User}] {
+		if g.domain == id.Domain && g.permissions&bit != 0 && ok(g) {
+			return g
+		}
+	}
+	for _, raw := range id.groups {
+		key, own := id.ownGroup(raw)
+		if !own {
+			continue
+		}
+		for _, g := range x.subjects[subjectKey{namespace, key}] {
+			if g.domain == id.Domain && g.permissions&bit != 0 && ok(g) {
+				return g
+			}
+		}
+	}
+	return nil
+}
+
+func anyGrant(*grant) bool { return true }
+
+// Reasons of the decisions on the hot path: constants, so that deciding
+// allocates nothing. The apiserver's Forbidden message names the user, verb,
+// resource and object already.
+const (
+	reasonGranted         = "a role of the partner grants it"
+	reasonRoomOutOfScope  = "the room is not in the scope of the caller's roles"
+	reasonPartialScope    = "the caller's roles cover only part of the partner's rooms: get rooms by name"
+	reasonOtherLinksRoles = "the PartnerRole belongs to another partner link"
+)
+
+// decideRoom allows a request on a named room in the link's scope and in the
+// assignment's scope; a list or watch only when its label selector confines
+// it to the partner's rooms and a grant covers the link's whole scope.
+func (x *Index) decideRoom(id Identity, r *Request, n need) Decision {
+	if r.Name == "" {
+		if r.Subresource == "" && (r.Verb == "list" || r.Verb == "watch") {
+			if !requiresAccessLabel(r.LabelSelector, id.Domain) {
+				label := v1alpha1.AccessLabel(id.Domain)
+				return Decision{Deny, fmt.Sprintf("list rooms with the label selector %s (kubectl get rooms -l %s)", label, label)}
+			}
+			if x.find(id, r.Namespace, n.permission, func(g *grant) bool { return g.scope == nil }) != nil {
+				return Decision{Allow, reasonGranted}
+			}
+			return Decision{Deny, reasonPartialScope}
+		}
+		return Decision{Deny, fmt.Sprintf("%s %s needs a room name", r.Verb, resourceName(r))}
+	}
+	if x.find(id, r.Namespace, n.permission, func(g *grant) bool { return g.covers(r.Name) }) != nil {
+		return Decision{Allow, reasonGranted}
+	}
+	return Decision{Deny, reasonRoomOutOfScope}
+}
+
+// decideRoles allows requests on the roles of the caller's own links.
+func (x *Index) decideRoles(t *tenant, id Identity, r *Request, n need) Decision {
+	role, named := t.roles[r.Name]
+	if x.find(id, r.Namespace, n.permission, func(g *grant) bool { return r.Name == "" || !named || role.Spec.PartnerLink == g.link.name }) != nil {
+		return Decision{Allow, reasonGranted}
+	}
+	return Decision{Deny, reasonOtherLinksRoles}
+}
+
+// decideTenantManager applies the rights of a partner's tenant managers:
+// read and decline (delete) their domain's invitations, accept one by
+// creating a PartnerLink, and read or end (delete) their links. decided is
+// false for every other request.
+func (t *tenant) decideTenantManager(id Identity, r *Request, managers string) (d Decision, decided bool) {
+	if r.Group != Group || r.Subresource != "" || (r.Resource != "partnerinvitations" && r.Resource != "partnerlinks") {
+		return Decision{}, false
+	}
+	if !id.InGroup(managers) {
+		return Decision{Deny, fmt.Sprintf("only members of %s:%s may %s %s", id.Domain, managers, r.Verb, r.Resource)}, true
+	}
+	switch {
+	case r.Resource == "partnerinvitations" && (r.Verb == "get" || r.Verb == "delete"):
+		if inv, ok := t.invitations[r.Name]; ok && string(inv.Spec.PartnerDomain) == id.Domain {
+			return Decision{Allow, "tenant manager of the invited partner"}, true
+		}
+		return Decision{Deny, fmt.Sprintf("no invitation %q for %s in namespace %q", r.Name, id.Domain, r.Namespace)}, true
+	case r.Resource == "partnerlinks" && r.Verb == "create":
+		for _, inv := range t.invitations {
+			if string(inv.Spec.PartnerDomain) == id.Domain && inv.Status.Phase != v1alpha1.InvitationAccepted && inv.Status.Phase != v1alpha1.InvitationExpired {
+				return Decision{Allow, "tenant manager accepting an invitation; the admission webhook checks which"}, true
+			}
+		}
+		return Decision{Deny, fmt.Sprintf("no pending invitation for %s in namespace %q", id.Domain, r.Namespace)}, true
+	case r.Resource == "partnerlinks" && (r.Verb == "get" || r.Verb == "delete"):
+		if l, ok := t.links[r.Name]; ok && string(l.Spec.PartnerDomain) == id.Domain {
+			return Decision{Allow, "tenant manager of the linked partner"}, true
+		}
+		// kubectl apply reads the link before it creates it: a link that
+		// does not exist yet may be read under the name of an invitation.
+		if inv, ok := t.invitations[r.Name]; ok && r.Verb == "get" && string(inv.Spec.PartnerDomain) == id.Domain {
+			return Decision{Allow, "tenant manager of the invited partner"}, true
+		}
+		return Decision{Deny, fmt.Sprintf("no PartnerLink %q of %s in namespace %q", r.Name, id.Domain, r.Namespace)}, true
+	}
+	return Decision{Deny, fmt.Sprintf("tenant managers may not %s %s", r.Verb, r.Resource)}, true
+}
+
+// requiresAccessLabel reports whether a selector confines a list to the
+// rooms labelled for the domain: access.partners.roompro.io/<domain> with
+// Exists, or with In (or Equals) and the single value "true".
+func requiresAccessLabel(selector []Requirement, domain string) bool {
+	key := v1alpha1.AccessLabel(domain)
+	for _, req := range selector {
+		if req.Key != key {
+			continue
+		}
+		switch req.Operator {
+		case "Exists":
+			return true
+		case "In", "Equals":
+			if len(req.Values) == 1 && req.Values[0] == "true" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func resourceName(r *Request) string {
+	name := r.Resource
+	if r.Subresource != "" {
+		name += "/" + r.Subresource
+	}
+	if r.Group != "" {
+		name += "." + r.Group
+	}
+	return name
+}
