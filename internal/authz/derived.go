@@ -64,9 +64,9 @@ type tenant struct {
 	// links a room can be in without testing every pair (scope.Anchor).
 	roomsByLabel map[scope.Label]map[string]struct{}
 	anchors      anchorIndex
-	active            map[string]*linkState // by link name; only active links
-	roleGrants        map[string][]*grant   // by role name
-	namespace         string
+	active       map[string]*linkState // by link name; only active links
+	roleGrants   map[string][]*grant   // by role name
+	namespace    string
 	// subjects is the Index's: the tenant files its grants there.
 	subjects map[subjectKey][]*grant
 }
