@@ -63,9 +63,9 @@ type tenant struct {
 	// roomsByLabel and anchors find the rooms a scope can select and the
 	// links a room can be in without testing every pair (scope.Anchor).
 	roomsByLabel map[scope.Label]map[string]struct{}
-	anchors      anchorIndex
-	active       map[string]*linkState // by link name; only active links
-	roleGrants   map[string][]*grant   // by role name
+	anchors      *scope.Anchors[string] // active link names
+	active       map[string]*linkState  // by link name; only active links
+	roleGrants   map[string][]*grant    // by role name
 	namespace    string
 	// subjects is the Index's: the tenant files its grants there.
 	subjects map[subjectKey][]*grant
@@ -80,7 +80,7 @@ func newTenant(namespace string, subjects map[subjectKey][]*grant) *tenant {
 		rooms:             map[string]*v1alpha1.Room{},
 		rolesOfLink:       map[string]map[string]struct{}{},
 		roomsByLabel:      map[scope.Label]map[string]struct{}{},
-		anchors:           newAnchorIndex(),
+		anchors:           scope.NewAnchors[string](),
 		assignmentsOfLink: map[string]map[string]struct{}{},
 		active:            map[string]*linkState{},
 		roleGrants:        map[string][]*grant{},
@@ -101,7 +101,7 @@ func (t *tenant) setLink(l *v1alpha1.PartnerLink, remove bool) {
 	put(t.links, l.Name, l, remove)
 	if remove || !active(l) {
 		if link := t.active[l.Name]; link != nil {
-			t.anchors.set(link.name, link.matchers, false)
+			t.fileAnchors(link, false)
 		}
 		delete(t.active, l.Name)
 	} else if t.active[l.Name] == nil {
@@ -142,13 +142,14 @@ func (t *tenant) setRole(r *v1alpha1.PartnerRole, remove bool) {
 // costs those links, not the namespace's rooms or links.
 func (t *tenant) setRoom(room *v1alpha1.Room, remove bool) {
 	candidates := map[string]struct{}{}
+	addCandidate := func(link string) { candidates[link] = struct{}{} }
 	if old, ok := t.rooms[room.Name]; ok {
-		t.anchors.linksFor(old, candidates)
+		t.anchors.Candidates(old, addCandidate)
 		t.indexLabels(old, false)
 	}
 	put(t.rooms, room.Name, room, remove)
 	if !remove {
-		t.anchors.linksFor(room, candidates)
+		t.anchors.Candidates(room, addCandidate)
 		t.indexLabels(room, true)
 	}
 	for name := range candidates {
@@ -166,19 +167,7 @@ func (t *tenant) setRoom(room *v1alpha1.Room, remove bool) {
 
 func (t *tenant) indexLabels(room *v1alpha1.Room, present bool) {
 	for k, v := range room.Labels {
-		label := scope.Label{Key: k, Value: v}
-		set := t.roomsByLabel[label]
-		switch {
-		case present && set == nil:
-			t.roomsByLabel[label] = map[string]struct{}{room.Name: {}}
-		case present:
-			set[room.Name] = struct{}{}
-		default:
-			delete(set, room.Name)
-			if len(set) == 0 {
-				delete(t.roomsByLabel, label)
-			}
-		}
+		setMember(t.roomsByLabel, scope.Label{Key: k, Value: v}, room.Name, present)
 	}
 }
 
@@ -210,7 +199,7 @@ func (t *tenant) rescopeLink(name string) {
 	if link == nil {
 		return
 	}
-	t.anchors.set(name, link.matchers, false)
+	t.fileAnchors(link, false)
 	link.matchers = nil
 	for a := range t.assignmentsOfLink[name] {
 		if as := t.assignments[a]; as.DeletionTimestamp == nil {
@@ -219,7 +208,7 @@ func (t *tenant) rescopeLink(name string) {
 			}
 		}
 	}
-	t.anchors.set(name, link.matchers, true)
+	t.fileAnchors(link, true)
 	link.rooms = map[string]struct{}{}
 	for _, m := range link.matchers {
 		t.candidateRooms(m, func(room *v1alpha1.Room) {
@@ -230,6 +219,17 @@ func (t *tenant) rescopeLink(name string) {
 	}
 	for g := range link.scoped {
 		t.fillScopedRooms(g)
+	}
+}
+
+// fileAnchors files (or unfiles) an active link under its scopes' anchors.
+func (t *tenant) fileAnchors(link *linkState, present bool) {
+	for _, m := range link.matchers {
+		if present {
+			t.anchors.Add(link.name, m)
+		} else {
+			t.anchors.Remove(link.name, m)
+		}
 	}
 }
 
@@ -358,52 +358,5 @@ func setRoomMember(rooms map[string]struct{}, room string, present bool) {
 		rooms[room] = struct{}{}
 	} else {
 		delete(rooms, room)
-	}
-}
-
-// anchorIndex files active links under the anchors of their assignments'
-// scopes, so that a room change finds the links that could select the room.
-type anchorIndex struct {
-	byName  map[string]map[string]struct{}      // room name -> links
-	byLabel map[scope.Label]map[string]struct{} // label -> links
-	any     map[string]int                      // links with an unanchored scope -> how many
-}
-
-func newAnchorIndex() anchorIndex {
-	return anchorIndex{byName: map[string]map[string]struct{}{}, byLabel: map[scope.Label]map[string]struct{}{}, any: map[string]int{}}
-}
-
-// set files (or unfiles) a link under the anchors of its matchers.
-func (ai anchorIndex) set(link string, matchers []*scope.Matcher, present bool) {
-	for _, m := range matchers {
-		a := m.Anchor()
-		for _, name := range a.Names {
-			setMember(ai.byName, name, link, present)
-		}
-		if a.Label != nil {
-			setMember(ai.byLabel, *a.Label, link, present)
-		}
-		if a.Any && present {
-			ai.any[link]++
-		} else if a.Any {
-			if ai.any[link]--; ai.any[link] <= 0 {
-				delete(ai.any, link)
-			}
-		}
-	}
-}
-
-// linksFor adds to links every link that could select the room.
-func (ai anchorIndex) linksFor(room *v1alpha1.Room, links map[string]struct{}) {
-	for link := range ai.byName[room.Name] {
-		links[link] = struct{}{}
-	}
-	for k, v := range room.Labels {
-		for link := range ai.byLabel[scope.Label{Key: k, Value: v}] {
-			links[link] = struct{}{}
-		}
-	}
-	for link := range ai.any {
-		links[link] = struct{}{}
 	}
 }

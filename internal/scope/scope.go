@@ -146,3 +146,67 @@ func WithAccessLabels(current map[string]string, domains []string) map[string]st
 	}
 	return out
 }
+
+// Anchors files values (links, grants) under the anchors of their matchers,
+// so that a room change finds the values whose scopes could select the room
+// without testing every one. A value filed twice must be removed twice.
+type Anchors[T comparable] struct {
+	byName  map[string]map[T]int
+	byLabel map[Label]map[T]int
+	any     map[T]int
+}
+
+// NewAnchors returns an empty Anchors.
+func NewAnchors[T comparable]() *Anchors[T] {
+	return &Anchors[T]{byName: map[string]map[T]int{}, byLabel: map[Label]map[T]int{}, any: map[T]int{}}
+}
+
+// Add files v under m's anchor.
+func (a *Anchors[T]) Add(v T, m *Matcher) { a.file(v, m, 1) }
+
+// Remove unfiles v from m's anchor.
+func (a *Anchors[T]) Remove(v T, m *Matcher) { a.file(v, m, -1) }
+
+func (a *Anchors[T]) file(v T, m *Matcher, delta int) {
+	for _, name := range m.anchor.Names {
+		count(a.byName, name, v, delta)
+	}
+	if m.anchor.Label != nil {
+		count(a.byLabel, *m.anchor.Label, v, delta)
+	}
+	if m.anchor.Any {
+		if a.any[v] += delta; a.any[v] <= 0 {
+			delete(a.any, v)
+		}
+	}
+}
+
+func count[K, T comparable](sets map[K]map[T]int, key K, v T, delta int) {
+	set := sets[key]
+	if set == nil {
+		set = map[T]int{}
+		sets[key] = set
+	}
+	if set[v] += delta; set[v] <= 0 {
+		delete(set, v)
+		if len(set) == 0 {
+			delete(sets, key)
+		}
+	}
+}
+
+// Candidates calls f for every value whose matcher could select the room,
+// possibly more than once; the caller still asks the matcher.
+func (a *Anchors[T]) Candidates(room *v1alpha1.Room, f func(T)) {
+	for v := range a.byName[room.Name] {
+		f(v)
+	}
+	for k, val := range room.Labels {
+		for v := range a.byLabel[Label{Key: k, Value: val}] {
+			f(v)
+		}
+	}
+	for v := range a.any {
+		f(v)
+	}
+}
