@@ -3,8 +3,12 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"sync"
 
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/internal/scope"
@@ -21,7 +25,7 @@ func linkGrantsAccess(link *v1alpha1.PartnerLink) bool {
 // nothing (the CRD and the webhook reject those; failing closed is right).
 func grantsIn(ctx context.Context, c client.Reader, namespace string) ([]scope.Grant, error) {
 	links := &v1alpha1.PartnerLinkList{}
-	if err := c.List(ctx, links, client.InNamespace(namespace)); err != nil {
+	if err := c.List(ctx, links, client.InNamespace(namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing PartnerLinks: %w", err)
 	}
 	domains := map[string]string{} // active link name -> partner domain
@@ -34,7 +38,7 @@ func grantsIn(ctx context.Context, c client.Reader, namespace string) ([]scope.G
 		return nil, nil
 	}
 	assignments := &v1alpha1.RoomAssignmentList{}
-	if err := c.List(ctx, assignments, client.InNamespace(namespace)); err != nil {
+	if err := c.List(ctx, assignments, client.InNamespace(namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing RoomAssignments: %w", err)
 	}
 	var grants []scope.Grant
@@ -51,4 +55,139 @@ func grantsIn(ctx context.Context, c client.Reader, namespace string) ([]scope.G
 		grants = append(grants, scope.Grant{Domain: domain, Matcher: m})
 	}
 	return grants, nil
+}
+
+// namespaceGrants are the grants of one namespace, filed by anchor so that a
+// room is tested only against the scopes that could select it.
+type namespaceGrants struct {
+	grants  []scope.Grant
+	anchors *scope.Anchors[int] // index into grants
+}
+
+func newNamespaceGrants(grants []scope.Grant) *namespaceGrants {
+	g := &namespaceGrants{grants: grants, anchors: scope.NewAnchors[int]()}
+	for i := range grants {
+		g.anchors.Add(i, grants[i].Matcher)
+	}
+	return g
+}
+
+// partnersOf returns the sorted, distinct domains that may reach the room.
+func (g *namespaceGrants) partnersOf(room *v1alpha1.Room) []string {
+	var candidates []scope.Grant
+	seen := map[int]bool{}
+	g.anchors.Candidates(room, func(i int) {
+		if !seen[i] {
+			seen[i] = true
+			candidates = append(candidates, g.grants[i])
+		}
+	})
+	return scope.PartnersOf(room, candidates)
+}
+
+// grantCache memoizes the grants of each namespace between changes of its
+// links and assignments, so that relabelling 100k rooms compiles the scopes
+// once, not once per room. The event handlers of links and assignments call
+// invalidate before they enqueue rooms, and the informer has stored the new
+// object before it calls them: a reconcile that follows an event recomputes
+// from the changed cache. The generation keeps a computation that raced an
+// invalidation from being remembered.
+type grantCache struct {
+	reader client.Reader
+
+	mu          sync.Mutex
+	namespaces  map[string]*namespaceGrants
+	generations map[string]uint64
+}
+
+func newGrantCache(reader client.Reader) *grantCache {
+	return &grantCache{reader: reader, namespaces: map[string]*namespaceGrants{}, generations: map[string]uint64{}}
+}
+
+func (c *grantCache) forNamespace(ctx context.Context, namespace string) (*namespaceGrants, error) {
+	c.mu.Lock()
+	g, generation := c.namespaces[namespace], c.generations[namespace]
+	c.mu.Unlock()
+	if g != nil {
+		return g, nil
+	}
+	grants, err := grantsIn(ctx, c.reader, namespace)
+	if err != nil {
+		return nil, err
+	}
+	g = newNamespaceGrants(grants)
+	c.mu.Lock()
+	if c.generations[namespace] == generation {
+		c.namespaces[namespace] = g
+	}
+	c.mu.Unlock()
+	return g, nil
+}
+
+func (c *grantCache) invalidate(namespace string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.namespaces, namespace)
+	c.generations[namespace]++
+}
+
+// enqueueRoomsOf adds to q every room of the namespace that the matcher
+// could select, found through the cache's label index rather than a scan.
+func enqueueRoomsOf(ctx context.Context, c client.Reader, q workqueue.TypedRateLimitingInterface[ctrl.Request], namespace string, m *scope.Matcher) {
+	a := m.Anchor()
+	for _, name := range a.Names {
+		q.Add(ctrl.Request{NamespacedName: client.ObjectKey{Namespace: namespace, Name: name}})
+	}
+	var opts []client.ListOption
+	switch {
+	case a.Any:
+		opts = []client.ListOption{client.InNamespace(namespace)}
+	case a.Label != nil:
+		opts = []client.ListOption{client.InNamespace(namespace), client.MatchingFields{indexRoomLabels: labelPair(a.Label.Key, a.Label.Value)}}
+	default:
+		return
+	}
+	rooms := &v1alpha1.RoomList{}
+	if err := c.List(ctx, rooms, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
+		log.FromContext(ctx).Error(err, "listing the rooms of a scope to enqueue")
+		return
+	}
+	for i := range rooms.Items {
+		q.Add(ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&rooms.Items[i])})
+	}
+}
+
+// roomsOf lists the rooms of the namespace that some matcher selects,
+// testing only the candidates of each matcher's anchor.
+func roomsOf(ctx context.Context, c client.Reader, namespace string, matchers []*scope.Matcher) (map[string]struct{}, error) {
+	selected := map[string]struct{}{}
+	for _, m := range matchers {
+		a := m.Anchor()
+		var rooms []v1alpha1.Room
+		for _, name := range a.Names {
+			room := &v1alpha1.Room{}
+			if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, room); client.IgnoreNotFound(err) != nil {
+				return nil, fmt.Errorf("reading room %q: %w", name, err)
+			} else if err == nil {
+				rooms = append(rooms, *room)
+			}
+		}
+		if a.Any || a.Label != nil {
+			opts := []client.ListOption{client.InNamespace(namespace), client.UnsafeDisableDeepCopy}
+			if !a.Any {
+				opts = append(opts, client.MatchingFields{indexRoomLabels: labelPair(a.Label.Key, a.Label.Value)})
+			}
+			list := &v1alpha1.RoomList{}
+			if err := c.List(ctx, list, opts...); err != nil {
+				return nil, fmt.Errorf("listing rooms: %w", err)
+			}
+			rooms = append(rooms, list.Items...)
+		}
+		for i := range rooms {
+			if m.Matches(&rooms[i]) {
+				selected[rooms[i].Name] = struct{}{}
+			}
+		}
+	}
+	return selected, nil
 }

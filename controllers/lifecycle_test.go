@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -426,6 +427,7 @@ var _ = Describe("idempotency", func() {
 func reconcileAll(ns string) {
 	GinkgoHelper()
 	rec := audit.NewRecorder(discardEvents{}, GinkgoWriter, fakeClock)
+	k8sClient := directClient{k8sClient}
 	kinds := []struct {
 		list client.ObjectList
 		r    reconcile.Reconciler
@@ -443,6 +445,22 @@ func reconcileAll(ns string) {
 			return err
 		})).To(Succeed())
 	}
+}
+
+// directClient reads the apiserver directly. The manager's cache indexes
+// rooms by "key=value" label pairs under "metadata.labels", a field the
+// apiserver does not know: those lookups become label selectors here.
+type directClient struct{ client.Client }
+
+func (c directClient) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	lo := (&client.ListOptions{}).ApplyOptions(opts)
+	if lo.FieldSelector != nil {
+		if pair, ok := lo.FieldSelector.RequiresExactMatch("metadata.labels"); ok {
+			key, value, _ := strings.Cut(pair, "=")
+			lo.FieldSelector, lo.LabelSelector = nil, labels.SelectorFromSet(labels.Set{key: value})
+		}
+	}
+	return c.Client.List(ctx, list, lo)
 }
 
 // discardEvents is an events.EventRecorder that records nothing.

@@ -14,6 +14,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/internal/audit"
@@ -262,7 +264,7 @@ func (r *LinkReconciler) offboard(ctx context.Context, link *v1alpha1.PartnerLin
 		return err
 	}
 	for i := range rooms.Items {
-		if err := syncRoomAccess(ctx, r.Client, &rooms.Items[i], grants); err != nil {
+		if err := syncRoomAccess(ctx, r.Client, &rooms.Items[i], scope.PartnersOf(&rooms.Items[i], grants)); err != nil {
 			return err
 		}
 	}
@@ -300,35 +302,21 @@ func (r *LinkReconciler) createChild(ctx context.Context, link *v1alpha1.Partner
 
 // roomsInScope counts the rooms the link's assignments select.
 func (r *LinkReconciler) roomsInScope(ctx context.Context, link *v1alpha1.PartnerLink) (int32, error) {
-	assignments := &v1alpha1.RoomAssignmentList{}
-	if err := r.List(ctx, assignments, client.InNamespace(link.Namespace), client.MatchingFields{indexPartnerLink: link.Name}); err != nil {
+	matchers, err := linkMatchers(ctx, r.Client, link)
+	if err != nil {
 		return 0, fmt.Errorf("listing the link's assignments: %w", err)
 	}
-	var grants []scope.Grant
-	for i := range assignments.Items {
-		if m, err := scope.Compile(assignments.Items[i].Spec.Rooms); err == nil && assignments.Items[i].DeletionTimestamp.IsZero() {
-			grants = append(grants, scope.Grant{Domain: string(link.Spec.PartnerDomain), Matcher: m})
-		}
+	rooms, err := roomsOf(ctx, r.Client, link.Namespace, matchers)
+	if err != nil {
+		return 0, err
 	}
-	if len(grants) == 0 {
-		return 0, nil
-	}
-	rooms := &v1alpha1.RoomList{}
-	if err := r.List(ctx, rooms, client.InNamespace(link.Namespace)); err != nil {
-		return 0, fmt.Errorf("listing rooms: %w", err)
-	}
-	var n int32
-	for i := range rooms.Items {
-		if len(scope.PartnersOf(&rooms.Items[i], grants)) > 0 {
-			n++
-		}
-	}
-	return n, nil
+	return int32(len(rooms)), nil
 }
 
 // SetupWithManager registers the controller and what wakes it: its children
-// (by spec.partnerLink, owned or not), its invitation, and rooms (for the
-// scope's size).
+// (by spec.partnerLink, owned or not), its invitation, and rooms that gained
+// or lost its partner's access label (for the scope's size: the room-access
+// controller moves that label whenever a room enters or leaves a scope).
 func (r *LinkReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	byPartnerLink := func(o client.Object) string {
 		switch o := o.(type) {
@@ -344,7 +332,7 @@ func (r *LinkReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1alpha1.PartnerRole{}, enqueueNamed(byPartnerLink)).
 		Watches(&v1alpha1.RoomAssignment{}, enqueueNamed(byPartnerLink)).
 		Watches(&v1alpha1.PartnerInvitation{}, enqueueNamed(client.Object.GetName)).
-		Watches(&v1alpha1.Room{}, enqueueAllInNamespace(r.Client, func() client.ObjectList { return &v1alpha1.PartnerLinkList{} })).
+		Watches(&v1alpha1.Room{}, r.linksReaching()).
 		Named("partnerlink").
 		Complete(r)
 }
@@ -380,10 +368,10 @@ func primaryAdminCount(role *v1alpha1.PartnerRole) int {
 }
 
 // syncRoomAccess makes the room's access labels and status.partners say
-// exactly which partners the grants give it to. The label patch is guarded
-// by the resourceVersion, so a decision taken on a stale room is retried.
-func syncRoomAccess(ctx context.Context, c client.Client, room *v1alpha1.Room, grants []scope.Grant) error {
-	desired := scope.PartnersOf(room, grants)
+// exactly which partners (desired, sorted) may reach it. The label patch is
+// guarded by the resourceVersion, so a decision taken on a stale room is
+// retried.
+func syncRoomAccess(ctx context.Context, c client.Client, room *v1alpha1.Room, desired []string) error {
 	if !scope.AccessLabelsMatch(room, desired) {
 		patch := client.MergeFromWithOptions(room.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		room.Labels = scope.WithAccessLabels(room.Labels, desired)
@@ -415,4 +403,32 @@ func ignoreConflict(err error, doing string) error {
 		return nil
 	}
 	return fmt.Errorf("%s: %w", doing, err)
+}
+
+// linksReaching enqueues, on a room event, the links of the namespace whose
+// partner's access label the event moved.
+func (r *LinkReconciler) linksReaching() handler.EventHandler {
+	enqueue := func(ctx context.Context, q queue, old, new *v1alpha1.Room) {
+		room := new
+		if room == nil {
+			room = old
+		}
+		for _, domain := range accessLabelsChanged(old, new) {
+			for _, req := range listRequests(ctx, r.Client, &v1alpha1.PartnerLinkList{}, client.InNamespace(room.Namespace),
+				client.MatchingFields{indexPartnerDomain: domain}) {
+				q.Add(req)
+			}
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q queue) {
+			enqueue(ctx, q, nil, e.Object.(*v1alpha1.Room))
+		},
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q queue) {
+			enqueue(ctx, q, e.ObjectOld.(*v1alpha1.Room), e.ObjectNew.(*v1alpha1.Room))
+		},
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q queue) {
+			enqueue(ctx, q, e.Object.(*v1alpha1.Room), nil)
+		},
+	}
 }

@@ -2,11 +2,18 @@ package controllers
 
 import (
 	"context"
+	"strings"
 
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
+	"github.com/roompro/partner-operator/internal/scope"
 )
 
 // RoomAccessReconciler keeps the label access.partners.roompro.io/<domain>
@@ -15,7 +22,12 @@ import (
 // leaves. Only rooms whose labels differ are written.
 type RoomAccessReconciler struct {
 	client.Client
+	grants *grantCache
 }
+
+// roomAccessWorkers reconcile rooms in parallel: relabelling is one API
+// round trip per room, and a scope can hold thousands.
+const roomAccessWorkers = 8
 
 // Reconcile brings one room's access labels up to date.
 func (r *RoomAccessReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -23,23 +35,136 @@ func (r *RoomAccessReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err := r.Get(ctx, req.NamespacedName, room); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	grants, err := grantsIn(ctx, r.Client, room.Namespace)
+	grants, err := r.grantsIn(ctx, room.Namespace)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{}, syncRoomAccess(ctx, r.Client, room, grants)
+	return ctrl.Result{}, syncRoomAccess(ctx, r.Client, room, grants.partnersOf(room))
 }
 
-// SetupWithManager registers the controller. Any change of an assignment or
-// a link of the namespace may move any of its rooms in or out of a scope, so
-// those events wake every room of the namespace; rooms whose labels are
-// already right cost a cache read and no write.
+// grantsIn reads the namespace's grants: memoized when the controller runs
+// in a manager, computed afresh when it is called on its own.
+func (r *RoomAccessReconciler) grantsIn(ctx context.Context, namespace string) (*namespaceGrants, error) {
+	if r.grants != nil {
+		return r.grants.forNamespace(ctx, namespace)
+	}
+	grants, err := grantsIn(ctx, r.Client, namespace)
+	return newNamespaceGrants(grants), err
+}
+
+// SetupWithManager registers the controller. A change of an assignment, or
+// of whether a link is active, wakes only the rooms its scopes could select
+// (before and after the change), found through the cache's label index: one
+// assignment change costs no API call for an unrelated room.
 func (r *RoomAccessReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	allRooms := enqueueAllInNamespace(r.Client, func() client.ObjectList { return &v1alpha1.RoomList{} })
+	r.grants = newGrantCache(mgr.GetCache())
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Room{}).
-		Watches(&v1alpha1.RoomAssignment{}, allRooms).
-		Watches(&v1alpha1.PartnerLink{}, allRooms).
+		Watches(&v1alpha1.RoomAssignment{}, r.roomsInScopesOf(r.assignmentScope, assignmentMoved)).
+		Watches(&v1alpha1.PartnerLink{}, r.roomsInScopesOf(r.linkScopes, accessChanged)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: roomAccessWorkers}).
 		Named("room-access").
 		Complete(r)
+}
+
+type queue = workqueue.TypedRateLimitingInterface[ctrl.Request]
+
+// roomsInScopesOf is the event handler of an object with scopes: it drops the
+// namespace's memoized grants and enqueues the rooms of the object's scopes,
+// old and new; changed filters the updates that cannot move a room.
+func (r *RoomAccessReconciler) roomsInScopesOf(scopes func(context.Context, client.Object) []*scope.Matcher, changed func(old, new client.Object) bool) handler.EventHandler {
+	enqueue := func(ctx context.Context, q queue, objs ...client.Object) {
+		r.grants.invalidate(objs[0].GetNamespace())
+		for _, obj := range objs {
+			for _, m := range scopes(ctx, obj) {
+				enqueueRoomsOf(ctx, r.Client, q, obj.GetNamespace(), m)
+			}
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q queue) { enqueue(ctx, q, e.Object) },
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q queue) {
+			if changed(e.ObjectOld, e.ObjectNew) {
+				enqueue(ctx, q, e.ObjectOld, e.ObjectNew)
+			}
+		},
+		DeleteFunc:  func(ctx context.Context, e event.DeleteEvent, q queue) { enqueue(ctx, q, e.Object) },
+		GenericFunc: func(ctx context.Context, e event.GenericEvent, q queue) { enqueue(ctx, q, e.Object) },
+	}
+}
+
+func (r *RoomAccessReconciler) assignmentScope(_ context.Context, obj client.Object) []*scope.Matcher {
+	m, err := scope.Compile(obj.(*v1alpha1.RoomAssignment).Spec.Rooms)
+	if err != nil {
+		return nil // selects nothing, now or before
+	}
+	return []*scope.Matcher{m}
+}
+
+func (r *RoomAccessReconciler) linkScopes(ctx context.Context, obj client.Object) []*scope.Matcher {
+	matchers, err := linkMatchers(ctx, r.Client, obj.(*v1alpha1.PartnerLink))
+	if err != nil {
+		return nil // the assignments' own events reach the rooms
+	}
+	return matchers
+}
+
+// assignmentMoved: the scope, the link or the deletion state changed.
+func assignmentMoved(old, new client.Object) bool {
+	o, n := old.(*v1alpha1.RoomAssignment), new.(*v1alpha1.RoomAssignment)
+	return !equality.Semantic.DeepEqual(o.Spec, n.Spec) || o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero()
+}
+
+// accessChanged: the link started or stopped granting access.
+func accessChanged(old, new client.Object) bool {
+	o, n := old.(*v1alpha1.PartnerLink), new.(*v1alpha1.PartnerLink)
+	return linkGrantsAccess(o) != linkGrantsAccess(n) || o.Spec.PartnerDomain != n.Spec.PartnerDomain
+}
+
+// linkMatchers compiles the scopes of a link's live assignments.
+func linkMatchers(ctx context.Context, c client.Reader, link *v1alpha1.PartnerLink) ([]*scope.Matcher, error) {
+	assignments := &v1alpha1.RoomAssignmentList{}
+	if err := c.List(ctx, assignments, client.InNamespace(link.Namespace), client.MatchingFields{indexPartnerLink: link.Name},
+		client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	var matchers []*scope.Matcher
+	for i := range assignments.Items {
+		if m, err := scope.Compile(assignments.Items[i].Spec.Rooms); err == nil && assignments.Items[i].DeletionTimestamp.IsZero() {
+			matchers = append(matchers, m)
+		}
+	}
+	return matchers, nil
+}
+
+// accessLabelsChanged lists the domains whose access label differs between
+// two versions of a room (nil for the version before a create or after a
+// delete): the partners whose reach the change moved.
+func accessLabelsChanged(old, new *v1alpha1.Room) []string {
+	before, after := accessLabels(old), accessLabels(new)
+	var domains []string
+	for d, v := range before {
+		if after[d] != v {
+			domains = append(domains, d)
+		}
+	}
+	for d := range after {
+		if _, ok := before[d]; !ok {
+			domains = append(domains, d)
+		}
+	}
+	return domains
+}
+
+func accessLabels(room *v1alpha1.Room) map[string]string {
+	labels := map[string]string{}
+	if room == nil {
+		return labels
+	}
+	for k, v := range room.Labels {
+		if domain, ok := strings.CutPrefix(k, v1alpha1.AccessLabelPrefix); ok {
+			labels[domain] = v
+		}
+	}
+	return labels
 }

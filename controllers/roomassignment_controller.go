@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -27,6 +28,8 @@ type AssignmentReconciler struct {
 	// much (see removeIfOrphaned). Default: Client.
 	APIReader client.Reader
 	Audit     *audit.Recorder
+
+	scopes *scopeIndex
 }
 
 // Reconcile brings one assignment's status up to date.
@@ -38,10 +41,6 @@ func (r *AssignmentReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if !a.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
-	rooms := &v1alpha1.RoomList{}
-	if err := r.List(ctx, rooms, client.InNamespace(a.Namespace)); err != nil {
-		return ctrl.Result{}, fmt.Errorf("listing rooms: %w", err)
-	}
 	link, removed, err := linkOf(ctx, r.Client, r.APIReader, r.Audit, a, a.Spec.PartnerLink, audit.CategoryAssignment)
 	if removed || err != nil {
 		return ctrl.Result{}, err
@@ -50,15 +49,21 @@ func (r *AssignmentReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	status := a.Status.DeepCopy()
 	status.ObservedGeneration = a.Generation
 	matcher, compileErr := scope.Compile(a.Spec.Rooms)
-	status.MatchedRooms = 0
+	selected := map[string]struct{}{}
 	if compileErr == nil {
-		for i := range rooms.Items {
-			if matcher.Matches(&rooms.Items[i]) {
-				status.MatchedRooms++
-			}
+		if selected, err = roomsOf(ctx, r.Client, a.Namespace, []*scope.Matcher{matcher}); err != nil {
+			return ctrl.Result{}, err
 		}
 	}
-	if missing := scope.MissingNames(a.Spec.Rooms, rooms.Items); len(missing) > 0 {
+	status.MatchedRooms = int32(len(selected))
+	var missing []string
+	for _, name := range a.Spec.Rooms.Names {
+		if _, found := selected[name]; !found && !slices.Contains(missing, name) {
+			missing = append(missing, name) // a named room is selected whenever it exists
+		}
+	}
+	slices.Sort(missing)
+	if len(missing) > 0 {
 		setCondition(&status.Conditions, a, conditionRoomsFound, metav1.ConditionFalse, "RoomsNotFound",
 			fmt.Sprintf("no room named %s in this namespace; it joins the scope once it is created", strings.Join(missing, ", ")))
 	} else {
@@ -90,15 +95,19 @@ func (r *AssignmentReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	return ctrl.Result{}, nil
 }
 
-// SetupWithManager registers the controller; rooms and the assignment's link
-// change what it reports.
+// SetupWithManager registers the controller. A room event wakes only the
+// assignments whose scopes could select the room, before or after the event:
+// the controller files each assignment's scope by anchor as it sees it.
 func (r *AssignmentReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	newList := func() client.ObjectList { return &v1alpha1.RoomAssignmentList{} }
+	r.scopes = newScopeIndex()
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.RoomAssignment{}).
-		Watches(&v1alpha1.Room{}, enqueueAllInNamespace(r.Client, newList)).
-		Watches(&v1alpha1.PartnerLink{}, enqueueByPartnerLink(r.Client, newList)).
 		Named("roomassignment").
+		Watches(&v1alpha1.RoomAssignment{}, r.scopes.filing(func(o client.Object) *scope.Matcher {
+			m, _ := scope.Compile(o.(*v1alpha1.RoomAssignment).Spec.Rooms)
+			return m
+		})).
+		Watches(&v1alpha1.Room{}, r.scopes.selecting()).
+		Watches(&v1alpha1.PartnerLink{}, enqueueByPartnerLink(r.Client, func() client.ObjectList { return &v1alpha1.RoomAssignmentList{} })).
 		Complete(r)
 }
 

@@ -38,8 +38,14 @@ type Options struct {
 // Field indexes of the manager's cache, so reconcilers find the children of a
 // link without scanning the namespace.
 const (
-	indexPartnerLink = "spec.partnerLink"
+	indexPartnerLink   = "spec.partnerLink"
+	indexPartnerDomain = "spec.partnerDomain"
+	// indexRoomLabels holds one "key=value" per label of a room: a scope's
+	// anchor label finds its candidate rooms without a scan of the namespace.
+	indexRoomLabels = "metadata.labels"
 )
+
+func labelPair(key, value string) string { return key + "=" + value }
 
 // SetupWithManager registers the field indexes and every controller.
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
@@ -60,6 +66,21 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		return []string{o.(*v1alpha1.PartnerRole).Spec.PartnerLink}
 	}); err != nil {
 		return fmt.Errorf("indexing PartnerRoles by partnerLink: %w", err)
+	}
+
+	if err := indexer.IndexField(ctx, &v1alpha1.PartnerLink{}, indexPartnerDomain, func(o client.Object) []string {
+		return []string{string(o.(*v1alpha1.PartnerLink).Spec.PartnerDomain)}
+	}); err != nil {
+		return fmt.Errorf("indexing PartnerLinks by partnerDomain: %w", err)
+	}
+	if err := indexer.IndexField(ctx, &v1alpha1.Room{}, indexRoomLabels, func(o client.Object) []string {
+		pairs := make([]string, 0, len(o.GetLabels()))
+		for k, v := range o.GetLabels() {
+			pairs = append(pairs, labelPair(k, v))
+		}
+		return pairs
+	}); err != nil {
+		return fmt.Errorf("indexing Rooms by label: %w", err)
 	}
 
 	recorder := func(name string) *audit.Recorder {

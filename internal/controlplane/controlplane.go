@@ -129,7 +129,11 @@ func (c *ControlPlane) AddUser(name string, groups ...string) (*rest.Config, err
 	if err != nil {
 		return nil, fmt.Errorf("adding user %s: %w", name, err)
 	}
-	return u.Config(), nil
+	cfg := u.Config()
+	// The user's config starts afresh: without envtest's limits it would get
+	// client-go's default of 5 requests per second.
+	cfg.QPS, cfg.Burst = c.Config.QPS, c.Config.Burst
+	return cfg, nil
 }
 
 // prepareWebhooks issues the webhook serving certificate and gives the
