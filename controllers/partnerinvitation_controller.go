@@ -67,7 +67,7 @@ func (r *InvitationReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	inv.Status = *status
 	if err := r.Status().Update(ctx, inv); err != nil {
-		return ctrl.Result{}, ignoreConflict(err, "updating the invitation status")
+		return ctrl.Result{}, ignoreStale(err, "updating the invitation status")
 	}
 	r.recordTransition(inv, previous)
 	return ctrl.Result{}, nil

@@ -96,7 +96,7 @@ func (r *LinkReconciler) activate(ctx context.Context, link *v1alpha1.PartnerLin
 		setCondition(&link.Status.Conditions, link, v1alpha1.ConditionReady, metav1.ConditionFalse, reasonActivating,
 			fmt.Sprintf("accepting PartnerInvitation %q", inv.Name))
 		if err := r.Status().Update(ctx, link); err != nil {
-			return ignoreConflict(err, "claiming the invitation")
+			return ignoreStale(err, "claiming the invitation")
 		}
 	}
 
@@ -111,7 +111,7 @@ func (r *LinkReconciler) activate(ctx context.Context, link *v1alpha1.PartnerLin
 		if err := r.Status().Update(ctx, inv); err != nil {
 			// A conflict may be the invitation turning Expired: the next
 			// reconcile (the invitation's watch event) judges again.
-			return ignoreConflict(err, "marking the invitation Accepted")
+			return ignoreStale(err, "marking the invitation Accepted")
 		}
 		r.Audit.Record(inv, audit.Change{
 			Category: audit.CategoryPartnerInvitation, Operation: audit.OperationUpdate, Result: audit.Successful,
@@ -133,7 +133,7 @@ func (r *LinkReconciler) activate(ctx context.Context, link *v1alpha1.PartnerLin
 	setCondition(&link.Status.Conditions, link, v1alpha1.ConditionPrimaryAdminPresent, metav1.ConditionTrue, reasonPrimaryAdminFound,
 		fmt.Sprintf("PartnerRole %q has %d primary admin(s)", v1alpha1.PrimaryAdminRoleName(link.Name), len(link.Spec.PrimaryAdmins)))
 	if err := r.Status().Update(ctx, link); err != nil {
-		return ignoreConflict(err, "marking the link Active")
+		return ignoreStale(err, "marking the link Active")
 	}
 	r.Audit.Record(link, audit.Change{
 		Category: audit.CategoryPartnerInvitation, Operation: audit.OperationCreate, Result: audit.Successful,
@@ -157,7 +157,7 @@ func (r *LinkReconciler) refuse(ctx context.Context, link *v1alpha1.PartnerLink,
 	}
 	link.Status = *status
 	if err := r.Status().Update(ctx, link); err != nil {
-		return ignoreConflict(err, "recording the refusal")
+		return ignoreStale(err, "recording the refusal")
 	}
 	if previous != refusal.Reason {
 		r.Audit.Record(link, audit.Change{
@@ -211,7 +211,7 @@ func (r *LinkReconciler) maintain(ctx context.Context, link *v1alpha1.PartnerLin
 		return nil
 	}
 	link.Status = *status
-	return ignoreConflict(r.Status().Update(ctx, link), "updating the link status")
+	return ignoreStale(r.Status().Update(ctx, link), "updating the link status")
 }
 
 // offboard deletes the link's roles and assignments and takes the partner's
@@ -226,7 +226,7 @@ func (r *LinkReconciler) offboard(ctx context.Context, link *v1alpha1.PartnerLin
 		setCondition(&link.Status.Conditions, link, v1alpha1.ConditionReady, metav1.ConditionFalse, reasonOffboarding,
 			fmt.Sprintf("removing the roles, assignments and room labels of %s", link.Spec.PartnerDomain))
 		if err := r.Status().Update(ctx, link); err != nil {
-			return ignoreConflict(err, "marking the link Terminating")
+			return ignoreStale(err, "marking the link Terminating")
 		}
 	}
 
@@ -277,7 +277,7 @@ func (r *LinkReconciler) offboard(ctx context.Context, link *v1alpha1.PartnerLin
 	})
 	controllerutil.RemoveFinalizer(link, linkFinalizer)
 	if err := r.Update(ctx, link); err != nil {
-		return client.IgnoreNotFound(ignoreConflict(err, "removing the offboarding finalizer"))
+		return client.IgnoreNotFound(ignoreStale(err, "removing the offboarding finalizer"))
 	}
 	return nil
 }
@@ -376,7 +376,7 @@ func syncRoomAccess(ctx context.Context, c client.Client, room *v1alpha1.Room, d
 		patch := client.MergeFromWithOptions(room.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		room.Labels = scope.WithAccessLabels(room.Labels, desired)
 		if err := c.Patch(ctx, room, patch); err != nil {
-			return fmt.Errorf("labelling room %q for %v: %w", room.Name, desired, err)
+			return ignoreStale(err, fmt.Sprintf("labelling room %q for %v", room.Name, desired))
 		}
 	}
 	status := room.Status.DeepCopy()
@@ -390,16 +390,17 @@ func syncRoomAccess(ctx context.Context, c client.Client, room *v1alpha1.Room, d
 	if !equality.Semantic.DeepEqual(*status, room.Status) {
 		room.Status = *status
 		if err := c.Status().Update(ctx, room); err != nil {
-			return fmt.Errorf("updating the partners of room %q: %w", room.Name, err)
+			return ignoreStale(err, fmt.Sprintf("updating the partners of room %q", room.Name))
 		}
 	}
 	return nil
 }
 
-// ignoreConflict drops a conflict (a newer version's watch event reconciles
-// again) and wraps any other error.
-func ignoreConflict(err error, doing string) error {
-	if err == nil || apierrors.IsConflict(err) {
+// ignoreStale drops the errors of a write based on a stale version: a
+// conflict (the newer version's watch event reconciles again) or NotFound
+// (the object is gone). It wraps any other error.
+func ignoreStale(err error, doing string) error {
+	if err == nil || apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 		return nil
 	}
 	return fmt.Errorf("%s: %w", doing, err)

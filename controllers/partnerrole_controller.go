@@ -58,7 +58,7 @@ func (r *RoleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	previousGeneration := role.Status.ObservedGeneration
 	role.Status = *status
 	if err := r.Status().Update(ctx, role); err != nil {
-		return ctrl.Result{}, ignoreConflict(err, "updating the role status")
+		return ctrl.Result{}, ignoreStale(err, "updating the role status")
 	}
 	recordGenerationChange(r.Audit, role, previousGeneration, audit.CategoryRole,
 		fmt.Sprintf("grants %v to %d member(s)", role.Spec.Permissions, members))

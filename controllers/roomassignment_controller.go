@@ -88,7 +88,7 @@ func (r *AssignmentReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	previousGeneration := a.Status.ObservedGeneration
 	a.Status = *status
 	if err := r.Status().Update(ctx, a); err != nil {
-		return ctrl.Result{}, ignoreConflict(err, "updating the assignment status")
+		return ctrl.Result{}, ignoreStale(err, "updating the assignment status")
 	}
 	recordGenerationChange(r.Audit, a, previousGeneration, audit.CategoryAssignment,
 		fmt.Sprintf("assigns %d room(s) to PartnerLink %q", a.Status.MatchedRooms, a.Spec.PartnerLink))
