@@ -5,14 +5,17 @@
 package authzserver
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
-	authorizationv1 "k8s.io/api/authorization/v1"
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -32,80 +35,142 @@ type Handler struct {
 	Index *authz.Index
 }
 
-// ServeHTTP decodes one review, decides, and returns it with its status.
-// A request that is not a well-formed review gets a 400 and no decision.
+// ServeHTTP decodes one review, decides, and answers with the review: its
+// spec echoed byte for byte, and the decision's status. A request that is
+// not a well-formed review gets a 400 and no decision.
+//
+// It decodes and encodes with the codec of codec.go, on pooled state: about
+// 2 µs and 2 allocations per review, where encoding/json took 12-17 µs and
+// 51 allocations (BenchmarkHandler).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		http.Error(w, "POST a SubjectAccessReview", http.StatusMethodNotAllowed)
 		return
 	}
 	start := time.Now()
-	review, err := decodeReview(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	st := statePool.Get().(*state)
+	defer st.release()
+	req, err := st.decode(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	req := requestOf(&review.Spec)
 	d := h.Index.Decide(req)
-	review.Status = authorizationv1.SubjectAccessReviewStatus{
-		Allowed: d.Verdict == authz.Allow,
-		Denied:  d.Verdict == authz.Deny,
-		Reason:  d.Reason,
-	}
 	if d.Verdict != authz.NoOpinion {
-		// The username only: groups and extra may carry tokens or claims.
-		log.FromContext(r.Context()).V(1).Info("authorization decision", "user", req.User, "verb", req.Verb,
-			"resource", req.Resource, "subresource", req.Subresource, "namespace", req.Namespace, "name", req.Name,
-			"path", req.Path, "verdict", d.Verdict.String(), "reason", d.Reason)
+		logDecision(r.Context(), req, d)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(review)
-	metrics.Decisions.WithLabelValues(d.Verdict.String()).Inc()
+	w.Header()["Content-Type"] = jsonContentType
+	st.out = appendResponse(st.out[:0], st.rev.spec, d.Verdict == authz.Allow, d.Verdict == authz.Deny, d.Reason)
+	_, _ = w.Write(st.out)
+	decisionCounter(d.Verdict).Inc()
 	metrics.DecisionSeconds.Observe(time.Since(start).Seconds())
 }
 
-func decodeReview(body io.Reader) (*authorizationv1.SubjectAccessReview, error) {
-	review := &authorizationv1.SubjectAccessReview{}
-	if err := json.NewDecoder(body).Decode(review); err != nil {
+// jsonContentType is shared by every answer; net/http only reads it.
+var jsonContentType = []string{"application/json"}
+
+// state is what one review needs, pooled: the body, the decoded review,
+// the request and the answer's bytes.
+type state struct {
+	dec  decoder
+	rev  sarReview
+	req  authz.Request
+	reqs []authz.Requirement
+	body []byte
+	out  []byte
+}
+
+var statePool = sync.Pool{New: func() any {
+	return &state{body: make([]byte, 0, 2048), out: make([]byte, 0, 512)}
+}}
+
+// maxPooledBody bounds the body buffer a pooled state keeps.
+const maxPooledBody = 16 << 10
+
+func (st *state) release() {
+	st.rev.trim()
+	st.req = authz.Request{}
+	clear(st.reqs[:cap(st.reqs)])
+	if cap(st.reqs) > maxPooledLen {
+		st.reqs = nil
+	}
+	if cap(st.body) > maxPooledBody {
+		st.body = make([]byte, 0, 2048)
+	}
+	if cap(st.dec.scratch) > maxPooledBody {
+		st.dec.scratch = nil
+	}
+	statePool.Put(st)
+}
+
+// decode reads, decodes and validates a review and reduces it to a request
+// (valid until st is released).
+func (st *state) decode(body io.Reader) (*authz.Request, error) {
+	var err error
+	if st.body, err = readAll(st.body[:0], body); err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return nil, fmt.Errorf("the review is larger than %d bytes", MaxBodyBytes)
 		}
 		return nil, fmt.Errorf("the body is not a JSON SubjectAccessReview: %w", err)
 	}
-	if want := authorizationv1.SchemeGroupVersion.String(); review.APIVersion != want || review.Kind != "SubjectAccessReview" {
-		return nil, fmt.Errorf("want apiVersion %s, kind SubjectAccessReview; got apiVersion %q, kind %q", want, review.APIVersion, review.Kind)
+	// One copy of the body backs every string of the request, so that
+	// nothing a log sink or the index keeps points into a pooled buffer.
+	if err := st.dec.decodeReviewJSON(string(st.body), &st.rev); err != nil {
+		return nil, fmt.Errorf("the body is not a JSON SubjectAccessReview: %w", err)
 	}
-	spec := &review.Spec
-	if spec.User == "" && len(spec.Groups) == 0 {
-		return nil, errors.New("spec.user or spec.groups is required")
+	if err := st.rev.validate(); err != nil {
+		return nil, err
 	}
-	if (spec.ResourceAttributes == nil) == (spec.NonResourceAttributes == nil) {
-		return nil, errors.New("exactly one of spec.resourceAttributes and spec.nonResourceAttributes is required")
-	}
-	return review, nil
+	st.reqs = st.rev.request(&st.req, st.reqs)
+	return &st.req, nil
 }
 
-// requestOf reduces a review to what the decision rules read.
-func requestOf(spec *authorizationv1.SubjectAccessReviewSpec) *authz.Request {
-	req := &authz.Request{User: spec.User, Groups: spec.Groups}
-	if na := spec.NonResourceAttributes; na != nil {
-		req.Path, req.Verb = na.Path, na.Verb
-		return req
-	}
-	ra := spec.ResourceAttributes
-	req.Namespace, req.Verb, req.Group = ra.Namespace, ra.Verb, ra.Group
-	req.Resource, req.Subresource, req.Name = ra.Resource, ra.Subresource, ra.Name
-	if ls := ra.LabelSelector; ls != nil {
-		for _, r := range ls.Requirements {
-			req.LabelSelector = append(req.LabelSelector, authz.Requirement{Key: r.Key, Operator: string(r.Operator), Values: r.Values})
+// readAll appends all of r to b.
+func readAll(b []byte, r io.Reader) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
 		}
-		// A caller other than the apiserver may send only the raw selector.
-		if len(ls.Requirements) == 0 && ls.RawSelector != "" {
-			req.LabelSelector = parseRawSelector(ls.RawSelector)
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
 		}
 	}
-	return req
+}
+
+// logDecision logs a decision at V(1) with the username only: groups and
+// extra may carry tokens or claims. It builds the entry only when V(1) is
+// enabled.
+func logDecision(ctx context.Context, req *authz.Request, d authz.Decision) {
+	logger, err := logr.FromContext(ctx)
+	if err != nil {
+		logger = log.Log
+	}
+	if l := logger.V(1); l.Enabled() {
+		l.Info("authorization decision", "user", req.User, "verb", req.Verb,
+			"resource", req.Resource, "subresource", req.Subresource, "namespace", req.Namespace, "name", req.Name,
+			"path", req.Path, "verdict", d.Verdict.String(), "reason", d.Reason)
+	}
+}
+
+// decisionCounters caches the decision counter of each verdict.
+var decisionCounters [3]atomic.Pointer[prometheus.Counter]
+
+func decisionCounter(v authz.Verdict) prometheus.Counter {
+	if v < 0 || int(v) >= len(decisionCounters) {
+		return metrics.Decisions.WithLabelValues(v.String())
+	}
+	if c := decisionCounters[v].Load(); c != nil {
+		return *c
+	}
+	c := metrics.Decisions.WithLabelValues(v.String())
+	decisionCounters[v].Store(&c)
+	return c
 }
 
 // parseRawSelector turns "key", "key=true" or "key in (true)" into
