@@ -1,0 +1,344 @@
+# The partner authorization rules of DESIGN.md ("Identities", "Permissions",
+# "The authorization webhook"), as internal/authz implements them, for OPA.
+#
+# input: the request (see Input in world.go). data.partner: the objects (see
+# Document in world.go). verdict is "Allow", "Deny" or "NoOpinion"; the
+# reasons of internal/authz are not reproduced.
+package partner.authz
+
+import rego.v1
+
+api_group := "partners.roompro.io"
+
+tenant_manager_group := "tenant-managers"
+
+access_label_prefix := "access.partners.roompro.io/"
+
+# The most a partner can hold: a role's other permissions grant nothing.
+primary_admin_permissions := {
+	"rooms.view", "rooms.modify", "groups.view", "updateRings.view", "updateRings.modify",
+	"reports.view", "tickets.create", "tickets.view", "tickets.update", "roles.view", "roles.modify",
+}
+
+# The verdict, rule by rule in the order of authz.Index.Decide. (Decide's
+# fast path for named rooms answers as the full rules do; it is only faster.)
+verdict := "NoOpinion" if {
+	not domain
+} else := "Deny" if {
+	# Fail closed until the data is complete.
+	not data.partner.synced
+} else := "NoOpinion" if {
+	not data.partner.domains[domain]
+} else := v if {
+	input.path != ""
+	v := path_verdict
+} else := "Allow" if {
+	self_review
+} else := "Deny" if {
+	not tenant
+} else := v if {
+	tenant_manager_request
+	v := tenant_manager_verdict
+} else := "Deny" if {
+	not need
+} else := "Deny" if {
+	count(grants) == 0
+} else := v if {
+	need.roles
+	v := roles_verdict
+} else := v if {
+	need.room
+	v := room_verdict
+} else := "Allow"
+
+# --- Identities
+
+user := lower(trim_space(input.user))
+
+# domain is the caller's partner domain candidate: defined only for a UPN
+# name@domain with a valid DNS domain (system: users and service accounts
+# are never partners).
+domain := d if {
+	not startswith(user, "system:")
+	parts := split(user, "@")
+	count(parts) == 2
+	parts[0] != ""
+	d := parts[1]
+	count(d) <= 253
+	regex.match(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$`, d)
+}
+
+# own_groups are the caller's groups of its own domain, "<domain>:<group>";
+# groups of other domains grant nothing.
+own_groups contains g if {
+	prefix := concat("", [domain, ":"])
+	some raw in input.groups
+	g := lower(trim_space(raw))
+	startswith(g, prefix)
+	count(g) > count(prefix)
+}
+
+# subjects are the keys of data's role members that name the caller.
+subjects contains concat("", ["user:", user]) if domain
+
+subjects contains concat("", ["group:", g]) if some g in own_groups
+
+tenant := data.partner.namespaces[input.namespace]
+
+# --- Non-resource and self-review requests
+
+path_verdict := "Allow" if discovery else := "Deny"
+
+discovery if input.path in {"/api", "/apis", "/version"}
+
+discovery if {
+	some prefix in ["/api/", "/apis/", "/openapi/"]
+	startswith(input.path, prefix)
+}
+
+self_review if {
+	input.group == "authorization.k8s.io"
+	input.resource in {"selfsubjectaccessreviews", "selfsubjectrulesreviews"}
+	input.verb == "create"
+}
+
+self_review if {
+	input.group == "authentication.k8s.io"
+	input.resource == "selfsubjectreviews"
+	input.verb == "create"
+}
+
+# --- Tenant managers: invitations and links
+
+tenant_manager_request if {
+	input.group == api_group
+	input.subresource == ""
+	input.resource in {"partnerinvitations", "partnerlinks"}
+}
+
+tenant_manager_verdict := "Allow" if {
+	concat(":", [domain, tenant_manager_group]) in own_groups
+	manager_may
+} else := "Deny"
+
+manager_may if {
+	input.resource == "partnerinvitations"
+	input.verb in {"get", "delete"}
+	tenant.invitations[input.name].partnerDomain == domain
+}
+
+# Accepting an invitation: the admission webhook checks which one.
+manager_may if {
+	input.resource == "partnerlinks"
+	input.verb == "create"
+	some inv in tenant.invitations
+	inv.partnerDomain == domain
+	not inv.phase in {"Accepted", "Expired"}
+}
+
+manager_may if {
+	input.resource == "partnerlinks"
+	input.verb in {"get", "delete"}
+	tenant.links[input.name].partnerDomain == domain
+}
+
+# kubectl apply reads a link before it creates it, under the invitation's name.
+manager_may if {
+	input.resource == "partnerlinks"
+	input.verb == "get"
+	tenant.invitations[input.name].partnerDomain == domain
+}
+
+# --- Permissions: what a request needs
+
+room_permissions := {
+	"get/": "rooms.view", "list/": "rooms.view", "watch/": "rooms.view",
+	"update/": "rooms.modify", "patch/": "rooms.modify",
+	"delete/": "rooms.unenroll",
+	"get/key": "rooms.downloadKey",
+	"create/resetkey": "rooms.resetKey",
+	"create/tickets": "tickets.create",
+	"get/tickets": "tickets.view", "list/tickets": "tickets.view",
+	"update/tickets": "tickets.update", "patch/tickets": "tickets.update",
+	"get/reports": "reports.view",
+}
+
+features := {"roomgroups": "groups", "updaterings": "updateRings", "settings": "settings"}
+
+feature_actions := {"get": "view", "list": "view", "watch": "view", "update": "modify", "patch": "modify", "create": "create"}
+
+role_permissions := {
+	"get": "roles.view", "list": "roles.view", "watch": "roles.view",
+	"create": "roles.modify", "update": "roles.modify", "patch": "roles.modify", "delete": "roles.modify",
+}
+
+# need: the permission a request requires; room: it acts on the room it
+# names; roles: it acts on partner roles.
+need := {"permission": p, "room": true, "roles": false} if {
+	input.group == api_group
+	input.resource == "rooms"
+	p := room_permissions[concat("/", [input.verb, input.subresource])]
+}
+
+# A create names no room yet.
+need := {"permission": "rooms.create", "room": false, "roles": false} if {
+	input.group == api_group
+	input.resource == "rooms"
+	input.verb == "create"
+	input.subresource == ""
+}
+
+need := {"permission": concat(".", [features[input.resource], feature_actions[input.verb]]), "room": false, "roles": false} if {
+	input.group == api_group
+}
+
+need := {"permission": role_permissions[input.verb], "room": false, "roles": true} if {
+	input.group == api_group
+	input.resource == "partnerroles"
+	input.subresource == ""
+}
+
+# --- Grants: the caller's role assignments that hold the needed permission
+
+grants contains {"link": link_name, "scope": a.scope} if {
+	need.permission in primary_admin_permissions
+	some link_name in tenant.linksOfDomain[domain]
+	link := tenant.links[link_name]
+	link.phase == "Active"
+	not link.deleting # from the moment its delete is accepted, a link grants nothing
+	some role_name in tenant.rolesOfLink[link_name]
+	role := tenant.roles[role_name]
+	not role.deleting
+	role.permissions[need.permission]
+	some a in role.assignments
+	some s in subjects
+	a.members[s]
+	valid_scope(a.scope) # an invalid scope grants nothing
+}
+
+# --- Rooms
+
+room_verdict := "Allow" if {
+	input.name != ""
+	some g in grants
+	covers(g, input.name)
+} else := "Deny" if {
+	input.name != ""
+} else := "Allow" if {
+	# A list or watch must confine itself to the partner's rooms, and a
+	# grant must cover the partner's whole scope.
+	input.subresource == ""
+	input.verb in {"list", "watch"}
+	requires_access_label
+	some g in grants
+	not scoped(g.scope)
+} else := "Deny"
+
+requires_access_label if {
+	key := concat("", [access_label_prefix, domain])
+	some req in input.labelSelector
+	req.key == key
+	access_requirement(req)
+}
+
+access_requirement(req) if req.operator == "Exists"
+
+access_requirement(req) if {
+	req.operator in {"In", "Equals"}
+	req.values == ["true"]
+}
+
+# covers: the room exists, is in the link's scope (the union of its live
+# assignments) and in the grant's scope, which only narrows it.
+covers(g, name) if {
+	room := tenant.rooms[name]
+	in_link_scope(g.link, name, room)
+	in_grant_scope(g.scope, name, room)
+}
+
+in_link_scope(link, name, room) if {
+	some a_name in tenant.assignmentsOfLink[link]
+	a := tenant.assignments[a_name]
+	not a.deleting
+	valid_scope(a.rooms)
+	scope_matches(a.rooms, name, room)
+}
+
+# An empty role scope is the link's whole scope.
+in_grant_scope(scope, _, _) if not scoped(scope)
+
+in_grant_scope(scope, name, room) if scope_matches(scope, name, room)
+
+scoped(scope) if count(scope.names) > 0
+
+scoped(scope) if scope.selector != null
+
+# --- RoomScope: names or a label selector (either matches)
+
+scope_matches(scope, name, _) if scope.names[name]
+
+scope_matches(scope, _, room) if {
+	scope.selector != null
+	selector_matches(scope.selector, room.labels)
+}
+
+selector_matches(selector, labels) if {
+	every key, value in selector.matchLabels {
+		labels[key] == value
+	}
+	every e in selector.matchExpressions {
+		expression_matches(e, labels)
+	}
+}
+
+expression_matches(e, labels) if {
+	e.operator == "In"
+	labels[e.key] in e.values
+}
+
+expression_matches(e, labels) if {
+	e.operator == "NotIn"
+	not labels[e.key] in e.values
+}
+
+expression_matches(e, labels) if {
+	e.operator == "Exists"
+	has_label(labels, e.key)
+}
+
+expression_matches(e, labels) if {
+	e.operator == "DoesNotExist"
+	not has_label(labels, e.key)
+}
+
+has_label(labels, key) if labels[key]
+
+valid_scope(scope) if scope.selector == null
+
+valid_scope(scope) if {
+	scope.selector != null
+	every e in scope.selector.matchExpressions {
+		valid_expression(e)
+	}
+}
+
+valid_expression(e) if {
+	e.operator in {"In", "NotIn"}
+	count(e.values) > 0
+}
+
+valid_expression(e) if {
+	e.operator in {"Exists", "DoesNotExist"}
+	count(e.values) == 0
+}
+
+# --- Partner roles: only those of the caller's own links
+
+roles_verdict := "Allow" if {
+	input.name == ""
+} else := "Allow" if {
+	not tenant.roles[input.name]
+} else := "Allow" if {
+	some g in grants
+	g.link == tenant.roles[input.name].partnerLink
+} else := "Deny"

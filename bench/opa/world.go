@@ -1,0 +1,321 @@
+// Package opa compares the operator's in-process authorization decision
+// (internal/authz) with Open Policy Agent evaluating policy.rego, a Rego
+// policy that implements the same rules, over the same objects.
+package opa
+
+import (
+	"fmt"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/roompro/partner-operator/api/v1alpha1"
+	"github.com/roompro/partner-operator/internal/authz"
+)
+
+// Namespace is the customer tenant of every generated world.
+const Namespace = "tenant-a"
+
+// World is one set of objects, loaded into both engines.
+type World struct {
+	Rooms, Partners, Users int
+	Objects                []any
+	Index                  *authz.Index
+	// Data is the OPA data document derived from Objects (see Document).
+	Data map[string]any
+}
+
+// NewWorld builds one namespace with the given number of rooms, partners and
+// partner users in all:
+//
+//   - room-<r> is labelled partner=p<r mod partners> and floor=<(r/partners) mod 2>,
+//     and every seventh retired=true;
+//   - partner i (domain p<i>.example.com) has an accepted invitation, an Active
+//     link p<i>, an assignment selecting partner=p<i>, the built-in role
+//     p<i>-primary-admins with PrimaryAdminPermissions for users
+//     u<j>@p<i>.example.com (j ≡ i mod partners), and the narrowed role
+//     p<i>-site-techs: group p<i>.example.com:site-techs on five of the
+//     partner's rooms by name, group p<i>.example.com:floor-techs on floor=1
+//     by selector. It lists rooms.resetKey, which no partner may hold: both
+//     engines must drop it;
+//   - pending.example.com has a pending invitation only (its tenant managers
+//     may accept it), expired.example.com an expired one, gone.example.com a
+//     Terminating link whose role must grant nothing;
+//   - partners 0 and 1 carry the rarer rules (addEdgeCases); the benchmark
+//     cases act for partner partners/2, which has none of them.
+func NewWorld(rooms, partners, users int) *World {
+	w := &World{Rooms: rooms, Partners: partners, Users: users}
+	add := func(o any) { w.Objects = append(w.Objects, o) }
+	for r := range rooms {
+		labels := map[string]string{"partner": fmt.Sprintf("p%d", r%partners), "floor": fmt.Sprint(r / partners % 2)}
+		if r%7 == 3 {
+			labels["retired"] = "true" // for a DoesNotExist selector
+		}
+		add(room(fmt.Sprintf("room-%d", r), labels))
+	}
+	for p := range partners {
+		link, domain := fmt.Sprintf("p%d", p), PartnerDomain(p)
+		var admins []v1alpha1.Subject
+		for u := p; u < users; u += partners {
+			admins = append(admins, subject(v1alpha1.UserSubject, fmt.Sprintf("u%d@%s", u, domain)))
+		}
+		var named []string
+		for k := range 5 {
+			named = append(named, fmt.Sprintf("room-%d", p+2*k*partners))
+		}
+		add(invitation(link, domain, v1alpha1.InvitationAccepted))
+		add(partnerLink(link, domain, v1alpha1.LinkActive))
+		add(assignment(link+"-invitation", link, byLabels(map[string]string{"partner": link})))
+		add(role(v1alpha1.PrimaryAdminRoleName(link), link, v1alpha1.PrimaryAdminPermissions,
+			v1alpha1.RoleAssignment{Name: "primary-admins", Members: admins}))
+		add(role(link+"-site-techs", link,
+			[]v1alpha1.Permission{v1alpha1.RoomsView, v1alpha1.RoomsModify, v1alpha1.RoomsResetKey, v1alpha1.TicketsCreate},
+			v1alpha1.RoleAssignment{Name: "by-name", Members: []v1alpha1.Subject{subject(v1alpha1.GroupSubject, domain+":site-techs")},
+				Scope: v1alpha1.RoomScope{Names: named}},
+			v1alpha1.RoleAssignment{Name: "by-floor", Members: []v1alpha1.Subject{subject(v1alpha1.GroupSubject, domain+":floor-techs")},
+				Scope: byLabels(map[string]string{"floor": "1"})}))
+	}
+	addEdgeCases(add)
+	add(invitation("pending", "pending.example.com", v1alpha1.InvitationPending))
+	add(invitation("expired", "expired.example.com", v1alpha1.InvitationExpired))
+	add(invitation("gone", "gone.example.com", v1alpha1.InvitationAccepted))
+	add(partnerLink("gone", "gone.example.com", v1alpha1.LinkTerminating))
+	add(assignment("gone-invitation", "gone", v1alpha1.RoomScope{Selector: &metav1.LabelSelector{}}))
+	add(role(v1alpha1.PrimaryAdminRoleName("gone"), "gone", v1alpha1.PrimaryAdminPermissions,
+		v1alpha1.RoleAssignment{Name: "primary-admins", Members: []v1alpha1.Subject{subject(v1alpha1.UserSubject, "admin@gone.example.com")}}))
+
+	w.Index = authz.NewIndex()
+	for _, o := range w.Objects {
+		w.Index.Upsert(o)
+	}
+	w.Index.SetSynced(true)
+	w.Data = Document(w.Objects)
+	return w
+}
+
+// addEdgeCases adds, for partners p0 and p1, objects that exercise rules the
+// regular partners do not: every selector operator, a second assignment
+// (the link's scope is the union), an invalid selector, objects being
+// deleted.
+func addEdgeCases(add func(any)) {
+	deleted := metav1.Now()
+	expr := func(key string, op metav1.LabelSelectorOperator, values ...string) metav1.LabelSelectorRequirement {
+		return metav1.LabelSelectorRequirement{Key: key, Operator: op, Values: values}
+	}
+	group := func(name string) []v1alpha1.Subject {
+		return []v1alpha1.Subject{subject(v1alpha1.GroupSubject, name)}
+	}
+	// p0 also reaches the floor-0 rooms, not retired, of the partners but p1.
+	add(assignment("p0-extra", "p0", v1alpha1.RoomScope{Selector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+		expr("floor", metav1.LabelSelectorOpIn, "0"), expr("partner", metav1.LabelSelectorOpNotIn, "p1"),
+		expr("partner", metav1.LabelSelectorOpExists), expr("retired", metav1.LabelSelectorOpDoesNotExist)}}}))
+	add(role("p0-ring-techs", "p0", []v1alpha1.Permission{v1alpha1.RoomsView, v1alpha1.TicketsView, v1alpha1.RolesView},
+		v1alpha1.RoleAssignment{Name: "not-p2", Members: group("p0.example.com:ring-techs"),
+			Scope: v1alpha1.RoomScope{Names: []string{"room-0"}, Selector: &metav1.LabelSelector{
+				MatchLabels:      map[string]string{"floor": "0"},
+				MatchExpressions: []metav1.LabelSelectorRequirement{expr("partner", metav1.LabelSelectorOpNotIn, "p2", "p3")}}}},
+		// In without values is invalid: the assignment grants nothing.
+		v1alpha1.RoleAssignment{Name: "broken", Members: group("p0.example.com:broken-techs"),
+			Scope: v1alpha1.RoomScope{Selector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+				expr("floor", metav1.LabelSelectorOpIn)}}}},
+		// A member of another domain is ignored.
+		v1alpha1.RoleAssignment{Name: "foreign", Members: group("p1.example.com:ring-techs")}))
+	// Being deleted: neither the assignment nor the role grants anything.
+	gone := assignment("p1-everything", "p1", v1alpha1.RoomScope{Selector: &metav1.LabelSelector{}})
+	gone.DeletionTimestamp = &deleted
+	add(gone)
+	goneRole := role("p1-leaving", "p1", v1alpha1.PrimaryAdminPermissions,
+		v1alpha1.RoleAssignment{Name: "all", Members: group("p1.example.com:ring-techs")})
+	goneRole.DeletionTimestamp = &deleted
+	add(goneRole)
+}
+
+// PartnerDomain is the domain of partner p.
+func PartnerDomain(p int) string { return fmt.Sprintf("p%d.example.com", p) }
+
+// Document converts objects into the OPA data document read by policy.rego,
+// under data.partner. It keeps the objects' fields as they are, with three
+// kinds of preparation that anyone loading data into OPA would do so that a
+// decision does not scan every object:
+//
+//   - lookup indices: partner domains (lower-cased, cluster-wide), and per
+//     namespace the links of a domain and the assignments and roles of a link;
+//   - lists that the policy probes for membership become sets (JSON objects
+//     with the value true): scope names, role permissions, role members;
+//   - role members are keyed "user:<name>" / "group:<name>", lower-cased and
+//     trimmed as the authenticator's names are compared.
+//
+// Everything else is evaluated by the policy per request, from the raw
+// fields: whether a link is active, whether an assignment or a role is being
+// deleted, which rooms a selector matches (from the room's labels), the
+// clamp of role permissions to the primary-admin set, identity parsing.
+// Nothing is precomputed per room.
+func Document(objects []any) map[string]any {
+	domains := map[string]any{}
+	namespaces := map[string]map[string]any{}
+	tenant := func(ns string) map[string]any {
+		t, ok := namespaces[ns]
+		if !ok {
+			t = map[string]any{}
+			for _, k := range []string{"rooms", "invitations", "links", "assignments", "roles", "linksOfDomain", "assignmentsOfLink", "rolesOfLink"} {
+				t[k] = map[string]any{}
+			}
+			namespaces[ns] = t
+		}
+		return t
+	}
+	// index appends name to t[kind][key], a list.
+	index := func(t map[string]any, kind, key, name string) {
+		m := t[kind].(map[string]any)
+		list, _ := m[key].([]any)
+		m[key] = append(list, name)
+	}
+	for _, obj := range objects {
+		switch o := obj.(type) {
+		case *v1alpha1.Room:
+			labels := map[string]any{}
+			for k, v := range o.Labels {
+				labels[k] = v
+			}
+			tenant(o.Namespace)["rooms"].(map[string]any)[o.Name] = map[string]any{"labels": labels}
+		case *v1alpha1.PartnerInvitation:
+			domains[strings.ToLower(string(o.Spec.PartnerDomain))] = true
+			tenant(o.Namespace)["invitations"].(map[string]any)[o.Name] = map[string]any{
+				"partnerDomain": string(o.Spec.PartnerDomain), "phase": string(o.Status.Phase)}
+		case *v1alpha1.PartnerLink:
+			domains[strings.ToLower(string(o.Spec.PartnerDomain))] = true
+			t := tenant(o.Namespace)
+			t["links"].(map[string]any)[o.Name] = map[string]any{
+				"partnerDomain": string(o.Spec.PartnerDomain), "phase": string(o.Status.Phase), "deleting": o.DeletionTimestamp != nil}
+			index(t, "linksOfDomain", string(o.Spec.PartnerDomain), o.Name)
+		case *v1alpha1.RoomAssignment:
+			t := tenant(o.Namespace)
+			t["assignments"].(map[string]any)[o.Name] = map[string]any{
+				"partnerLink": o.Spec.PartnerLink, "deleting": o.DeletionTimestamp != nil, "rooms": scopeDoc(o.Spec.Rooms)}
+			index(t, "assignmentsOfLink", o.Spec.PartnerLink, o.Name)
+		case *v1alpha1.PartnerRole:
+			t := tenant(o.Namespace)
+			perms := map[string]any{}
+			for _, p := range o.Spec.Permissions {
+				perms[string(p)] = true
+			}
+			assignments := []any{}
+			for _, a := range o.Spec.Assignments {
+				members := map[string]any{}
+				for _, m := range a.Members {
+					name := strings.ToLower(strings.TrimSpace(m.Name))
+					switch m.Kind {
+					case v1alpha1.UserSubject:
+						members["user:"+name] = true
+					case v1alpha1.GroupSubject:
+						members["group:"+name] = true
+					}
+				}
+				assignments = append(assignments, map[string]any{"members": members, "scope": scopeDoc(a.Scope)})
+			}
+			t["roles"].(map[string]any)[o.Name] = map[string]any{
+				"partnerLink": o.Spec.PartnerLink, "deleting": o.DeletionTimestamp != nil,
+				"permissions": perms, "assignments": assignments}
+			index(t, "rolesOfLink", o.Spec.PartnerLink, o.Name)
+		}
+	}
+	nsDoc := map[string]any{}
+	for ns, t := range namespaces {
+		nsDoc[ns] = t
+	}
+	return map[string]any{"partner": map[string]any{"synced": true, "domains": domains, "namespaces": nsDoc}}
+}
+
+// scopeDoc is a RoomScope as plain JSON: names as a set, the selector as
+// its matchLabels and matchExpressions, or null.
+func scopeDoc(s v1alpha1.RoomScope) map[string]any {
+	names := map[string]any{}
+	for _, n := range s.Names {
+		names[n] = true
+	}
+	var selector any // nil: no selector, which selects nothing
+	if s.Selector != nil {
+		matchLabels := map[string]any{}
+		for k, v := range s.Selector.MatchLabels {
+			matchLabels[k] = v
+		}
+		expressions := []any{}
+		for _, e := range s.Selector.MatchExpressions {
+			values := []any{}
+			for _, v := range e.Values {
+				values = append(values, v)
+			}
+			expressions = append(expressions, map[string]any{"key": e.Key, "operator": string(e.Operator), "values": values})
+		}
+		selector = map[string]any{"matchLabels": matchLabels, "matchExpressions": expressions}
+	}
+	return map[string]any{"names": names, "selector": selector}
+}
+
+// Input converts a request into the policy's input document, the fields of
+// a SubjectAccessReview that the rules read.
+func Input(r *authz.Request) map[string]any {
+	groups := []any{}
+	for _, g := range r.Groups {
+		groups = append(groups, g)
+	}
+	selector := []any{}
+	for _, req := range r.LabelSelector {
+		values := []any{}
+		for _, v := range req.Values {
+			values = append(values, v)
+		}
+		selector = append(selector, map[string]any{"key": req.Key, "operator": req.Operator, "values": values})
+	}
+	return map[string]any{
+		"user": r.User, "groups": groups, "path": r.Path,
+		"namespace": r.Namespace, "verb": r.Verb, "group": r.Group, "resource": r.Resource,
+		"subresource": r.Subresource, "name": r.Name, "labelSelector": selector,
+	}
+}
+
+func room(name string, labels map[string]string) *v1alpha1.Room {
+	return &v1alpha1.Room{ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: name, Labels: labels}}
+}
+
+func invitation(name, domain string, phase v1alpha1.InvitationPhase) *v1alpha1.PartnerInvitation {
+	return &v1alpha1.PartnerInvitation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: name},
+		Spec:       v1alpha1.PartnerInvitationSpec{PartnerDomain: v1alpha1.Domain(domain)},
+		Status:     v1alpha1.PartnerInvitationStatus{Phase: phase},
+	}
+}
+
+func partnerLink(name, domain string, phase v1alpha1.LinkPhase) *v1alpha1.PartnerLink {
+	return &v1alpha1.PartnerLink{
+		ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: name},
+		Spec:       v1alpha1.PartnerLinkSpec{Invitation: name, PartnerDomain: v1alpha1.Domain(domain)},
+		Status:     v1alpha1.PartnerLinkStatus{Phase: phase},
+	}
+}
+
+func assignment(name, link string, rooms v1alpha1.RoomScope) *v1alpha1.RoomAssignment {
+	return &v1alpha1.RoomAssignment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: name},
+		Spec:       v1alpha1.RoomAssignmentSpec{PartnerLink: link, Rooms: rooms},
+	}
+}
+
+func role(name, link string, perms []v1alpha1.Permission, assignments ...v1alpha1.RoleAssignment) *v1alpha1.PartnerRole {
+	r := &v1alpha1.PartnerRole{
+		ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: name},
+		Spec:       v1alpha1.PartnerRoleSpec{PartnerLink: link, Permissions: perms, Assignments: assignments},
+	}
+	if name == v1alpha1.PrimaryAdminRoleName(link) {
+		r.Spec.Builtin = v1alpha1.BuiltinPrimaryAdmin
+	}
+	return r
+}
+
+func subject(kind v1alpha1.SubjectKind, name string) v1alpha1.Subject {
+	return v1alpha1.Subject{Kind: kind, Name: name}
+}
+
+func byLabels(labels map[string]string) v1alpha1.RoomScope {
+	return v1alpha1.RoomScope{Selector: &metav1.LabelSelector{MatchLabels: labels}}
+}
