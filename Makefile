@@ -46,8 +46,26 @@ setup-envtest: ## Build etcd, kube-apiserver and kubectl from the Go module prox
 	@./hack/setup-envtest.sh >/dev/null
 
 .PHONY: test
-test: vet setup-envtest ## Run go vet, the unit tests and the envtest suites (real etcd + kube-apiserver).
+test: vet setup-envtest ## Run go vet, the unit tests, the envtest suites (real etcd + kube-apiserver) and bench/'s OPA agreement test.
 	KUBEBUILDER_ASSETS="$(ENVTEST_DIR)" go test -race -count=1 $(GO_TEST_FLAGS) ./...
+	cd bench && go vet ./... && go test -count=1 ./...
+
+# `make bench` runs every benchmark of BENCHMARKS.md and prints its tables.
+# It takes about an hour, most of it the 100,000-room scale run; BENCH_SCALE=0
+# leaves that out. No timing is asserted by `make test`.
+BENCH_COUNT ?= 5
+BENCH_SCALE ?= 1
+
+.PHONY: bench
+bench: setup-envtest ## Run the benchmarks of BENCHMARKS.md (about an hour; BENCH_SCALE=0 skips the scale run).
+	go test ./internal/authz -run '^$$' -bench DecideRoom -benchmem -count $(BENCH_COUNT)
+	go test ./internal/authzserver -run '^$$' -bench 'Handler$$' -benchmem -count $(BENCH_COUNT)
+	go test ./internal/authzserver -run '^$$' -bench WebhookLoad -benchtime=1x -count 3
+	cd bench && OPA_RATIOS=1 go test ./opa -run TestPrintRatios -v -count=1
+	KUBEBUILDER_ASSETS="$(ENVTEST_DIR)" go test ./test/perf -run '^$$' -bench . -benchtime=1x -timeout 30m -v
+ifeq ($(BENCH_SCALE),1)
+	KUBEBUILDER_ASSETS="$(ENVTEST_DIR)" go test ./test/scale -run '^$$' -bench . -benchtime=1x -timeout 180m -v
+endif
 
 .PHONY: verify-generated
 verify-generated: manifests generate helm-chart ## Fail when the generated code, manifests or chart are not current.

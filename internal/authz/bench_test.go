@@ -65,6 +65,9 @@ func BenchmarkDecideRoom(b *testing.B) {
 				Resource: "rooms", Name: fmt.Sprintf("room-%d", p+size.partners)}, Allow},
 			{"group-out-of-scope", Request{User: "tech@" + domain, Groups: groups, Namespace: ns, Verb: "update", Group: Group,
 				Resource: "rooms", Name: fmt.Sprintf("room-%d", p)}, Deny},
+			// The customer's own staff reach the webhook too when they sign in with UPNs.
+			{"staff-no-opinion", Request{User: "megan@fourthcoffee.com", Groups: []string{"system:authenticated"}, Namespace: ns, Verb: "get",
+				Group: Group, Resource: "rooms", Name: fmt.Sprintf("room-%d", p)}, NoOpinion},
 		}
 		for _, c := range cases {
 			b.Run(fmt.Sprintf("rooms=%d/partners=%d/users=%d/case=%s", size.rooms, size.partners, size.users, c.name), func(b *testing.B) {

@@ -76,7 +76,7 @@ func (x *Index) decide(r *Request) Decision {
 		return Decision{Deny, "the partner-operator is starting: its decision index has not synced yet"}
 	}
 	if _, partner := x.domainRefs[id.Domain]; !partner {
-		return Decision{NoOpinion, fmt.Sprintf("%s is not a partner domain", id.Domain)}
+		return Decision{NoOpinion, reasonNotPartner}
 	}
 	if r.Path != "" {
 		if isDiscovery(r.Path) {
@@ -139,7 +139,10 @@ func anyGrant(*grant) bool { return true }
 // allocates nothing. The apiserver's Forbidden message names the user, verb,
 // resource and object already.
 const (
-	reasonGranted         = "a role of the partner grants it"
+	reasonGranted = "a role of the partner grants it"
+	// reasonNotPartner answers the customer's own staff, when they sign in
+	// with UPNs: likely the most frequent review of all.
+	reasonNotPartner      = "the user's domain is not a partner domain"
 	reasonRoomOutOfScope  = "the room is not in the scope of the caller's roles"
 	reasonPartialScope    = "the caller's roles cover only part of the partner's rooms: get rooms by name"
 	reasonOtherLinksRoles = "the PartnerRole belongs to another partner link"
