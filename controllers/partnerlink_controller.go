@@ -13,6 +13,7 @@ import (
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -334,6 +335,7 @@ func (r *LinkReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1alpha1.PartnerInvitation{}, enqueueNamed(client.Object.GetName)).
 		Watches(&v1alpha1.Room{}, r.linksReaching()).
 		Named("partnerlink").
+		WithOptions(controller.Options{MaxConcurrentReconciles: objectWorkers}).
 		Complete(r)
 }
 

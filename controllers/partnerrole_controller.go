@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/internal/audit"
@@ -72,5 +73,6 @@ func (r *RoleReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.PartnerRole{}).
 		Watches(&v1alpha1.PartnerLink{}, enqueueByPartnerLink(r.Client, func() client.ObjectList { return &v1alpha1.PartnerRoleList{} })).
 		Named("partnerrole").
+		WithOptions(controller.Options{MaxConcurrentReconciles: objectWorkers}).
 		Complete(r)
 }

@@ -25,9 +25,14 @@ type RoomAccessReconciler struct {
 	grants *grantCache
 }
 
-// roomAccessWorkers reconcile rooms in parallel: relabelling is one API
-// round trip per room, and a scope can hold thousands.
-const roomAccessWorkers = 8
+// Workers per controller. Reconciles of different objects are independent
+// (controller-runtime never runs one key twice at once), and each one waits
+// on API round trips: with a thousand links, one worker per kind left the
+// apiserver idle between writes. Rooms get more: a scope holds thousands.
+const (
+	objectWorkers     = 4
+	roomAccessWorkers = 8
+)
 
 // Reconcile brings one room's access labels up to date.
 func (r *RoomAccessReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/internal/audit"
@@ -102,6 +103,7 @@ func (r *AssignmentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.scopes = newScopeIndex()
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("roomassignment").
+		WithOptions(controller.Options{MaxConcurrentReconciles: objectWorkers}).
 		Watches(&v1alpha1.RoomAssignment{}, r.scopes.filing(func(o client.Object) *scope.Matcher {
 			m, _ := scope.Compile(o.(*v1alpha1.RoomAssignment).Spec.Rooms)
 			return m
