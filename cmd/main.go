@@ -140,6 +140,7 @@ func run(ctx context.Context, opts options) (err error) {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
+		Cache:                  operator.CacheOptions(),
 		Metrics:                metricsOpts,
 		HealthProbeBindAddress: opts.probeAddr,
 		WebhookServer:          webhookserver.New(webhookOpts, webhookserver.DefaultRequestTimeout),

@@ -31,7 +31,7 @@ type RoomAccessReconciler struct {
 // apiserver idle between writes. Rooms get more: a scope holds thousands.
 const (
 	objectWorkers     = 4
-	roomAccessWorkers = 8
+	roomAccessWorkers = 16
 )
 
 // Reconcile brings one room's access labels up to date.
