@@ -11,18 +11,15 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/controllers"
 	"github.com/roompro/partner-operator/internal/controlplane"
+	"github.com/roompro/partner-operator/internal/testenv"
 )
 
 func TestControllers(t *testing.T) {
@@ -35,15 +32,13 @@ var (
 	k8sClient client.Client
 	fakeClock *clocktesting.FakeClock
 	auditLog  = &syncBuffer{}
-	scheme    = runtime.NewScheme()
+	scheme    = testenv.NewScheme()
 	stop      context.CancelFunc
 	done      = make(chan struct{})
 )
 
 var _ = BeforeSuite(func() {
 	ctrl.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(v1alpha1.AddToScheme(scheme))
 
 	var err error
 	cp, err = controlplane.Start(controlplane.Options{})

@@ -12,9 +12,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	authorizationv1 "k8s.io/api/authorization/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -26,6 +23,7 @@ import (
 	"github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/internal/controlplane"
 	"github.com/roompro/partner-operator/internal/operator"
+	"github.com/roompro/partner-operator/internal/testenv"
 	"github.com/roompro/partner-operator/internal/webhookserver"
 )
 
@@ -39,7 +37,7 @@ var (
 	cp        *controlplane.ControlPlane
 	admin     client.Client
 	fakeClock *clocktesting.FakeClock
-	scheme    = runtime.NewScheme()
+	scheme    = testenv.NewScheme()
 	stop      context.CancelFunc
 	done      = make(chan struct{})
 )
@@ -48,8 +46,6 @@ var _ = BeforeSuite(func() {
 	SetDefaultEventuallyTimeout(20 * time.Second)
 	SetDefaultEventuallyPollingInterval(50 * time.Millisecond)
 	ctrl.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(v1alpha1.AddToScheme(scheme))
 
 	var err error
 	cp, err = controlplane.Start(controlplane.Options{Webhooks: true})

@@ -33,9 +33,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -44,10 +41,11 @@ import (
 	"github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/internal/controlplane"
 	"github.com/roompro/partner-operator/internal/operator"
+	"github.com/roompro/partner-operator/internal/testenv"
 )
 
 var (
-	scheme = runtime.NewScheme()
+	scheme = testenv.NewScheme()
 
 	// Set by TestMain when benchmarks run.
 	cp            *controlplane.ControlPlane
@@ -57,14 +55,9 @@ var (
 	managerErrors = &errorLog{}
 )
 
-func init() {
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(v1alpha1.AddToScheme(scheme))
-}
-
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
+	if !testenv.BenchmarksRequested() {
 		os.Exit(m.Run()) // no benchmarks requested: nothing to start, nothing to run
 	}
 	ctrl.SetLogger(zap.New(zap.WriteTo(managerErrors), zap.Level(zapcore.ErrorLevel)))
