@@ -165,7 +165,8 @@ var _ = Describe("PartnerInvitation expiry", func() {
 		fakeClock.SetTime(deadline)
 		Eventually(fetch(inv)).Should(WithTransform(invPhase, Equal(v1alpha1.InvitationExpired)))
 		Expect(readyReason(inv.Status.Conditions)).To(Equal(lifecycle.ReasonInvitationExpired))
-		Expect(auditLines()).To(ContainElement(And(
+		// The audit line follows the status write: wait for it as well.
+		Eventually(auditLines).Should(ContainElement(And(
 			HaveField("ObjectName", "contoso"), HaveField("TenantID", ns),
 			HaveField("Category", audit.CategoryPartnerInvitation), HaveField("Operation", audit.OperationUpdate),
 			HaveField("UserID", audit.OperatorUser), HaveField("Detail", ContainSubstring("can no longer be accepted")))))
@@ -211,7 +212,7 @@ var _ = Describe("PartnerLink acceptance", func() {
 		Expect(meta.IsStatusConditionTrue(l.Status.Conditions, v1alpha1.ConditionPrimaryAdminPresent)).To(BeTrue())
 		Eventually(roomPartners(ns, "nyc")).Should(ConsistOf("contoso.com"))
 		Expect(partnersOf(ns, "ber")).To(BeEmpty())
-		Expect(auditLines()).To(ContainElement(And(
+		Eventually(auditLines).Should(ContainElement(And(
 			HaveField("ObjectName", "contoso"), HaveField("TenantID", ns), HaveField("UserID", tenantManager),
 			HaveField("UserTenantID", "contoso.com"), HaveField("ResultStatus", audit.Successful))))
 	})
@@ -228,7 +229,7 @@ var _ = Describe("PartnerLink acceptance", func() {
 			Expect(k8sClient.List(ctx, roles, client.InNamespace(ns))).To(Succeed())
 			Expect(roles.Items).To(BeEmpty(), "a refused link gets no role")
 			Eventually(func() []string { return eventReasons(ns) }).Should(ContainElement(reason))
-			Expect(auditLines()).To(ContainElement(And(HaveField("TenantID", ns), HaveField("ResultStatus", audit.Failed))))
+			Eventually(auditLines).Should(ContainElement(And(HaveField("TenantID", ns), HaveField("ResultStatus", audit.Failed))))
 		},
 		Entry("missing invitation", func(ns string) *v1alpha1.PartnerLink {
 			l := link(ns, "ghost", "contoso.com")
@@ -379,7 +380,7 @@ var _ = Describe("offboarding", func() {
 		Expect(partnersOf(ns, "nyc")).To(BeEmpty())
 		Expect(partnersOf(ns, "ber")).To(BeEmpty())
 		Eventually(fetch(&v1alpha1.Room{ObjectMeta: metav1.ObjectMeta{Name: "nyc", Namespace: ns}})).Should(HaveField("Status.Partners", BeEmpty()))
-		Expect(auditLines()).To(ContainElement(And(HaveField("TenantID", ns), HaveField("Operation", audit.OperationDelete))))
+		Eventually(auditLines).Should(ContainElement(And(HaveField("TenantID", ns), HaveField("Operation", audit.OperationDelete))))
 	})
 
 	It("keeps the link when its invitation is deleted", func() {

@@ -409,7 +409,7 @@ func ignoreStale(err error, doing string) error {
 }
 
 // linksReaching enqueues, on a room event, the links of the namespace whose
-// partner's access label the event moved.
+// partner's access label the event moved, after roomCountDelay.
 func (r *LinkReconciler) linksReaching() handler.EventHandler {
 	enqueue := func(ctx context.Context, q queue, old, new *v1alpha1.Room) {
 		room := new
@@ -419,7 +419,7 @@ func (r *LinkReconciler) linksReaching() handler.EventHandler {
 		for _, domain := range accessLabelsChanged(old, new) {
 			for _, req := range listRequests(ctx, r.Client, &v1alpha1.PartnerLinkList{}, client.InNamespace(room.Namespace),
 				client.MatchingFields{indexPartnerDomain: domain}) {
-				q.Add(req)
+				q.AddAfter(req, roomCountDelay)
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"sync"
+	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -12,6 +13,13 @@ import (
 	"github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/internal/scope"
 )
+
+// roomCountDelay coalesces the recounts that room events cause. A room event
+// changes only the counts in a link's or an assignment's status; while rooms
+// are created or relabelled by the thousand, recounting each object once per
+// delay instead of once per room keeps the apiserver's writes for the rooms
+// themselves. The delaying queue keeps one pending request per object.
+const roomCountDelay = 2 * time.Second
 
 // scopeIndex files the scopes of a controller's objects by anchor, so that a
 // room event wakes only the objects that could select the room. The
@@ -68,7 +76,7 @@ func (s *scopeIndex) filing(scopeOf func(client.Object) *scope.Matcher) handler.
 }
 
 // selecting is the handler of rooms: it enqueues the objects whose scopes
-// could select the room, before or after the event.
+// could select the room, before or after the event, after roomCountDelay.
 func (s *scopeIndex) selecting() handler.EventHandler {
 	enqueue := func(q queue, rooms ...client.Object) {
 		s.mu.RLock()
@@ -77,7 +85,7 @@ func (s *scopeIndex) selecting() handler.EventHandler {
 			room := obj.(*v1alpha1.Room)
 			if anchors := s.namespaces[room.Namespace]; anchors != nil {
 				anchors.Candidates(room, func(name string) {
-					q.Add(ctrl.Request{NamespacedName: client.ObjectKey{Namespace: room.Namespace, Name: name}})
+					q.AddAfter(ctrl.Request{NamespacedName: client.ObjectKey{Namespace: room.Namespace, Name: name}}, roomCountDelay)
 				})
 			}
 		}
