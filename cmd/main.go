@@ -41,6 +41,7 @@ type options struct {
 	metricsAddr       string
 	metricsSecure     bool
 	probeAddr         string
+	pprofAddr         string
 	leaderElect       bool
 	webhookPort       int
 	webhookCertDir    string
@@ -67,6 +68,7 @@ func main() {
 	flag.BoolVar(&opts.metricsSecure, "metrics-secure", true,
 		"Serve metrics over HTTPS, to callers the apiserver authenticates and authorises (get on /metrics).")
 	flag.StringVar(&opts.probeAddr, "health-probe-bind-address", ":8081", "The address the health probe endpoint binds to.")
+	flag.StringVar(&opts.pprofAddr, "pprof-bind-address", "0", "The address of the Go profiling endpoints (/debug/pprof/); \"0\" disables them.")
 	flag.BoolVar(&opts.leaderElect, "leader-elect", false,
 		"Enable leader election, so that only one replica reconciles at a time. Every replica serves the webhooks.")
 	flag.IntVar(&opts.webhookPort, "webhook-port", 9443, "The port of the webhook server (admission webhooks and /authorize).")
@@ -143,6 +145,7 @@ func run(ctx context.Context, opts options) (err error) {
 		Cache:                  operator.CacheOptions(),
 		Metrics:                metricsOpts,
 		HealthProbeBindAddress: opts.probeAddr,
+		PprofBindAddress:       opts.pprofAddr,
 		WebhookServer:          webhookserver.New(webhookOpts, webhookserver.DefaultRequestTimeout),
 		LeaderElection:         opts.leaderElect,
 		LeaderElectionID:       "partner-operator.partners.roompro.io",
