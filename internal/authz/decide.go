@@ -19,9 +19,9 @@ func (x *Index) Decide(r *Request) Decision {
 	return x.decide(r)
 }
 
-// decideNamedRoom is the hot path: a request on one room by a caller that
-// holds the permission it needs. decided is false when the caller holds no
-// grant with that permission; decide then finds the precise answer.
+// decideNamedRoom is the hot path: a request on one room, by a partner user
+// (or by the customer's staff, who get no opinion). decided is false for
+// the rare requests whose answer decide words.
 //
 // It looks the user up before parsing it: grants are filed only under valid
 // identities of the grant's own domain (memberKey), so a hit proves what
@@ -33,7 +33,8 @@ func (x *Index) decideNamedRoom(r *Request) (d Decision, decided bool) {
 	}
 	bit := bitOf(p)
 	held := false
-	for _, g := range x.subjects[subjectKey{r.Namespace, lower(strings.TrimSpace(r.User))}] {
+	userGrants := x.subjects[subjectKey{r.Namespace, lower(strings.TrimSpace(r.User))}]
+	for _, g := range userGrants {
 		if g.permissions&bit != 0 {
 			if g.covers(r.Name) {
 				return Decision{Allow, reasonGranted}, true
@@ -41,29 +42,37 @@ func (x *Index) decideNamedRoom(r *Request) (d Decision, decided bool) {
 			held = true
 		}
 	}
-	if len(r.Groups) > 0 {
+	if len(userGrants) == 0 || len(r.Groups) > 0 {
 		// Groups count only for a valid identity, and only those of its domain.
-		if id, ok := ParseIdentity(r.User, r.Groups); ok {
-			for _, raw := range id.groups {
-				key, own := id.ownGroup(raw)
-				if !own {
-					continue
-				}
-				for _, g := range x.subjects[subjectKey{r.Namespace, key}] {
-					if g.permissions&bit != 0 {
-						if g.covers(r.Name) {
-							return Decision{Allow, reasonGranted}, true
-						}
-						held = true
+		id, ok := ParseIdentity(r.User, r.Groups)
+		if !ok {
+			return Decision{}, false
+		}
+		if _, partner := x.domainRefs[id.Domain]; !partner {
+			return Decision{NoOpinion, reasonNotPartner}, true
+		}
+		for _, raw := range id.groups {
+			key, own := id.ownGroup(raw)
+			if !own {
+				continue
+			}
+			for _, g := range x.subjects[subjectKey{r.Namespace, key}] {
+				if g.permissions&bit != 0 {
+					if g.covers(r.Name) {
+						return Decision{Allow, reasonGranted}, true
 					}
+					held = true
 				}
 			}
 		}
 	}
-	if held {
+	switch {
+	case held:
 		return Decision{Deny, reasonRoomOutOfScope}, true
+	case x.tenants[r.Namespace] == nil:
+		return Decision{}, false // decide says which namespace
 	}
-	return Decision{}, false
+	return Decision{Deny, noRoleGrants(p)}, true
 }
 
 // decide applies every rule, in the order of DESIGN.md.
@@ -99,7 +108,7 @@ func (x *Index) decide(r *Request) Decision {
 		return Decision{Deny, fmt.Sprintf("partner users may not %s %s", r.Verb, resourceName(r))}
 	}
 	if x.find(id, r.Namespace, n.permission, anyGrant) == nil {
-		return Decision{Deny, fmt.Sprintf("no role grants %s to %s in namespace %q", n.permission, id.User, r.Namespace)}
+		return Decision{Deny, noRoleGrants(n.permission)}
 	}
 	switch {
 	case n.roles:
@@ -147,6 +156,24 @@ const (
 	reasonPartialScope    = "the caller's roles cover only part of the partner's rooms: get rooms by name"
 	reasonOtherLinksRoles = "the PartnerRole belongs to another partner link"
 )
+
+// noGrantReasons holds one constant reason per permission, so that denying
+// allocates nothing. The apiserver's Forbidden message names the user and
+// the namespace already.
+var noGrantReasons = func() map[v1alpha1.Permission]string {
+	reasons := make(map[v1alpha1.Permission]string, len(v1alpha1.AllPermissions))
+	for _, p := range v1alpha1.AllPermissions {
+		reasons[p] = "no role of the caller grants " + string(p)
+	}
+	return reasons
+}()
+
+func noRoleGrants(p v1alpha1.Permission) string {
+	if reason, ok := noGrantReasons[p]; ok {
+		return reason
+	}
+	return "no role of the caller grants " + string(p)
+}
 
 // decideRoom allows a request on a named room in the link's scope and in the
 // assignment's scope; a list or watch only when its label selector confines
