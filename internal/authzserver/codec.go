@@ -718,6 +718,14 @@ func (d *decoder) typeErrorOrSyntax(field, want string) bool {
 // stringsField decodes an array of strings into *dst in place, as
 // encoding/json does; null empties it.
 func (d *decoder) stringsField(dst *[]string, field string) bool {
+	return arrayField(d, dst, field, "an array of strings", clearStrings,
+		func(s *string) bool { return d.stringField(s, field) })
+}
+
+// arrayField decodes a JSON array into *dst in place, as encoding/json does:
+// null empties it (empty also zeroes the backing array, see clearStrings),
+// and element decodes each element into the slot encoding/json would use.
+func arrayField[T any](d *decoder, dst *[]T, field, want string, empty func([]T) []T, element func(*T) bool) bool {
 	c, ok := d.peek()
 	if !ok {
 		return false
@@ -727,46 +735,45 @@ func (d *decoder) stringsField(dst *[]string, field string) bool {
 		if !d.literal("null") {
 			return false
 		}
-		*dst = clearStrings(*dst)
+		*dst = empty(*dst)
 		return true
 	case '[':
 	default:
-		return d.typeErrorOrSyntax(field, "an array of strings")
+		return d.typeErrorOrSyntax(field, want)
 	}
 	d.i++
 	if !d.push() {
 		return false
 	}
 	s := *dst
-	n := 0
-	for ; ; n++ {
+	for n := 0; ; n++ {
 		done, ok := d.element(n == 0)
 		if !ok {
 			*dst = s
 			return false
 		}
 		if done {
-			break
+			if n == 0 {
+				s = empty(s)
+			} else {
+				s = s[:n]
+			}
+			*dst = s
+			return true
 		}
 		// encoding/json grows the slice by one, exposing what its
 		// backing array held there (see clearStrings).
 		if n >= cap(s) {
-			s = append(s, "")
+			var zero T
+			s = append(s, zero)
 		} else {
 			s = s[:n+1]
 		}
-		if !d.stringField(&s[n], field) {
+		if !element(&s[n]) {
 			*dst = s
 			return false
 		}
 	}
-	if n == 0 {
-		s = clearStrings(s)
-	} else {
-		s = s[:n]
-	}
-	*dst = s
-	return true
 }
 
 // object consumes '{' or null; null reports isNull. Any other value is a
@@ -932,57 +939,13 @@ func (d *decoder) labelSelectorMembers(ls *labelSelectorAttrs) bool {
 // leaves it.
 func (d *decoder) requirementsField(dst *[]labelRequirement) bool {
 	const field = "labelSelector.requirements"
-	c, ok := d.peek()
-	if !ok {
-		return false
-	}
-	switch c {
-	case 'n':
-		if !d.literal("null") {
-			return false
-		}
-		*dst = clearRequirements(*dst)
-		return true
-	case '[':
-	default:
-		return d.typeErrorOrSyntax(field, "an array of requirements")
-	}
-	d.i++
-	if !d.push() {
-		return false
-	}
-	s := *dst
-	n := 0
-	for ; ; n++ {
-		done, ok := d.element(n == 0)
-		if !ok {
-			*dst = s
-			return false
-		}
-		if done {
-			break
-		}
-		if n >= cap(s) {
-			s = append(s, labelRequirement{})
-		} else {
-			s = s[:n+1]
-		}
+	return arrayField(d, dst, field, "an array of requirements", clearRequirements, func(r *labelRequirement) bool {
 		isNull, ok := d.object(field)
 		if ok && !isNull {
-			ok = d.requirementMembers(&s[n])
+			ok = d.requirementMembers(r)
 		}
-		if !ok {
-			*dst = s
-			return false
-		}
-	}
-	if n == 0 {
-		s = clearRequirements(s)
-	} else {
-		s = s[:n]
-	}
-	*dst = s
-	return true
+		return ok
+	})
 }
 
 func (d *decoder) requirementMembers(r *labelRequirement) bool {
