@@ -40,10 +40,7 @@ const (
 	hold = 100 * time.Millisecond
 )
 
-var expiryOnce struct {
-	sync.Once
-	metrics map[string]float64
-}
+var expiryOnce onceMetrics
 
 // BenchmarkExpiryPrecision creates 1,000 PartnerInvitations with expiryDays
 // 1..30 (deadline = creationTimestamp + expiryDays: whole seconds, staggered
@@ -77,10 +74,7 @@ var expiryOnce struct {
 // would scale with steps x invitations. With the clock standing still
 // (2 s idle before the walk) there are no reconciles.
 func BenchmarkExpiryPrecision(b *testing.B) {
-	expiryOnce.Do(func() { expiryOnce.metrics = runExpiry(b) })
-	for name, v := range expiryOnce.metrics {
-		b.ReportMetric(v, name)
-	}
+	expiryOnce.report(b, runExpiry)
 }
 
 type observation struct {

@@ -303,3 +303,18 @@ func must(tb testing.TB, err error) {
 		tb.Fatal(err)
 	}
 }
+
+// onceMetrics runs a benchmark's fixed set of samples once per process,
+// however often the testing package calls the benchmark, and reports its
+// figures on every call.
+type onceMetrics struct {
+	sync.Once
+	metrics map[string]float64
+}
+
+func (o *onceMetrics) report(b *testing.B, run func(*testing.B) map[string]float64) {
+	o.Do(func() { o.metrics = run(b) })
+	for name, v := range o.metrics {
+		b.ReportMetric(v, name)
+	}
+}

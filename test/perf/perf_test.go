@@ -114,10 +114,7 @@ const (
 	memberRole   = "member-viewers"
 )
 
-var revocationOnce struct {
-	sync.Once
-	metrics map[string]float64
-}
+var revocationOnce onceMetrics
 
 // BenchmarkRevocationLatency measures, per sample, the time from the moment
 // the client call of a revoking write returns (the apiserver accepted it:
@@ -135,10 +132,7 @@ var revocationOnce struct {
 //     is re-added and seen Allowed before each sample. The built-in
 //     primary-admin role is never touched, so the invariant holds.
 func BenchmarkRevocationLatency(b *testing.B) {
-	revocationOnce.Do(func() { revocationOnce.metrics = runRevocation(b) })
-	for name, v := range revocationOnce.metrics {
-		b.ReportMetric(v, name)
-	}
+	revocationOnce.report(b, runRevocation)
 }
 
 func runRevocation(b *testing.B) map[string]float64 {
@@ -191,6 +185,16 @@ func runRevocation(b *testing.B) map[string]float64 {
 	managerErrors.report("revocation setup")
 	var linkLat, memberLat, linkSent, memberSent, rtt []time.Duration
 	var polls, notDenied, firstDenied int
+	record := func(d denial, latencies, sent *[]time.Duration) {
+		*latencies, *sent = append(*latencies, d.latency), append(*sent, d.sent)
+		polls += d.reviews
+		if d.reviews == 1 {
+			firstDenied++
+		}
+		if !d.denied {
+			notDenied++
+		}
+	}
 	fmt.Printf("revocation: load average at the start %s\n", loadavg())
 	b.ResetTimer()
 	for i := range samplesPerKind {
@@ -203,15 +207,7 @@ func runRevocation(b *testing.B) map[string]float64 {
 		}
 		rtt = append(rtt, time.Since(start))
 		must(b, admin.Delete(ctx, &v1alpha1.PartnerLink{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}))
-		d := untilDenied(ctx, b, ns, "room-"+name, user)
-		linkLat, linkSent = append(linkLat, d.latency), append(linkSent, d.sent)
-		polls += d.reviews
-		if d.reviews == 1 {
-			firstDenied++
-		}
-		if !d.denied {
-			notDenied++
-		}
+		record(untilDenied(ctx, b, ns, "room-"+name, user), &linkLat, &linkSent)
 
 		// (b) remove the member from the custom role.
 		setMember(ctx, b, ns, memberUser)
@@ -220,15 +216,7 @@ func runRevocation(b *testing.B) map[string]float64 {
 			return err == nil && s.Allowed
 		})
 		setMember(ctx, b, ns, placeholder)
-		d = untilDenied(ctx, b, ns, memberRoom, memberUser)
-		memberLat, memberSent = append(memberLat, d.latency), append(memberSent, d.sent)
-		polls += d.reviews
-		if d.reviews == 1 {
-			firstDenied++
-		}
-		if !d.denied {
-			notDenied++
-		}
+		record(untilDenied(ctx, b, ns, memberRoom, memberUser), &memberLat, &memberSent)
 	}
 	b.StopTimer()
 
