@@ -12,14 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 )
 
-// enqueueAllInNamespace maps an event of any object to a reconcile request for
-// every object of newList's kind in the same namespace, read from the cache.
-func enqueueAllInNamespace(c client.Reader, newList func() client.ObjectList) handler.EventHandler {
-	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []ctrl.Request {
-		return listRequests(ctx, c, newList(), client.InNamespace(obj.GetNamespace()))
-	})
-}
-
 // enqueueByPartnerLink maps an event of a PartnerLink to a request for every
 // object of newList's kind whose spec.partnerLink names it.
 func enqueueByPartnerLink(c client.Reader, newList func() client.ObjectList) handler.EventHandler {

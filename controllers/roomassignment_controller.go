@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -57,13 +56,8 @@ func (r *AssignmentReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		}
 	}
 	status.MatchedRooms = int32(len(selected))
-	var missing []string
-	for _, name := range a.Spec.Rooms.Names {
-		if _, found := selected[name]; !found && !slices.Contains(missing, name) {
-			missing = append(missing, name) // a named room is selected whenever it exists
-		}
-	}
-	slices.Sort(missing)
+	// A named room is selected whenever it exists.
+	missing := scope.MissingNames(a.Spec.Rooms, selected)
 	if len(missing) > 0 {
 		setCondition(&status.Conditions, a, conditionRoomsFound, metav1.ConditionFalse, "RoomsNotFound",
 			fmt.Sprintf("no room named %s in this namespace; it joins the scope once it is created", strings.Join(missing, ", ")))

@@ -81,12 +81,9 @@ func (m *Matcher) Matches(room *v1alpha1.Room) bool {
 	return m.selector != nil && m.selector.Matches(labels.Set(room.Labels))
 }
 
-// MissingNames returns the names of the scope that no room has, sorted.
-func MissingNames(s v1alpha1.RoomScope, rooms []v1alpha1.Room) []string {
-	present := make(map[string]struct{}, len(rooms))
-	for i := range rooms {
-		present[rooms[i].Name] = struct{}{}
-	}
+// MissingNames returns the names of the scope that are not among the
+// present rooms' names, sorted and without repeats.
+func MissingNames(s v1alpha1.RoomScope, present map[string]struct{}) []string {
 	var missing []string
 	for _, n := range s.Names {
 		if _, ok := present[n]; !ok {

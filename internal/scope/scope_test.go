@@ -59,8 +59,8 @@ func TestCompileRejectsBadSelector(t *testing.T) {
 }
 
 func TestMissingNames(t *testing.T) {
-	rooms := []v1alpha1.Room{*room("a", nil), *room("b", nil)}
-	got := MissingNames(v1alpha1.RoomScope{Names: []string{"z", "a", "c", "z"}}, rooms)
+	present := map[string]struct{}{"a": {}, "b": {}}
+	got := MissingNames(v1alpha1.RoomScope{Names: []string{"z", "a", "c", "z"}}, present)
 	if want := []string{"c", "z"}; !slices.Equal(got, want) {
 		t.Errorf("MissingNames = %v, want %v", got, want)
 	}
