@@ -138,22 +138,13 @@ func enqueueRoomsOf(ctx context.Context, c client.Reader, q workqueue.TypedRateL
 	for _, name := range a.Names {
 		q.Add(ctrl.Request{NamespacedName: client.ObjectKey{Namespace: namespace, Name: name}})
 	}
-	var opts []client.ListOption
-	switch {
-	case a.Any:
-		opts = []client.ListOption{client.InNamespace(namespace)}
-	case a.Label != nil:
-		opts = []client.ListOption{client.InNamespace(namespace), client.MatchingFields{indexRoomLabels: labelPair(a.Label.Key, a.Label.Value)}}
-	default:
-		return
-	}
-	rooms := &v1alpha1.RoomList{}
-	if err := c.List(ctx, rooms, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
+	rooms, err := roomsBySelectorAnchor(ctx, c, namespace, a)
+	if err != nil {
 		log.FromContext(ctx).Error(err, "listing the rooms of a scope to enqueue")
 		return
 	}
-	for i := range rooms.Items {
-		q.Add(ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&rooms.Items[i])})
+	for i := range rooms {
+		q.Add(ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&rooms[i])})
 	}
 }
 
@@ -163,7 +154,10 @@ func roomsOf(ctx context.Context, c client.Reader, namespace string, matchers []
 	selected := map[string]struct{}{}
 	for _, m := range matchers {
 		a := m.Anchor()
-		var rooms []v1alpha1.Room
+		rooms, err := roomsBySelectorAnchor(ctx, c, namespace, a)
+		if err != nil {
+			return nil, err
+		}
 		for _, name := range a.Names {
 			room := &v1alpha1.Room{}
 			if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, room); client.IgnoreNotFound(err) != nil {
@@ -172,17 +166,6 @@ func roomsOf(ctx context.Context, c client.Reader, namespace string, matchers []
 				rooms = append(rooms, *room)
 			}
 		}
-		if a.Any || a.Label != nil {
-			opts := []client.ListOption{client.InNamespace(namespace), client.UnsafeDisableDeepCopy}
-			if !a.Any {
-				opts = append(opts, client.MatchingFields{indexRoomLabels: labelPair(a.Label.Key, a.Label.Value)})
-			}
-			list := &v1alpha1.RoomList{}
-			if err := c.List(ctx, list, opts...); err != nil {
-				return nil, fmt.Errorf("listing rooms: %w", err)
-			}
-			rooms = append(rooms, list.Items...)
-		}
 		for i := range rooms {
 			if m.Matches(&rooms[i]) {
 				selected[rooms[i].Name] = struct{}{}
@@ -190,4 +173,24 @@ func roomsOf(ctx context.Context, c client.Reader, namespace string, matchers []
 		}
 	}
 	return selected, nil
+}
+
+// roomsBySelectorAnchor lists, read-only from the cache, the rooms the
+// selector part of an anchor points at: those with its label (through the
+// label index), or every room of the namespace for an unanchored selector.
+// It lists nothing for a scope of names only.
+func roomsBySelectorAnchor(ctx context.Context, c client.Reader, namespace string, a scope.Anchor) ([]v1alpha1.Room, error) {
+	opts := []client.ListOption{client.InNamespace(namespace), client.UnsafeDisableDeepCopy}
+	switch {
+	case a.Any:
+	case a.Label != nil:
+		opts = append(opts, client.MatchingFields{indexRoomLabels: labelPair(a.Label.Key, a.Label.Value)})
+	default:
+		return nil, nil
+	}
+	rooms := &v1alpha1.RoomList{}
+	if err := c.List(ctx, rooms, opts...); err != nil {
+		return nil, fmt.Errorf("listing rooms: %w", err)
+	}
+	return rooms.Items, nil
 }
