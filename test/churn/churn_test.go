@@ -44,16 +44,8 @@ func TestCrashAndRestartConverges(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("CHURN_CHANGES")); err == nil && v > 0 {
 		changes = v
 	}
-	cp, err := controlplane.Start(controlplane.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cp.Stop() })
+	cp, c := testenv.StartControlPlane(t, controlplane.Options{})
 	ctx := context.Background()
-	c, err := client.New(cp.Config, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}

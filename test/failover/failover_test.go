@@ -147,16 +147,8 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 }
 
 func TestFailureModes(t *testing.T) {
-	cp, err := controlplane.Start(controlplane.Options{Webhooks: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cp.Stop() })
+	cp, admin := testenv.StartControlPlane(t, controlplane.Options{Webhooks: true})
 	ctx := context.Background()
-	admin, err := client.New(cp.Config, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
 	svc := &service{}
 	svc.serve(t, net.JoinHostPort(cp.Webhook.Host, strconv.Itoa(cp.Webhook.Port)))
 	svc.backend.Store("127.0.0.1:1") // no replica yet: connections fail
