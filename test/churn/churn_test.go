@@ -19,7 +19,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -69,7 +71,7 @@ func TestCrashAndRestartConverges(t *testing.T) {
 			n++
 		}
 	}()
-	churn(t, c, changes, rand.New(rand.NewPCG(42, uint64(changes))))
+	firstLinks := churn(t, c, changes, rand.New(rand.NewPCG(42, uint64(changes))))
 	close(done)
 	t.Logf("%d changes, %d manager crashes", changes, <-crashes)
 
@@ -78,7 +80,7 @@ func TestCrashAndRestartConverges(t *testing.T) {
 	deadline := time.Now().Add(90 * time.Second)
 	var problems []string
 	for {
-		if problems = check(ctx, c); len(problems) == 0 {
+		if problems = check(ctx, c, firstLinks); len(problems) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -108,7 +110,11 @@ func startManager(t *testing.T, cp *controlplane.ControlPlane) (stop func()) {
 }
 
 // churn makes random changes of every kind, as customers and partners would.
-func churn(t *testing.T, c client.Client, changes int, rng *rand.Rand) {
+// An offboarded partner may accept its invitation again; that link must be
+// refused. churn returns the UID of the first link it created under each
+// name: only that one can have accepted the invitation.
+func churn(t *testing.T, c client.Client, changes int, rng *rand.Rand) (firstLinks map[string]types.UID) {
+	firstLinks = map[string]types.UID{}
 	ctx := context.Background()
 	countries := []string{"us", "de", "fr"}
 	for i := range 30 {
@@ -136,9 +142,13 @@ func churn(t *testing.T, c client.Client, changes int, rng *rand.Rand) {
 			if slices.Contains(links, name) {
 				continue
 			}
-			ignore(c.Create(ctx, &v1alpha1.PartnerLink{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+			link := &v1alpha1.PartnerLink{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 				Spec: v1alpha1.PartnerLinkSpec{Invitation: name, PartnerDomain: v1alpha1.Domain(name + ".example.com"),
-					PrimaryAdmins: []v1alpha1.Subject{{Kind: v1alpha1.UserSubject, Name: "admin@" + name + ".example.com"}}}}))
+					PrimaryAdmins: []v1alpha1.Subject{{Kind: v1alpha1.UserSubject, Name: "admin@" + name + ".example.com"}}}}
+			ignore(c.Create(ctx, link))
+			if _, seen := firstLinks[name]; !seen && link.UID != "" {
+				firstLinks[name] = link.UID
+			}
 			links = append(links, name)
 		case op < 7 && len(links) > 0: // a custom role
 			link := links[rng.IntN(len(links))]
@@ -160,11 +170,13 @@ func churn(t *testing.T, c client.Client, changes int, rng *rand.Rand) {
 			ignore(c.Update(ctx, r))
 		}
 	}
+	return firstLinks
 }
 
 // check compares the stored state with what an uninterrupted run reaches,
-// computed from the stored specs alone.
-func check(ctx context.Context, c client.Client) []string {
+// computed from the stored specs, the invitations' acceptance and which
+// link churn created first under each name.
+func check(ctx context.Context, c client.Client, firstLinks map[string]types.UID) []string {
 	var problems []string
 	fail := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	invs, links := &v1alpha1.PartnerInvitationList{}, &v1alpha1.PartnerLinkList{}
@@ -174,13 +186,29 @@ func check(ctx context.Context, c client.Client) []string {
 			return []string{err.Error()}
 		}
 	}
+	invByName := map[string]*v1alpha1.PartnerInvitation{}
+	for i := range invs.Items {
+		invByName[invs.Items[i].Name] = &invs.Items[i]
+	}
 	linkByName := map[string]*v1alpha1.PartnerLink{}
+	refused := map[string]bool{} // links whose invitation an earlier link accepted
 	for i := range links.Items {
 		l := &links.Items[i]
 		linkByName[l.Name] = l
-		if !l.DeletionTimestamp.IsZero() {
+		inv := invByName[l.Spec.Invitation]
+		switch {
+		case !l.DeletionTimestamp.IsZero():
 			fail("link %s is stuck deleting (finalizers %v)", l.Name, l.Finalizers)
-		} else if l.Status.Phase != v1alpha1.LinkActive {
+		case inv != nil && inv.Status.Phase == v1alpha1.InvitationAccepted && !lifecycle.AcceptedBy(inv, l):
+			refused[l.Name] = true
+			ready := meta.FindStatusCondition(l.Status.Conditions, v1alpha1.ConditionReady)
+			if l.UID == firstLinks[l.Name] {
+				fail("link %s is the first under its name, yet its invitation records another acceptance", l.Name)
+			} else if l.Status.Phase != v1alpha1.LinkPending || ready == nil || ready.Reason != lifecycle.ReasonInvitationAlreadyAccepted {
+				fail("link %s re-accepts an accepted invitation: phase %q, Ready %v, want Pending, %s",
+					l.Name, l.Status.Phase, ready, lifecycle.ReasonInvitationAlreadyAccepted)
+			}
+		case l.Status.Phase != v1alpha1.LinkActive:
 			fail("link %s is %q, not Active", l.Name, l.Status.Phase)
 		}
 	}
@@ -212,6 +240,9 @@ func check(ctx context.Context, c client.Client) []string {
 			fail("assignment %s outlives its link %s", a.Name, a.Spec.PartnerLink)
 			continue
 		}
+		if refused[l.Name] {
+			continue // a refused link grants nothing
+		}
 		m, err := scope.Compile(a.Spec.Rooms)
 		if err != nil {
 			fail("assignment %s: %v", a.Name, err)
@@ -220,8 +251,12 @@ func check(ctx context.Context, c client.Client) []string {
 		grants = append(grants, scope.Grant{Domain: string(l.Spec.PartnerDomain), Matcher: m})
 	}
 	for name := range linkByName {
-		if builtins[name] != 1 {
-			fail("link %s has %d built-in roles, want 1", name, builtins[name])
+		want := 1
+		if refused[name] {
+			want = 0
+		}
+		if builtins[name] != want {
+			fail("link %s has %d built-in roles, want %d", name, builtins[name], want)
 		}
 	}
 	for i := range rooms.Items {
