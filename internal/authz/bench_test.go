@@ -69,6 +69,9 @@ func BenchmarkDecideRoom(b *testing.B) {
 			{"staff-no-opinion", Request{User: "megan@fourthcoffee.com", Groups: []string{"system:authenticated"}, Namespace: ns, Verb: "get",
 				Group: Group, Resource: "rooms", Name: fmt.Sprintf("room-%d", p)}, NoOpinion},
 		}
+		b.Run(fmt.Sprintf("rooms=%d/partners=%d/users=%d/case=group-allowed-first-time", size.rooms, size.partners, size.users), func(b *testing.B) {
+			benchFirstDecisions(b, x, domain, fmt.Sprintf("room-%d", p+size.partners))
+		})
 		for _, c := range cases {
 			b.Run(fmt.Sprintf("rooms=%d/partners=%d/users=%d/case=%s", size.rooms, size.partners, size.users, c.name), func(b *testing.B) {
 				if d := x.Decide(&c.req); d.Verdict != c.want {
@@ -80,5 +83,27 @@ func BenchmarkDecideRoom(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// benchFirstDecisions times the decision for a caller the index does not
+// remember yet (callers.go): requests cycle through 16 times more group
+// members than the index has slots for callers, so nearly every one
+// resolves its caller again.
+func benchFirstDecisions(b *testing.B, x *Index, domain, room string) {
+	groups := []string{"system:authenticated", domain + ":site-techs"}
+	reqs := make([]Request, 16*callerSlots)
+	for i := range reqs {
+		reqs[i] = Request{User: fmt.Sprintf("tech%d@%s", i, domain), Groups: groups, Namespace: ns, Verb: "update",
+			Group: Group, Resource: "rooms", Name: room}
+	}
+	if d := x.Decide(&reqs[0]); d.Verdict != Allow {
+		b.Fatalf("got %s (%s), want Allow", d.Verdict, d.Reason)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		x.Decide(&reqs[i%len(reqs)])
+		i++
 	}
 }

@@ -2,7 +2,6 @@ package authz
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
 )
@@ -23,47 +22,28 @@ func (x *Index) Decide(r *Request) Decision {
 // (or by the customer's staff, who get no opinion). decided is false for
 // the rare requests whose answer decide words.
 //
-// It looks the user up before parsing it: grants are filed only under valid
-// identities of the grant's own domain (memberKey), so a hit proves what
-// ParseIdentity and the domain comparison would check.
+// The caller is resolved once per index generation (callers.go); after that
+// a decision is a probe of the caller cache and one of the room.
 func (x *Index) decideNamedRoom(r *Request) (d Decision, decided bool) {
 	p, ok := roomPermission(r.Verb, r.Subresource)
 	if !ok || r.Subresource == "" && r.Verb == "create" {
 		return Decision{}, false
 	}
+	c := x.caller(r)
+	switch {
+	case !c.identity:
+		return Decision{}, false // decide says why
+	case !c.partner:
+		return Decision{NoOpinion, reasonNotPartner}, true
+	}
 	bit := bitOf(p)
 	held := false
-	userGrants := x.subjects[subjectKey{r.Namespace, lower(strings.TrimSpace(r.User))}]
-	for _, g := range userGrants {
+	for _, g := range c.grants {
 		if g.permissions&bit != 0 {
 			if g.covers(r.Name) {
 				return Decision{Allow, reasonGranted}, true
 			}
 			held = true
-		}
-	}
-	if len(userGrants) == 0 || len(r.Groups) > 0 {
-		// Groups count only for a valid identity, and only those of its domain.
-		id, ok := ParseIdentity(r.User, r.Groups)
-		if !ok {
-			return Decision{}, false
-		}
-		if _, partner := x.domainRefs[id.Domain]; !partner {
-			return Decision{NoOpinion, reasonNotPartner}, true
-		}
-		for _, raw := range id.groups {
-			key, own := id.ownGroup(raw)
-			if !own {
-				continue
-			}
-			for _, g := range x.subjects[subjectKey{r.Namespace, key}] {
-				if g.permissions&bit != 0 {
-					if g.covers(r.Name) {
-						return Decision{Allow, reasonGranted}, true
-					}
-					held = true
-				}
-			}
 		}
 	}
 	switch {
@@ -182,8 +162,7 @@ func (x *Index) decideRoom(id Identity, r *Request, n need) Decision {
 	if r.Name == "" {
 		if r.Subresource == "" && (r.Verb == "list" || r.Verb == "watch") {
 			if !requiresAccessLabel(r.LabelSelector, id.Domain) {
-				label := v1alpha1.AccessLabel(id.Domain)
-				return Decision{Deny, fmt.Sprintf("list rooms with the label selector %s (kubectl get rooms -l %s)", label, label)}
+				return Decision{Deny, x.domainRefs[id.Domain].listHint}
 			}
 			if x.find(id, r.Namespace, n.permission, func(g *grant) bool { return g.scope == nil }) != nil {
 				return Decision{Allow, reasonGranted}

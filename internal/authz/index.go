@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 
@@ -20,10 +21,14 @@ type Index struct {
 	tenantManagerGroup string
 	// domainRefs holds, per partner domain, the invitations and links that
 	// name it anywhere in the cluster: what makes a UPN a partner user.
-	domainRefs map[string]map[string]struct{}
+	domainRefs map[string]*partnerDomain
 	tenants    map[string]*tenant
 	// subjects holds, per namespace and subject, the grants it holds.
 	subjects map[subjectKey][]*grant
+	// generation counts the changes that can change what a caller resolves
+	// to; callers remembers the resolutions of the current generation.
+	generation uint64
+	callers    *callerCache
 }
 
 // permissionSet is a bit set over v1alpha1.AllPermissions.
@@ -94,10 +99,11 @@ func WithTenantManagerGroup(group string) Option {
 // SetSynced(true).
 func NewIndex(opts ...Option) *Index {
 	x := &Index{
-		domainRefs:         map[string]map[string]struct{}{},
+		domainRefs:         map[string]*partnerDomain{},
 		tenants:            map[string]*tenant{},
 		subjects:           map[subjectKey][]*grant{},
 		tenantManagerGroup: DefaultTenantManagerGroup,
+		callers:            newCallerCache(callerSlots),
 	}
 	for _, o := range opts {
 		o(x)
@@ -140,6 +146,12 @@ func (x *Index) Delete(obj any) { x.apply(obj, true) }
 func (x *Index) apply(obj any, remove bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	// A room changes only the room sets that grants read when they decide
+	// (grant.covers), never which grants a caller holds: resolved callers
+	// stay valid. Every other kind may change them.
+	if _, room := obj.(*v1alpha1.Room); !room {
+		x.generation++
+	}
 	switch o := obj.(type) {
 	case *v1alpha1.PartnerInvitation:
 		x.setDomainRef(string(o.Spec.PartnerDomain), "inv/"+o.Namespace+"/"+o.Name, !remove)
@@ -170,17 +182,36 @@ func (x *Index) tenant(ns string) *tenant {
 // domain of invitations and links is immutable, so a ref never moves.
 func (x *Index) setDomainRef(domain, ref string, present bool) {
 	domain = strings.ToLower(domain)
-	refs := x.domainRefs[domain]
+	d := x.domainRefs[domain]
 	if present {
-		if refs == nil {
-			refs = map[string]struct{}{}
-			x.domainRefs[domain] = refs
+		if d == nil {
+			d = newPartnerDomain(domain)
+			x.domainRefs[domain] = d
 		}
-		refs[ref] = struct{}{}
+		d.refs[ref] = struct{}{}
 		return
 	}
-	delete(refs, ref)
-	if len(refs) == 0 {
+	if d == nil {
+		return
+	}
+	delete(d.refs, ref)
+	if len(d.refs) == 0 {
 		delete(x.domainRefs, domain)
+	}
+}
+
+// partnerDomain is a domain some invitation or link names.
+type partnerDomain struct {
+	refs map[string]struct{} // "inv/<ns>/<name>" and "link/<ns>/<name>"
+	// listHint denies a list of rooms without the partner's access label,
+	// and names the selector to use: formatted once, not per request.
+	listHint string
+}
+
+func newPartnerDomain(domain string) *partnerDomain {
+	label := v1alpha1.AccessLabel(domain)
+	return &partnerDomain{
+		refs:     map[string]struct{}{},
+		listHint: fmt.Sprintf("list rooms with the label selector %s (kubectl get rooms -l %s)", label, label),
 	}
 }

@@ -427,6 +427,8 @@ const requestsPerWorld = 200
 // checkSeed builds the world of one seed into an index — in a shuffled
 // order, with some objects first written in another version, then deleted
 // and re-added — and compares index and model on requestsPerWorld requests.
+// The index answers the same requests while it is built too, so that what
+// it remembers of a caller (callers.go) must follow every change.
 func checkSeed(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	w := randomWorld(rng)
@@ -447,20 +449,26 @@ func checkSeed(t *testing.T, seed uint64) {
 		objs = append(objs, o)
 	}
 	rng.Shuffle(len(objs), func(i, j int) { objs[i], objs[j] = objs[j], objs[i] })
+	requests := make([]*Request, requestsPerWorld)
+	for i := range requests {
+		requests[i] = randomRequest(rng)
+	}
 	x := NewIndex()
+	x.SetSynced(true)
 	for _, o := range objs {
 		if rng.IntN(6) == 0 { // an update history: a stale version, a delete, the final one
 			if stale := staleVersion(rng, w, o); stale != nil {
 				x.Upsert(stale)
+				x.Decide(requests[rng.IntN(len(requests))])
 			}
 			x.Upsert(o)
 			x.Delete(o)
+			x.Decide(requests[rng.IntN(len(requests))])
 		}
 		x.Upsert(o)
+		x.Decide(requests[rng.IntN(len(requests))])
 	}
-	x.SetSynced(true)
-	for range requestsPerWorld {
-		r := randomRequest(rng)
+	for _, r := range requests {
 		if got, want := x.Decide(r), w.decide(r); got.Verdict != want {
 			t.Fatalf("seed %d: index %s (%s), model %s, for %+v", seed, got.Verdict, got.Reason, want, *r)
 		}
