@@ -161,8 +161,9 @@ func noRoleGrants(p v1alpha1.Permission) string {
 func (x *Index) decideRoom(id Identity, r *Request, n need) Decision {
 	if r.Name == "" {
 		if r.Subresource == "" && (r.Verb == "list" || r.Verb == "watch") {
-			if !requiresAccessLabel(r.LabelSelector, id.Domain) {
-				return Decision{Deny, x.domainRefs[id.Domain].listHint}
+			partner := x.domainRefs[id.Domain]
+			if !requiresAccessLabel(r.LabelSelector, partner.accessLabel) {
+				return Decision{Deny, partner.listHint}
 			}
 			if x.find(id, r.Namespace, n.permission, func(g *grant) bool { return g.scope == nil }) != nil {
 				return Decision{Allow, reasonGranted}
@@ -225,10 +226,9 @@ func (t *tenant) decideTenantManager(id Identity, r *Request, managers string) (
 }
 
 // requiresAccessLabel reports whether a selector confines a list to the
-// rooms labelled for the domain: access.partners.roompro.io/<domain> with
-// Exists, or with In (or Equals) and the single value "true".
-func requiresAccessLabel(selector []Requirement, domain string) bool {
-	key := v1alpha1.AccessLabel(domain)
+// rooms labelled with a partner's access label (key): with Exists, or with
+// In (or Equals) and the single value "true".
+func requiresAccessLabel(selector []Requirement, key string) bool {
 	for _, req := range selector {
 		if req.Key != key {
 			continue

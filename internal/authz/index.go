@@ -203,15 +203,17 @@ func (x *Index) setDomainRef(domain, ref string, present bool) {
 // partnerDomain is a domain some invitation or link names.
 type partnerDomain struct {
 	refs map[string]struct{} // "inv/<ns>/<name>" and "link/<ns>/<name>"
-	// listHint denies a list of rooms without the partner's access label,
-	// and names the selector to use: formatted once, not per request.
-	listHint string
+	// accessLabel is the label of the rooms the partner may reach, and
+	// listHint denies a list of rooms without it, naming the selector to
+	// use. Both are built once here, not on every list.
+	accessLabel, listHint string
 }
 
 func newPartnerDomain(domain string) *partnerDomain {
 	label := v1alpha1.AccessLabel(domain)
 	return &partnerDomain{
-		refs:     map[string]struct{}{},
-		listHint: fmt.Sprintf("list rooms with the label selector %s (kubectl get rooms -l %s)", label, label),
+		refs:        map[string]struct{}{},
+		accessLabel: label,
+		listHint:    fmt.Sprintf("list rooms with the label selector %s (kubectl get rooms -l %s)", label, label),
 	}
 }
