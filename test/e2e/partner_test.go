@@ -86,11 +86,16 @@ var _ = Describe("a partner confined to its rooms", Ordered, func() {
 			Expect(admin.Get(ctx, key(tenantA, "contoso"), inv)).To(Succeed())
 			return inv.Status.AcceptedBy
 		}).Should(Equal(tm))
-		Eventually(func() map[string]string {
-			r := &v1alpha1.Room{}
-			Expect(admin.Get(ctx, key(tenantA, "sea"), r)).To(Succeed())
-			return r.Labels
-		}).Should(HaveKeyWithValue(v1alpha1.AccessLabel(domain), "true"))
+		sea := &v1alpha1.Room{}
+		Eventually(func() []string {
+			Expect(admin.Get(ctx, key(tenantA, "sea"), sea)).To(Succeed())
+			return sea.Status.Partners
+		}).Should(Equal([]string{domain}))
+		Expect(sea.Labels).To(HaveKeyWithValue(v1alpha1.AccessLabel(domain), "true"))
+		// The manager caches rooms without spec or annotations: its writes
+		// must not clear them.
+		Expect(sea.Spec.DisplayName).To(Equal("sea"))
+		Expect(sea.Annotations).To(HaveKey(v1alpha1.AnnotationRequestedBy))
 	})
 
 	It("refuses a second accept of the same invitation", func() {
