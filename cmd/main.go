@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -98,6 +99,9 @@ func main() {
 
 func run(ctx context.Context, opts options) (err error) {
 	log := ctrl.Log.WithName("setup")
+	if err := setMemoryLimit(); err != nil {
+		return err
+	}
 	var cfg *rest.Config
 	webhookOpts := webhook.Options{Port: opts.webhookPort, CertDir: opts.webhookCertDir}
 	if opts.localControlPlane {
@@ -197,4 +201,21 @@ func provisionCertificate(ctx context.Context, cfg *rest.Config, scheme *runtime
 		return nil, fmt.Errorf("provisioning the webhook serving certificate: %w", err)
 	}
 	return p, nil
+}
+
+// setMemoryLimit sets the runtime's soft memory limit below the container's
+// (operator.SoftMemoryLimit), so that the heap is collected harder before
+// the kernel kills the process. GOMEMLIMIT, when set, wins.
+func setMemoryLimit() error {
+	container := os.Getenv(operator.ContainerMemoryLimitEnv)
+	if container == "" || os.Getenv("GOMEMLIMIT") != "" {
+		return nil
+	}
+	limit, err := operator.SoftMemoryLimit(container)
+	if err != nil {
+		return err
+	}
+	debug.SetMemoryLimit(limit)
+	ctrl.Log.WithName("setup").Info("set the Go runtime's memory limit", "bytes", limit, "containerLimit", container)
+	return nil
 }

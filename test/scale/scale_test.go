@@ -43,6 +43,7 @@ import (
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/internal/controlplane"
+	"github.com/roompro/partner-operator/internal/operator"
 	"github.com/roompro/partner-operator/internal/testenv"
 )
 
@@ -340,8 +341,9 @@ func startOperator(b *testing.B, cp *controlplane.ControlPlane) *operatorProcess
 	}
 	cmd := exec.Command(binary, "--webhook-port", strconv.Itoa(cp.Webhook.Port), "--webhook-cert-dir", cp.Webhook.CertDir,
 		"--health-probe-bind-address", "0", "--metrics-bind-address", "0", "--pprof-bind-address", pprof, "--zap-log-level", "error")
-	// As config/manager runs it: GOMEMLIMIT is the container's memory limit.
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "GOMEMLIMIT="+memoryLimit)
+	// As config/manager runs it: told the container's memory limit, it sets
+	// its own GOMEMLIMIT (operator.SoftMemoryLimit).
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, operator.ContainerMemoryLimitEnv+"="+memoryLimit)
 	cmd.Stdout, cmd.Stderr = log, log // the audit lines and errors, kept out of the figures' way
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
@@ -349,8 +351,9 @@ func startOperator(b *testing.B, cp *controlplane.ControlPlane) *operatorProcess
 	return &operatorProcess{cmd: cmd, pprof: pprof, dir: dir}
 }
 
-// memoryLimit is the manager container's limit in config/manager.
-const memoryLimit = "512MiB"
+// memoryLimit is the manager container's limit in config/manager, 512Mi,
+// in bytes as its resourceFieldRef gives it.
+const memoryLimit = "536870912"
 
 func freeAddress() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
