@@ -9,10 +9,10 @@ import (
 )
 
 // Index holds what decisions need, fed by informer event handlers. Decide
-// reads it under a read lock: a room-scoped decision is one map probe for the
-// caller (and one per group of the caller's domain) and one for the room,
-// whatever the number of rooms, partners and users. Updates pay instead,
-// recomputing only what the changed object can affect (derived.go).
+// reads it under a read lock: a room-scoped decision is one probe for the
+// caller, whose grants the index remembers (callers.go), and one for the room
+// per grant, whatever the number of rooms, partners and users. Updates pay
+// instead, recomputing only what the changed object can affect (derived.go).
 type Index struct {
 	mu     sync.RWMutex
 	synced bool
