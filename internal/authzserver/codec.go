@@ -32,6 +32,7 @@ package authzserver
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -190,24 +191,26 @@ const (
 	reviewKind       = "SubjectAccessReview"
 )
 
-// Field names, by struct. The decoder matches a key exactly first, then
-// case-insensitively, as encoding/json does.
+// objectFields names the members of one object the decoder reads, matched
+// exactly first, then case-insensitively, as encoding/json does; and the
+// frequent members it skips without trying to fold them.
+type objectFields struct{ names, skipped []string }
+
 var (
-	reviewFields      = []string{"apiVersion", "kind", "spec"}
-	specFields        = []string{"user", "groups", "resourceAttributes", "nonResourceAttributes"}
-	resourceFields    = []string{"namespace", "verb", "group", "resource", "subresource", "name", "labelSelector"}
-	labelFields       = []string{"rawSelector", "requirements"}
-	requirementFields = []string{"key", "operator", "values"}
-	nonResourceFields = []string{"path", "verb"}
+	reviewFields      = objectFields{names: []string{"apiVersion", "kind", "spec"}, skipped: []string{"metadata", "status"}}
+	specFields        = objectFields{names: []string{"user", "groups", "resourceAttributes", "nonResourceAttributes"}, skipped: []string{"extra", "uid"}}
+	resourceFields    = objectFields{names: []string{"namespace", "verb", "group", "resource", "subresource", "name", "labelSelector"}, skipped: []string{"version", "fieldSelector"}}
+	labelFields       = objectFields{names: []string{"rawSelector", "requirements"}}
+	requirementFields = objectFields{names: []string{"key", "operator", "values"}}
+	nonResourceFields = objectFields{names: []string{"path", "verb"}}
 )
 
-// fieldIndexOrSkip is fieldIndex, but it knows the common keys that are
-// skipped without trying to fold them.
-func fieldIndexOrSkip(key string, names []string, skip1, skip2 string) int {
-	if key == skip1 || key == skip2 {
+// index is the index in f.names of the member key, or -1 for one to skip.
+func (f objectFields) index(key string) int {
+	if slices.Contains(f.skipped, key) {
 		return -1
 	}
-	return fieldIndex(key, names)
+	return fieldIndex(key, f.names)
 }
 
 // fieldIndex is the index of the field key names in names, or -1.
@@ -793,34 +796,68 @@ func (d *decoder) object(field string) (isNull, ok bool) {
 	return false, d.typeErrorOrSyntax(field, "an object")
 }
 
-func (d *decoder) reviewValue(r *sarReview) bool {
-	isNull, ok := d.object("the review")
-	if !ok || isNull {
-		return ok
-	}
+// members decodes the members of an object whose '{' has been read:
+// value(i) decodes the value of the member f.names[i], and every other
+// member is read and discarded.
+func (d *decoder) members(f objectFields, value func(i int) bool) bool {
 	for first := true; ; first = false {
 		key, done, ok := d.member(first)
 		if !ok || done {
 			return ok
 		}
-		switch fieldIndexOrSkip(key, reviewFields, "metadata", "status") {
-		case 0:
-			ok = d.stringField(&r.apiVersion, "apiVersion")
-		case 1:
-			ok = d.stringField(&r.kind, "kind")
-		case 2:
-			d.ws()
-			start := d.i
-			if ok = d.specValue(r); ok {
-				r.spec = d.s[start:d.i]
-			}
-		default:
+		if i := f.index(key); i >= 0 {
+			ok = value(i)
+		} else {
 			ok = d.skip()
 		}
 		if !ok {
 			return false
 		}
 	}
+}
+
+// optionalObject decodes a member that holds an object or null, into a
+// target that *present says is set. null unsets it. An object sets it,
+// after reset if it was unset (a repeated key merges into what the earlier
+// one left, as encoding/json does), and members decodes the object's
+// members.
+func (d *decoder) optionalObject(field string, present *bool, reset func(), members func() bool) bool {
+	isNull, ok := d.object(field)
+	switch {
+	case !ok:
+		return false
+	case isNull:
+		*present = false
+		return true
+	}
+	if !*present {
+		reset()
+		*present = true
+	}
+	return members()
+}
+
+func (d *decoder) reviewValue(r *sarReview) bool {
+	isNull, ok := d.object("the review")
+	if !ok || isNull {
+		return ok
+	}
+	return d.members(reviewFields, func(i int) bool {
+		switch i {
+		case 0:
+			return d.stringField(&r.apiVersion, "apiVersion")
+		case 1:
+			return d.stringField(&r.kind, "kind")
+		}
+		// spec, kept as sent to be echoed
+		d.ws()
+		start := d.i
+		if !d.specValue(r) {
+			return false
+		}
+		r.spec = d.s[start:d.i]
+		return true
+	})
 }
 
 func (d *decoder) specValue(r *sarReview) bool {
@@ -828,110 +865,49 @@ func (d *decoder) specValue(r *sarReview) bool {
 	if !ok || isNull {
 		return ok
 	}
-	for first := true; ; first = false {
-		key, done, ok := d.member(first)
-		if !ok || done {
-			return ok
-		}
-		switch fieldIndexOrSkip(key, specFields, "extra", "uid") {
+	return d.members(specFields, func(i int) bool {
+		switch i {
 		case 0:
-			ok = d.stringField(&r.user, "spec.user")
+			return d.stringField(&r.user, "spec.user")
 		case 1:
-			ok = d.stringsField(&r.groups, "spec.groups")
+			return d.stringsField(&r.groups, "spec.groups")
 		case 2:
-			var isNull bool
-			if isNull, ok = d.object("spec.resourceAttributes"); ok {
-				if isNull {
-					r.hasRA = false
-				} else {
-					if !r.hasRA {
-						r.ra.reset()
-						r.hasRA = true
-					}
-					ok = d.resourceAttrsMembers(&r.ra)
-				}
-			}
-		case 3:
-			var isNull bool
-			if isNull, ok = d.object("spec.nonResourceAttributes"); ok {
-				if isNull {
-					r.hasNRA = false
-				} else {
-					if !r.hasNRA {
-						r.nra = nonResourceAttrs{}
-						r.hasNRA = true
-					}
-					ok = d.nonResourceAttrsMembers(&r.nra)
-				}
-			}
-		default:
-			ok = d.skip()
+			return d.optionalObject("spec.resourceAttributes", &r.hasRA, r.ra.reset,
+				func() bool { return d.resourceAttrsMembers(&r.ra) })
 		}
-		if !ok {
-			return false
-		}
-	}
+		return d.optionalObject("spec.nonResourceAttributes", &r.hasNRA, func() { r.nra = nonResourceAttrs{} },
+			func() bool { return d.nonResourceAttrsMembers(&r.nra) })
+	})
 }
 
 func (d *decoder) resourceAttrsMembers(ra *resourceAttrs) bool {
-	for first := true; ; first = false {
-		key, done, ok := d.member(first)
-		if !ok || done {
-			return ok
-		}
-		switch fieldIndexOrSkip(key, resourceFields, "version", "fieldSelector") {
+	return d.members(resourceFields, func(i int) bool {
+		switch i {
 		case 0:
-			ok = d.stringField(&ra.namespace, "spec.resourceAttributes.namespace")
+			return d.stringField(&ra.namespace, "spec.resourceAttributes.namespace")
 		case 1:
-			ok = d.stringField(&ra.verb, "spec.resourceAttributes.verb")
+			return d.stringField(&ra.verb, "spec.resourceAttributes.verb")
 		case 2:
-			ok = d.stringField(&ra.group, "spec.resourceAttributes.group")
+			return d.stringField(&ra.group, "spec.resourceAttributes.group")
 		case 3:
-			ok = d.stringField(&ra.resource, "spec.resourceAttributes.resource")
+			return d.stringField(&ra.resource, "spec.resourceAttributes.resource")
 		case 4:
-			ok = d.stringField(&ra.subresource, "spec.resourceAttributes.subresource")
+			return d.stringField(&ra.subresource, "spec.resourceAttributes.subresource")
 		case 5:
-			ok = d.stringField(&ra.name, "spec.resourceAttributes.name")
-		case 6:
-			var isNull bool
-			if isNull, ok = d.object("spec.resourceAttributes.labelSelector"); ok {
-				if isNull {
-					ra.hasLS = false
-				} else {
-					if !ra.hasLS {
-						ra.ls.reset()
-						ra.hasLS = true
-					}
-					ok = d.labelSelectorMembers(&ra.ls)
-				}
-			}
-		default:
-			ok = d.skip()
+			return d.stringField(&ra.name, "spec.resourceAttributes.name")
 		}
-		if !ok {
-			return false
-		}
-	}
+		return d.optionalObject("spec.resourceAttributes.labelSelector", &ra.hasLS, ra.ls.reset,
+			func() bool { return d.labelSelectorMembers(&ra.ls) })
+	})
 }
 
 func (d *decoder) labelSelectorMembers(ls *labelSelectorAttrs) bool {
-	for first := true; ; first = false {
-		key, done, ok := d.member(first)
-		if !ok || done {
-			return ok
+	return d.members(labelFields, func(i int) bool {
+		if i == 0 {
+			return d.stringField(&ls.raw, "labelSelector.rawSelector")
 		}
-		switch fieldIndex(key, labelFields) {
-		case 0:
-			ok = d.stringField(&ls.raw, "labelSelector.rawSelector")
-		case 1:
-			ok = d.requirementsField(&ls.reqs)
-		default:
-			ok = d.skip()
-		}
-		if !ok {
-			return false
-		}
-	}
+		return d.requirementsField(&ls.reqs)
+	})
 }
 
 // requirementsField decodes labelSelector.requirements in place, as
@@ -941,53 +917,32 @@ func (d *decoder) requirementsField(dst *[]labelRequirement) bool {
 	const field = "labelSelector.requirements"
 	return arrayField(d, dst, field, "an array of requirements", clearRequirements, func(r *labelRequirement) bool {
 		isNull, ok := d.object(field)
-		if ok && !isNull {
-			ok = d.requirementMembers(r)
+		if !ok || isNull {
+			return ok
 		}
-		return ok
+		return d.requirementMembers(r)
 	})
 }
 
 func (d *decoder) requirementMembers(r *labelRequirement) bool {
-	for first := true; ; first = false {
-		key, done, ok := d.member(first)
-		if !ok || done {
-			return ok
-		}
-		switch fieldIndex(key, requirementFields) {
+	return d.members(requirementFields, func(i int) bool {
+		switch i {
 		case 0:
-			ok = d.stringField(&r.key, "requirements.key")
+			return d.stringField(&r.key, "requirements.key")
 		case 1:
-			ok = d.stringField(&r.operator, "requirements.operator")
-		case 2:
-			ok = d.stringsField(&r.values, "requirements.values")
-		default:
-			ok = d.skip()
+			return d.stringField(&r.operator, "requirements.operator")
 		}
-		if !ok {
-			return false
-		}
-	}
+		return d.stringsField(&r.values, "requirements.values")
+	})
 }
 
 func (d *decoder) nonResourceAttrsMembers(na *nonResourceAttrs) bool {
-	for first := true; ; first = false {
-		key, done, ok := d.member(first)
-		if !ok || done {
-			return ok
+	return d.members(nonResourceFields, func(i int) bool {
+		if i == 0 {
+			return d.stringField(&na.path, "spec.nonResourceAttributes.path")
 		}
-		switch fieldIndex(key, nonResourceFields) {
-		case 0:
-			ok = d.stringField(&na.path, "spec.nonResourceAttributes.path")
-		case 1:
-			ok = d.stringField(&na.verb, "spec.nonResourceAttributes.verb")
-		default:
-			ok = d.skip()
-		}
-		if !ok {
-			return false
-		}
-	}
+		return d.stringField(&na.verb, "spec.nonResourceAttributes.verb")
+	})
 }
 
 // appendResponse appends the answer: a SubjectAccessReview with the status
