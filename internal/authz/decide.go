@@ -64,7 +64,8 @@ func (x *Index) decide(r *Request) Decision {
 	if !x.synced {
 		return Decision{Deny, "the partner-operator is starting: its decision index has not synced yet"}
 	}
-	if _, partner := x.domainRefs[id.Domain]; !partner {
+	partner := x.domainRefs[id.Domain]
+	if partner == nil {
 		return Decision{NoOpinion, reasonNotPartner}
 	}
 	if r.Path != "" {
@@ -94,7 +95,7 @@ func (x *Index) decide(r *Request) Decision {
 	case n.roles:
 		return x.decideRoles(t, id, r, n)
 	case n.room:
-		return x.decideRoom(id, r, n)
+		return x.decideRoom(id, partner, r, n)
 	}
 	return Decision{Allow, reasonGranted}
 }
@@ -158,10 +159,9 @@ func noRoleGrants(p v1alpha1.Permission) string {
 // decideRoom allows a request on a named room in the link's scope and in the
 // assignment's scope; a list or watch only when its label selector confines
 // it to the partner's rooms and a grant covers the link's whole scope.
-func (x *Index) decideRoom(id Identity, r *Request, n need) Decision {
+func (x *Index) decideRoom(id Identity, partner *partnerDomain, r *Request, n need) Decision {
 	if r.Name == "" {
 		if r.Subresource == "" && (r.Verb == "list" || r.Verb == "watch") {
-			partner := x.domainRefs[id.Domain]
 			if !requiresAccessLabel(r.LabelSelector, partner.accessLabel) {
 				return Decision{Deny, partner.listHint}
 			}
