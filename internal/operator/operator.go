@@ -62,7 +62,8 @@ func CacheOptions() cache.Options {
 	}
 }
 
-// roomAccessView is the cache's transform of rooms (see CacheOptions).
+// roomAccessView is the cache's transform of rooms (see CacheOptions). It
+// replaces DefaultTransform for rooms, so it drops managed fields too.
 func roomAccessView(obj any) (any, error) {
 	if room, ok := obj.(*v1alpha1.Room); ok {
 		room.ManagedFields = nil
