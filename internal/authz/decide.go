@@ -88,36 +88,26 @@ func (x *Index) decide(r *Request) Decision {
 	if !ok {
 		return Decision{Deny, fmt.Sprintf("partner users may not %s %s", r.Verb, resourceName(r))}
 	}
-	if x.find(id, r.Namespace, n.permission, anyGrant) == nil {
+	grants := x.caller(r).grants
+	if find(grants, n.permission, anyGrant) == nil {
 		return Decision{Deny, noRoleGrants(n.permission)}
 	}
 	switch {
 	case n.roles:
-		return x.decideRoles(t, id, r, n)
+		return decideRoles(t, grants, r, n)
 	case n.room:
-		return x.decideRoom(id, partner, r, n)
+		return decideRoom(grants, partner, r, n)
 	}
 	return Decision{Allow, reasonGranted}
 }
 
-// find returns the first grant of the user or one of its own-domain groups
-// that holds p and satisfies ok, or nil. It allocates nothing.
-func (x *Index) find(id Identity, namespace string, p v1alpha1.Permission, ok func(*grant) bool) *grant {
+// find returns the first of a caller's grants (caller.grants) that holds p
+// and satisfies ok, or nil. It allocates nothing.
+func find(grants []*grant, p v1alpha1.Permission, ok func(*grant) bool) *grant {
 	bit := bitOf(p)
-	for _, g := range x.subjects[subjectKey{namespace, id.User}] {
-		if g.domain == id.Domain && g.permissions&bit != 0 && ok(g) {
+	for _, g := range grants {
+		if g.permissions&bit != 0 && ok(g) {
 			return g
-		}
-	}
-	for _, raw := range id.groups {
-		key, own := id.ownGroup(raw)
-		if !own {
-			continue
-		}
-		for _, g := range x.subjects[subjectKey{namespace, key}] {
-			if g.domain == id.Domain && g.permissions&bit != 0 && ok(g) {
-				return g
-			}
 		}
 	}
 	return nil
@@ -159,29 +149,29 @@ func noRoleGrants(p v1alpha1.Permission) string {
 // decideRoom allows a request on a named room in the link's scope and in the
 // assignment's scope; a list or watch only when its label selector confines
 // it to the partner's rooms and a grant covers the link's whole scope.
-func (x *Index) decideRoom(id Identity, partner *partnerDomain, r *Request, n need) Decision {
+func decideRoom(grants []*grant, partner *partnerDomain, r *Request, n need) Decision {
 	if r.Name == "" {
 		if r.Subresource == "" && (r.Verb == "list" || r.Verb == "watch") {
 			if !requiresAccessLabel(r.LabelSelector, partner.accessLabel) {
 				return Decision{Deny, partner.listHint}
 			}
-			if x.find(id, r.Namespace, n.permission, func(g *grant) bool { return g.scope == nil }) != nil {
+			if find(grants, n.permission, func(g *grant) bool { return g.scope == nil }) != nil {
 				return Decision{Allow, reasonGranted}
 			}
 			return Decision{Deny, reasonPartialScope}
 		}
 		return Decision{Deny, fmt.Sprintf("%s %s needs a room name", r.Verb, resourceName(r))}
 	}
-	if x.find(id, r.Namespace, n.permission, func(g *grant) bool { return g.covers(r.Name) }) != nil {
+	if find(grants, n.permission, func(g *grant) bool { return g.covers(r.Name) }) != nil {
 		return Decision{Allow, reasonGranted}
 	}
 	return Decision{Deny, reasonRoomOutOfScope}
 }
 
 // decideRoles allows requests on the roles of the caller's own links.
-func (x *Index) decideRoles(t *tenant, id Identity, r *Request, n need) Decision {
+func decideRoles(t *tenant, grants []*grant, r *Request, n need) Decision {
 	role, named := t.roles[r.Name]
-	if x.find(id, r.Namespace, n.permission, func(g *grant) bool { return r.Name == "" || !named || role.Spec.PartnerLink == g.link.name }) != nil {
+	if find(grants, n.permission, func(g *grant) bool { return r.Name == "" || !named || role.Spec.PartnerLink == g.link.name }) != nil {
 		return Decision{Allow, reasonGranted}
 	}
 	return Decision{Deny, reasonOtherLinksRoles}
