@@ -15,6 +15,9 @@ import (
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
@@ -296,6 +299,14 @@ func summarize(ds []time.Duration) summary {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// ensureNamespace creates the namespace ns, or finds it there: a benchmark
+// body may run more than once against the same control plane.
+func ensureNamespace(ctx context.Context, tb testing.TB, ns string) {
+	if err := admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		tb.Fatal(err)
+	}
+}
 
 func must(tb testing.TB, err error) {
 	tb.Helper()

@@ -30,7 +30,6 @@ import (
 	"time"
 
 	"go.uber.org/zap/zapcore"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -141,9 +140,7 @@ func runRevocation(b *testing.B) map[string]float64 {
 	defer op.stop()
 
 	ns := revocationNamespace
-	if err := admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
-		b.Fatal(err)
-	}
+	ensureNamespace(ctx, b, ns)
 	// The first admitted invitation says the operator's webhooks serve.
 	setupStart := time.Now()
 	links := make([]string, samplesPerKind)
