@@ -44,8 +44,9 @@ const (
 // a deleted link.
 type LinkReconciler struct {
 	client.Client
-	// APIReader lists a leaving link's children around the cache, so that a
-	// child created a moment before the delete is not missed. Default: Client.
+	// APIReader reads around the cache: a leaving link's children, so that
+	// a child created a moment before the delete is not missed, and the link
+	// itself before activation creates children. Default: Client.
 	APIReader client.Reader
 	Clock     clock.PassiveClock
 	Audit     *audit.Recorder
@@ -119,6 +120,18 @@ func (r *LinkReconciler) activate(ctx context.Context, link *v1alpha1.PartnerLin
 			UserID: inv.Status.AcceptedBy, Reason: "InvitationAccepted", Related: link,
 			Message: fmt.Sprintf("%s accepted the invitation by %s", link.Spec.PartnerDomain, orUnknown(inv.Status.AcceptedBy)),
 		})
+	}
+
+	// A reconcile woken by a later change (the built-in role deleted, say)
+	// may read this link from a cache that has not yet seen it turn Active.
+	// Creating the children here would then undo that delete silently, as
+	// part of an activation that already happened: the live link decides.
+	live := &v1alpha1.PartnerLink{}
+	if err := r.reader().Get(ctx, client.ObjectKeyFromObject(link), live); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if live.Status.Phase == v1alpha1.LinkActive {
+		return r.maintain(ctx, live)
 	}
 
 	if _, err := r.createChild(ctx, link, initialAssignment(link, inv)); err != nil {
@@ -233,14 +246,10 @@ func (r *LinkReconciler) offboard(ctx context.Context, link *v1alpha1.PartnerLin
 
 	roles := &v1alpha1.PartnerRoleList{}
 	assignments := &v1alpha1.RoomAssignmentList{}
-	reader := r.APIReader
-	if reader == nil {
-		reader = r.Client
-	}
 	for _, list := range []client.ObjectList{roles, assignments} {
 		// spec.partnerLink is a selectable field of both CRDs, so the
 		// apiserver filters, and the cache's index of the same name matches.
-		if err := reader.List(ctx, list, client.InNamespace(link.Namespace), client.MatchingFields{indexPartnerLink: link.Name}); err != nil {
+		if err := r.reader().List(ctx, list, client.InNamespace(link.Namespace), client.MatchingFields{indexPartnerLink: link.Name}); err != nil {
 			return fmt.Errorf("listing the link's children: %w", err)
 		}
 	}
@@ -281,6 +290,14 @@ func (r *LinkReconciler) offboard(ctx context.Context, link *v1alpha1.PartnerLin
 		return client.IgnoreNotFound(ignoreStale(err, "removing the offboarding finalizer"))
 	}
 	return nil
+}
+
+// reader reads around the cache.
+func (r *LinkReconciler) reader() client.Reader {
+	if r.APIReader == nil {
+		return r.Client
+	}
+	return r.APIReader
 }
 
 // createChild creates obj owned by the link; an existing one is left as it
