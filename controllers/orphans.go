@@ -37,10 +37,7 @@ func linkOf(ctx context.Context, c client.Client, reader client.Reader, rec *aud
 // for a missing one; the delete is conditional on the object's UID.
 func removeIfOrphaned(ctx context.Context, c client.Client, reader client.Reader, rec *audit.Recorder,
 	obj client.Object, link string, category audit.Category) (removed bool, err error) {
-	if reader == nil {
-		reader = c
-	}
-	err = reader.Get(ctx, client.ObjectKey{Namespace: obj.GetNamespace(), Name: link}, &v1alpha1.PartnerLink{})
+	err = liveReader(reader, c).Get(ctx, client.ObjectKey{Namespace: obj.GetNamespace(), Name: link}, &v1alpha1.PartnerLink{})
 	switch {
 	case err == nil:
 		return false, nil // the cache has not seen the link yet; its event reconciles again
@@ -57,4 +54,13 @@ func removeIfOrphaned(ctx context.Context, c client.Client, reader client.Reader
 		Message: fmt.Sprintf("PartnerLink %q no longer exists; removed what would have outlived the partnership", link),
 	})
 	return true, nil
+}
+
+// liveReader returns reader, which reads around the cache (the manager's API
+// reader), or c when a reconciler was built without one.
+func liveReader(reader client.Reader, c client.Client) client.Reader {
+	if reader == nil {
+		return c
+	}
+	return reader
 }

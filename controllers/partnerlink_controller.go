@@ -127,7 +127,7 @@ func (r *LinkReconciler) activate(ctx context.Context, link *v1alpha1.PartnerLin
 	// Creating the children here would then undo that delete silently, as
 	// part of an activation that already happened: the live link decides.
 	live := &v1alpha1.PartnerLink{}
-	if err := r.reader().Get(ctx, client.ObjectKeyFromObject(link), live); err != nil {
+	if err := liveReader(r.APIReader, r.Client).Get(ctx, client.ObjectKeyFromObject(link), live); err != nil {
 		return client.IgnoreNotFound(err)
 	}
 	if live.Status.Phase == v1alpha1.LinkActive {
@@ -249,7 +249,7 @@ func (r *LinkReconciler) offboard(ctx context.Context, link *v1alpha1.PartnerLin
 	for _, list := range []client.ObjectList{roles, assignments} {
 		// spec.partnerLink is a selectable field of both CRDs, so the
 		// apiserver filters, and the cache's index of the same name matches.
-		if err := r.reader().List(ctx, list, client.InNamespace(link.Namespace), client.MatchingFields{indexPartnerLink: link.Name}); err != nil {
+		if err := liveReader(r.APIReader, r.Client).List(ctx, list, client.InNamespace(link.Namespace), client.MatchingFields{indexPartnerLink: link.Name}); err != nil {
 			return fmt.Errorf("listing the link's children: %w", err)
 		}
 	}
@@ -290,14 +290,6 @@ func (r *LinkReconciler) offboard(ctx context.Context, link *v1alpha1.PartnerLin
 		return client.IgnoreNotFound(ignoreStale(err, "removing the offboarding finalizer"))
 	}
 	return nil
-}
-
-// reader reads around the cache.
-func (r *LinkReconciler) reader() client.Reader {
-	if r.APIReader == nil {
-		return r.Client
-	}
-	return r.APIReader
 }
 
 // createChild creates obj owned by the link; an existing one is left as it
