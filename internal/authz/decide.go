@@ -134,7 +134,7 @@ const (
 var noGrantReasons = func() map[v1alpha1.Permission]string {
 	reasons := make(map[v1alpha1.Permission]string, len(v1alpha1.AllPermissions))
 	for _, p := range v1alpha1.AllPermissions {
-		reasons[p] = "no role of the caller grants " + string(p)
+		reasons[p] = noRoleGrantsReason(p)
 	}
 	return reasons
 }()
@@ -143,6 +143,10 @@ func noRoleGrants(p v1alpha1.Permission) string {
 	if reason, ok := noGrantReasons[p]; ok {
 		return reason
 	}
+	return noRoleGrantsReason(p)
+}
+
+func noRoleGrantsReason(p v1alpha1.Permission) string {
 	return "no role of the caller grants " + string(p)
 }
 
