@@ -14,8 +14,12 @@ const (
 	BuiltinPrimaryAdmin BuiltinRole = "PrimaryAdmin"
 )
 
+// PrimaryAdminRoleSuffix ends the name of every built-in primary-admin role,
+// and of no other role.
+const PrimaryAdminRoleSuffix = "-primary-admins"
+
 // PrimaryAdminRoleName is the name of a link's built-in primary-admin role.
-func PrimaryAdminRoleName(link string) string { return link + "-primary-admins" }
+func PrimaryAdminRoleName(link string) string { return link + PrimaryAdminRoleSuffix }
 
 // RoleAssignment grants a role's permissions to members, on a scope.
 type RoleAssignment struct {

@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -142,7 +143,13 @@ func TestDecide(t *testing.T) {
 		{"admin creates update rings", res(alice, nil, "create", "updaterings", "", ""), Deny},
 		{"admin views settings", res(alice, nil, "get", "settings", "", "tenant"), Deny},
 		{"admin modifies settings", res(alice, nil, "patch", "settings", "", "tenant"), Deny},
-		{"admin views roles", res(alice, nil, "list", "partnerroles", "", ""), Allow},
+		{"admin lists its link's roles", rolesList(alice, "contoso"), Allow},
+		{"admin lists roles without a field selector", res(alice, nil, "list", "partnerroles", "", ""), Deny},
+		{"admin lists another link's roles", rolesList(alice, "fabrikam"), Deny},
+		{"admin gets a role of its link the index has not seen", res(alice, nil, "get", "partnerroles", "", "contoso-new"), Allow},
+		{"admin gets an unseen name that no link of its owns", res(alice, nil, "get", "partnerroles", "", "fabrikam-new"), Deny},
+		{"admin gets an unseen name of no link at all", res(alice, nil, "get", "partnerroles", "", "helpdesk"), Deny},
+		{"admin gets another link's unseen built-in role", res(alice, nil, "get", "partnerroles", "", "fabrikam-2-primary-admins"), Deny},
 		{"admin gets its role", res(alice, nil, "get", "partnerroles", "", "contoso-helpdesk"), Allow},
 		{"admin creates a role", res(alice, nil, "create", "partnerroles", "", ""), Allow},
 		{"admin patches its role", res(alice, nil, "patch", "partnerroles", "", "contoso-helpdesk"), Allow},
@@ -154,7 +161,7 @@ func TestDecide(t *testing.T) {
 		{"admin reads pods", &Request{User: alice, Namespace: ns, Verb: "get", Resource: "pods", Name: "p"}, Deny},
 		{"admin reads a room of another group", &Request{User: alice, Namespace: ns, Verb: "get", Group: "other.io", Resource: "rooms", Name: "nyc"}, Deny},
 		{"admin gets a room in another namespace", &Request{User: alice, Namespace: "tenant-b", Verb: "get", Group: Group, Resource: "rooms", Name: "nyc-b"}, Deny},
-		{"upper-case UPN is the same user", res(" Alice@Contoso.COM ", nil, "get", "rooms", "", "nyc"), Allow},
+		{"upper-case UPN is the same user", res("Alice@Contoso.COM", nil, "get", "rooms", "", "nyc"), Allow},
 
 		// A custom role with a narrowed scope.
 		{"helpdesk creates a ticket in its scope", res(carol, helpdesk, "create", "rooms", "tickets", "nyc"), Allow},
@@ -162,7 +169,7 @@ func TestDecide(t *testing.T) {
 		{"helpdesk creates a ticket outside its assignment scope", res(carol, helpdesk, "create", "rooms", "tickets", "sea"), Deny},
 		{"helpdesk cannot patch a room", res(carol, helpdesk, "patch", "rooms", "", "nyc"), Deny},
 		{"helpdesk cannot read reports", res(carol, helpdesk, "get", "rooms", "reports", "nyc"), Deny},
-		{"helpdesk cannot view roles", res(carol, helpdesk, "list", "partnerroles", "", ""), Deny},
+		{"helpdesk cannot view roles", rolesList(carol, "contoso"), Deny},
 		{"helpdesk cannot list by the partner label", &Request{User: carol, Groups: helpdesk, Namespace: ns, Verb: "list", Group: Group, Resource: "rooms",
 			LabelSelector: []Requirement{{Key: v1alpha1.AccessLabel("contoso.com"), Operator: "Exists"}}}, Deny},
 		{"a contoso user without roles", res("dave@contoso.com", nil, "get", "rooms", "", "nyc"), Deny},
@@ -191,16 +198,32 @@ func TestDecide(t *testing.T) {
 		{"customer staff UPN", res("admin@customer.org", nil, "get", "rooms", "", "nyc"), NoOpinion},
 		{"a user without @", res("admin", []string{"system:masters"}, "get", "rooms", "", "nyc"), NoOpinion},
 		{"a service account", res("system:serviceaccount:tenant-a:portal", nil, "get", "rooms", "", "nyc"), NoOpinion},
-		{"a UPN with two @", res("a@b@contoso.com", nil, "get", "rooms", "", "nyc"), NoOpinion},
-		{"an empty local part", res("@contoso.com", nil, "get", "rooms", "", "nyc"), NoOpinion},
 		{"a domain without a dot", res("alice@contoso", nil, "get", "rooms", "", "nyc"), NoOpinion},
+		{"a UPN of a sub-domain of a customer domain", res("ops@eu.customer.org", nil, "get", "pods", "", "p"), NoOpinion},
+
+		// Names under a partner domain that are not well-formed partner
+		// users: denied, never handed to RBAC.
+		{"a UPN with two @", res("a@b@contoso.com", nil, "get", "rooms", "", "nyc"), Deny},
+		{"an empty local part", res("@contoso.com", nil, "get", "rooms", "", "nyc"), Deny},
+		{"a system: prefix in another case", res("System:alice@contoso.com", nil, "get", "pods", "", "p"), Deny},
+		{"an issuer prefix", res("oidc:alice@contoso.com", nil, "get", "pods", "", "p"), Deny},
+		{"a trailing dot", res("alice@contoso.com.", nil, "get", "pods", "", "p"), Deny},
+		{"surrounding spaces", res(" alice@contoso.com ", nil, "get", "pods", "", "p"), Deny},
+		{"a sub-domain of a partner domain", res("ops@eu.contoso.com", nil, "get", "pods", "", "p"), Deny},
+		{"a group-shaped local part", res("fabrikam.com:ops@contoso.com", nil, "get", "rooms", "", "ber"), Deny},
 
 		// Discovery and self review.
-		{"discovery /apis", &Request{User: alice, Path: "/apis"}, Allow},
-		{"discovery /api/v1", &Request{User: alice, Path: "/api/v1"}, Allow},
-		{"openapi", &Request{User: alice, Path: "/openapi/v3"}, Allow},
-		{"version", &Request{User: alice, Path: "/version"}, Allow},
-		{"metrics", &Request{User: alice, Path: "/metrics"}, Deny},
+		{"discovery /apis", &Request{User: alice, Verb: "get", Path: "/apis"}, Allow},
+		{"discovery /api/v1", &Request{User: alice, Verb: "get", Path: "/api/v1"}, Allow},
+		{"discovery of a group version", &Request{User: alice, Verb: "get", Path: "/apis/partners.roompro.io/v1alpha1"}, Allow},
+		{"openapi", &Request{User: alice, Verb: "get", Path: "/openapi/v3"}, Allow},
+		{"openapi of a group version", &Request{User: alice, Verb: "get", Path: "/openapi/v3/apis/partners.roompro.io/v1alpha1"}, Allow},
+		{"version", &Request{User: alice, Verb: "head", Path: "/version"}, Allow},
+		{"a post to discovery", &Request{User: alice, Verb: "post", Path: "/apis"}, Deny},
+		{"a resource path as a non-resource request", &Request{User: alice, Verb: "get", Path: "/api/v1/namespaces/tenant-a/pods"}, Deny},
+		{"a path below a group version", &Request{User: alice, Verb: "get", Path: "/apis/partners.roompro.io/v1alpha1/rooms"}, Deny},
+		{"a dot-dot path", &Request{User: alice, Verb: "get", Path: "/apis/../metrics"}, Deny},
+		{"metrics", &Request{User: alice, Verb: "get", Path: "/metrics"}, Deny},
 		{"self subject access review", &Request{User: alice, Verb: "create", Group: "authorization.k8s.io", Resource: "selfsubjectaccessreviews"}, Allow},
 		{"self subject review", &Request{User: alice, Verb: "create", Group: "authentication.k8s.io", Resource: "selfsubjectreviews"}, Allow},
 		{"subject access review about others", &Request{User: alice, Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"}, Deny},
@@ -341,8 +364,12 @@ func TestParseIdentity(t *testing.T) {
 	}{
 		{"alice@contoso.com", []string{"contoso.com:helpdesk", "fabrikam.com:tenant-managers", "system:authenticated"}, true,
 			wantIdentity{Domain: "contoso.com", User: "alice@contoso.com", Groups: []string{"helpdesk"}}},
-		{"  Alice@CONTOSO.com ", []string{" Contoso.com:Tenant-Managers "}, true,
+		{"Alice@CONTOSO.com", []string{"Contoso.com:Tenant-Managers", " contoso.com:helpdesk"}, true,
 			wantIdentity{Domain: "contoso.com", User: "alice@contoso.com", Groups: []string{"tenant-managers"}}},
+		{" alice@contoso.com", nil, false, wantIdentity{}},
+		{"alice@contoso.com.", nil, false, wantIdentity{}},
+		{"fabrikam.com:ops@contoso.com", nil, false, wantIdentity{}},
+		{"al\tice@contoso.com", nil, false, wantIdentity{}},
 		{"a@b@contoso.com", nil, false, wantIdentity{}},
 		{"@contoso.com", nil, false, wantIdentity{}},
 		{"alice@contoso", nil, false, wantIdentity{}},
@@ -399,5 +426,123 @@ func TestTenantManagerGroupIsConfigurable(t *testing.T) {
 	}
 	if v := get("contoso.com:tenant-managers"); v != Deny {
 		t.Errorf("default group after reconfiguration: %s, want Deny", v)
+	}
+}
+
+func rolesList(u, link string) *Request {
+	r := res(u, nil, "list", "partnerroles", "", "")
+	r.FieldSelector = []Requirement{{Key: "spec.partnerLink", Operator: "In", Values: []string{link}}}
+	return r
+}
+
+func TestClassify(t *testing.T) {
+	partners := map[string]bool{"contoso.com": true, "xn--bcher-kva.example": true}
+	isPartner := func(d string) bool { return partners[d] }
+	cases := []struct {
+		user   string
+		class  Class
+		domain string
+	}{
+		{"alice@contoso.com", Partner, "contoso.com"},
+		{"Alice@CONTOSO.COM", Partner, "contoso.com"},
+		{"alice@xn--bcher-kva.example", Partner, "xn--bcher-kva.example"},
+		{"admin", NotAnIdentity, ""},
+		{"system:serviceaccount:ns:sa", NotAnIdentity, ""},
+		{"bob@fourthcoffee.com", Customer, "fourthcoffee.com"},
+		{"bob@eu.fourthcoffee.com", Customer, "eu.fourthcoffee.com"},
+		{"x@y@fourthcoffee.com", Customer, ""},
+		{"x@y@contoso.com", Malformed, "contoso.com"},
+		{"@contoso.com", Malformed, "contoso.com"},
+		{"SYSTEM:bob@contoso.com", Malformed, "contoso.com"},
+		{"System:alice@contoso.com", Malformed, "contoso.com"},
+		{"oidc:alice@contoso.com", Malformed, "contoso.com"},
+		{"alice@contoso.com.", Malformed, "contoso.com"},
+		{"alice@CONTOSO.com.", Malformed, "contoso.com"},
+		{" alice@contoso.com ", Malformed, "contoso.com"},
+		{"ops@eu.contoso.com", Malformed, "contoso.com"},
+		{"ops@a.b.eu.contoso.com", Malformed, "contoso.com"},
+		{"alice@bücher.example", Malformed, "xn--bcher-kva.example"},
+		{"alice@BÜCHER.example.", Malformed, "xn--bcher-kva.example"},
+		{"fabrikam.com:ops@contoso.com", Malformed, "contoso.com"},
+		{"alice@contoso", Customer, ""},
+	}
+	for _, tc := range cases {
+		id, class := Classify(tc.user, nil, isPartner)
+		if class != tc.class || (tc.domain != "" && id.Domain != tc.domain) {
+			t.Errorf("Classify(%q) = %v %q, want %v %q", tc.user, class, id.Domain, tc.class, tc.domain)
+		}
+	}
+}
+
+// A partner with two links in one namespace: the access label is the
+// domain's, so listing by it needs the whole scope of both links.
+func TestListingByTheAccessLabelNeedsEveryLinkOfTheDomain(t *testing.T) {
+	x := world()
+	list := &Request{User: alice, Namespace: ns, Verb: "list", Group: Group, Resource: "rooms",
+		LabelSelector: []Requirement{{Key: v1alpha1.AccessLabel("contoso.com"), Operator: "Exists"}}}
+	if d := x.Decide(list); d.Verdict != Allow {
+		t.Fatalf("one link: %s (%s), want Allow", d.Verdict, d.Reason)
+	}
+	x.Upsert(activeLinkObj(ns, "contoso-2", "contoso.com"))
+	x.Upsert(assignmentObj(ns, "contoso-2-invitation", "contoso-2", v1alpha1.RoomScope{Names: []string{"ber"}}))
+	if d := x.Decide(list); d.Verdict != Deny {
+		t.Fatalf("a second link the caller holds nothing on: %s (%s), want Deny", d.Verdict, d.Reason)
+	}
+	x.Upsert(roleObj(ns, "contoso-2-primary-admins", "contoso-2", v1alpha1.PrimaryAdminPermissions, v1alpha1.RoomScope{}, user(alice)))
+	if d := x.Decide(list); d.Verdict != Allow {
+		t.Fatalf("whole scope of both links: %s (%s), want Allow", d.Verdict, d.Reason)
+	}
+}
+
+// A group member of one partner and a user of another never share grants,
+// whatever their names.
+func TestSubjectKeysDoNotCollideAcrossKindsAndDomains(t *testing.T) {
+	x := world()
+	x.Upsert(roleObj(ns, "fabrikam-ops", "fabrikam", v1alpha1.PrimaryAdminPermissions, v1alpha1.RoomScope{},
+		group("fabrikam.com:ops@contoso.com")))
+	// The group's members are fabrikam's: ber is in fabrikam's scope only.
+	if d := x.Decide(res("eve@fabrikam.com", []string{"fabrikam.com:ops@contoso.com"}, "get", "rooms", "", "ber")); d.Verdict != Allow {
+		t.Fatalf("the group's own member: %s (%s), want Allow", d.Verdict, d.Reason)
+	}
+	if d := x.Decide(res("fabrikam.com:ops@contoso.com", nil, "get", "rooms", "", "ber")); d.Verdict != Deny {
+		t.Fatalf("a contoso name equal to the group's: %s (%s), want Deny", d.Verdict, d.Reason)
+	}
+	k1 := subjectKey{namespace: ns, kind: groupSubject, domain: "fabrikam.com", name: "fabrikam.com:ops@contoso.com"}
+	k2 := subjectKey{namespace: ns, kind: userSubject, domain: "contoso.com", name: "fabrikam.com:ops@contoso.com"}
+	if k1 == k2 {
+		t.Fatal("keys of a group and a user of the same name are equal")
+	}
+}
+
+// Every namespace where the caller holds nothing gets the same answer,
+// whether it exists, has another partner in it, or not.
+func TestOutOfPartnershipDenialsAreAlike(t *testing.T) {
+	x := world()
+	x.Upsert(activeLinkObj("tenant-c", "fabrikam", "fabrikam.com"))
+	for _, req := range []func(ns string) *Request{
+		func(ns string) *Request {
+			return &Request{User: alice, Namespace: ns, Verb: "get", Group: Group, Resource: "rooms", Name: "nyc"}
+		},
+		func(ns string) *Request {
+			return &Request{User: alice, Namespace: ns, Verb: "list", Group: Group, Resource: "partnerroles"}
+		},
+		func(ns string) *Request {
+			return &Request{User: tm, Groups: tenantManagers, Namespace: ns, Verb: "create", Group: Group, Resource: "partnerlinks"}
+		},
+		func(ns string) *Request {
+			return &Request{User: alice, Namespace: ns, Verb: "get", Resource: "pods", Name: "p"}
+		},
+	} {
+		var reasons []string
+		for _, n := range []string{"tenant-b", "tenant-c", "does-not-exist"} {
+			d := x.Decide(req(n))
+			if d.Verdict != Deny {
+				t.Fatalf("%+v: %s, want Deny", *req(n), d.Verdict)
+			}
+			reasons = append(reasons, strings.ReplaceAll(d.Reason, n, "<ns>"))
+		}
+		if reasons[0] != reasons[1] || reasons[1] != reasons[2] {
+			t.Errorf("reasons differ between namespaces: %q", reasons)
+		}
 	}
 }

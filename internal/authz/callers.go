@@ -33,10 +33,10 @@ type caller struct {
 	namespace  string
 	user       string
 	groups     []string
-	// identity: the user parses as a partner identity (ParseIdentity).
-	identity bool
-	// partner: and its domain is a partner domain.
-	partner bool
+	// class is what the username is to the partner rules (Classify);
+	// domain is its partner domain when Partner or Malformed.
+	class  Class
+	domain string
 	// grants held in the namespace by the user and its own-domain groups.
 	grants []*grant
 }
@@ -82,22 +82,18 @@ func (x *Index) caller(r *Request) *caller {
 func (x *Index) resolve(r *Request) *caller {
 	e := copyCaller(r)
 	e.generation = x.generation
-	id, ok := ParseIdentity(r.User, r.Groups)
-	if !ok {
+	id, class := Classify(r.User, r.Groups, x.isPartnerDomain)
+	e.class, e.domain = class, id.Domain
+	if class != Partner {
 		return e
 	}
-	e.identity = true
-	if _, partner := x.domainRefs[id.Domain]; !partner {
-		return e
-	}
-	e.partner = true
-	// Grants are filed only under members of the grant's own domain
+	// Grants are filed under the kind and domain of their member
 	// (memberKey), and ownGroup keeps the groups of the user's domain, so
 	// every grant found here is of the user's domain.
-	e.grants = append(e.grants, x.subjects[subjectKey{r.Namespace, id.User}]...)
+	e.grants = append(e.grants, x.subjects[subjectKey{r.Namespace, userSubject, id.Domain, id.User}]...)
 	for _, raw := range id.groups {
 		if key, own := id.ownGroup(raw); own {
-			e.grants = append(e.grants, x.subjects[subjectKey{r.Namespace, key}]...)
+			e.grants = append(e.grants, x.subjects[subjectKey{r.Namespace, groupSubject, id.Domain, key}]...)
 		}
 	}
 	return e

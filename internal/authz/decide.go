@@ -2,6 +2,7 @@ package authz
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
 )
@@ -30,11 +31,11 @@ func (x *Index) decideNamedRoom(r *Request) (d Decision, decided bool) {
 		return Decision{}, false
 	}
 	c := x.caller(r)
-	switch {
-	case !c.identity:
-		return Decision{}, false // decide says why
-	case !c.partner:
+	switch c.class {
+	case Customer:
 		return Decision{NoOpinion, reasonNotPartner}, true
+	case NotAnIdentity, Malformed:
+		return Decision{}, false // decide says why
 	}
 	bit := bitOf(p)
 	held := false
@@ -46,41 +47,48 @@ func (x *Index) decideNamedRoom(r *Request) (d Decision, decided bool) {
 			held = true
 		}
 	}
-	switch {
-	case held:
+	if held {
 		return Decision{Deny, reasonRoomOutOfScope}, true
-	case x.tenants[r.Namespace] == nil:
-		return Decision{}, false // decide says which namespace
 	}
+	// The same answer in every namespace where the caller holds nothing,
+	// whether another partner is there or the namespace exists at all: a
+	// partner cannot tell the customer's namespaces from the answers.
 	return Decision{Deny, noRoleGrants(p)}, true
 }
 
 // decide applies every rule, in the order of DESIGN.md.
 func (x *Index) decide(r *Request) Decision {
-	id, ok := ParseIdentity(r.User, r.Groups)
-	if !ok {
-		return Decision{NoOpinion, "not a partner identity"}
-	}
 	if !x.synced {
+		if _, named := NormalizedDomain(r.User); !named {
+			return Decision{NoOpinion, reasonNotAnIdentity}
+		}
 		return Decision{Deny, "the partner-operator is starting: its decision index has not synced yet"}
 	}
-	partner := x.domainRefs[id.Domain]
-	if partner == nil {
+	c := x.caller(r)
+	switch c.class {
+	case NotAnIdentity:
+		return Decision{NoOpinion, reasonNotAnIdentity}
+	case Customer:
 		return Decision{NoOpinion, reasonNotPartner}
+	case Malformed:
+		return Decision{Deny, malformedReason(c.domain)}
 	}
 	if r.Path != "" {
-		if isDiscovery(r.Path) {
+		if isDiscovery(r.Path, r.Verb) {
 			return Decision{Allow, "discovery"}
 		}
-		return Decision{Deny, fmt.Sprintf("partner users may not access %s", r.Path)}
+		return Decision{Deny, fmt.Sprintf("partner users may not %s %s", r.Verb, r.Path)}
 	}
 	if isSelfReview(r) {
 		return Decision{Allow, "self review"}
 	}
+	// A namespace the index knows nothing of is answered as an empty one,
+	// with the same reasons (see decideNamedRoom).
 	t := x.tenants[r.Namespace]
 	if t == nil {
-		return Decision{Deny, fmt.Sprintf("%s has no partnership in namespace %q", id.Domain, r.Namespace)}
+		t = noTenant
 	}
+	id, _ := ParseIdentity(r.User, r.Groups)
 	if d, decided := t.decideTenantManager(id, r, x.tenantManagerGroup); decided {
 		return d
 	}
@@ -88,7 +96,7 @@ func (x *Index) decide(r *Request) Decision {
 	if !ok {
 		return Decision{Deny, fmt.Sprintf("partner users may not %s %s", r.Verb, resourceName(r))}
 	}
-	grants := x.caller(r).grants
+	grants := c.grants
 	if find(grants, n.permission, anyGrant) == nil {
 		return Decision{Deny, noRoleGrants(n.permission)}
 	}
@@ -96,9 +104,19 @@ func (x *Index) decide(r *Request) Decision {
 	case n.roles:
 		return decideRoles(t, grants, r, n)
 	case n.room:
-		return decideRoom(grants, partner, r, n)
+		return decideRoom(t, grants, x.domainRefs[c.domain], r, n)
 	}
 	return Decision{Allow, reasonGranted}
+}
+
+// noTenant stands for every namespace the index holds nothing of. It is
+// never written.
+var noTenant = newTenant("", nil)
+
+// malformedReason denies a name that falls under a partner domain without
+// being one of its well-formed users.
+func malformedReason(domain string) string {
+	return fmt.Sprintf("the username falls under the partner domain %s but is not a well-formed user of a partner domain (name@<partner-domain>, no prefix, no sub-domain): it is denied", domain)
 }
 
 // find returns the first of a caller's grants (caller.grants) that holds p
@@ -119,13 +137,17 @@ func anyGrant(*grant) bool { return true }
 // allocates nothing. The apiserver's Forbidden message names the user, verb,
 // resource and object already.
 const (
-	reasonGranted = "a role of the partner grants it"
+	reasonGranted       = "a role of the partner grants it"
+	reasonNotAnIdentity = "not a partner identity"
 	// reasonNotPartner answers the customer's own staff, when they sign in
 	// with UPNs: likely the most frequent review of all.
 	reasonNotPartner      = "the user's domain is not a partner domain"
 	reasonRoomOutOfScope  = "the room is not in the scope of the caller's roles"
 	reasonPartialScope    = "the caller's roles cover only part of the partner's rooms: get rooms by name"
-	reasonOtherLinksRoles = "the PartnerRole belongs to another partner link"
+	reasonOtherLinksRoles = "the PartnerRole belongs to a partner link on which the caller's roles do not grant it"
+	reasonRolesListHint   = "list PartnerRoles of one partner link with the field selector spec.partnerLink=<link> (kubectl get partnerroles --field-selector spec.partnerLink=<link>)"
+	reasonNoRoleOwner     = "no partner link of the caller owns a PartnerRole of this name: a role's name starts with its PartnerLink's name and a dash"
+	reasonAllLinksList    = "the partner has more than one partner link in this namespace and the caller's roles do not cover all of them: get rooms by name"
 )
 
 // noGrantReasons holds one constant reason per permission, so that denying
@@ -152,17 +174,23 @@ func noRoleGrantsReason(p v1alpha1.Permission) string {
 
 // decideRoom allows a request on a named room in the link's scope and in the
 // assignment's scope; a list or watch only when its label selector confines
-// it to the partner's rooms and a grant covers the link's whole scope.
-func decideRoom(grants []*grant, partner *partnerDomain, r *Request, n need) Decision {
+// it to the partner's rooms and the caller's grants cover the whole scope of
+// every active link of its domain in the namespace (the access label is per
+// domain, so it selects the rooms of all of them).
+func decideRoom(t *tenant, grants []*grant, partner *partnerDomain, r *Request, n need) Decision {
 	if r.Name == "" {
 		if r.Subresource == "" && (r.Verb == "list" || r.Verb == "watch") {
 			if !requiresAccessLabel(r.LabelSelector, partner.accessLabel) {
 				return Decision{Deny, partner.listHint}
 			}
-			if find(grants, n.permission, func(g *grant) bool { return g.scope == nil }) != nil {
-				return Decision{Allow, reasonGranted}
+			covered := wholeLinksCovered(grants, n.permission)
+			switch {
+			case covered == 0:
+				return Decision{Deny, reasonPartialScope}
+			case covered < t.activeLinksOf[partner.domain]:
+				return Decision{Deny, reasonAllLinksList}
 			}
-			return Decision{Deny, reasonPartialScope}
+			return Decision{Allow, reasonGranted}
 		}
 		return Decision{Deny, fmt.Sprintf("%s %s needs a room name", r.Verb, resourceName(r))}
 	}
@@ -172,13 +200,99 @@ func decideRoom(grants []*grant, partner *partnerDomain, r *Request, n need) Dec
 	return Decision{Deny, reasonRoomOutOfScope}
 }
 
-// decideRoles allows requests on the roles of the caller's own links.
-func decideRoles(t *tenant, grants []*grant, r *Request, n need) Decision {
-	role, named := t.roles[r.Name]
-	if find(grants, n.permission, func(g *grant) bool { return r.Name == "" || !named || role.Spec.PartnerLink == g.link.name }) != nil {
-		return Decision{Allow, reasonGranted}
+// wholeLinksCovered counts the links on whose whole scope some grant gives
+// p. It allocates nothing: a caller holds few grants.
+func wholeLinksCovered(grants []*grant, p v1alpha1.Permission) int {
+	bit, n := bitOf(p), 0
+	for i, g := range grants {
+		if g.scope != nil || g.permissions&bit == 0 {
+			continue
+		}
+		seen := false
+		for _, h := range grants[:i] {
+			if h.link == g.link && h.scope == nil && h.permissions&bit != 0 {
+				seen = true
+				break
+			}
+		}
+		if !seen {
+			n++
+		}
 	}
-	return Decision{Deny, reasonOtherLinksRoles}
+	return n
+}
+
+// decideRoles allows requests on the roles of the links on which the
+// caller's grants give the permission: a named role by the link that owns
+// it, a list or watch by the field selector that confines it to one link,
+// and a create for any such link (the admission webhook checks the role's).
+func decideRoles(t *tenant, grants []*grant, r *Request, n need) Decision {
+	holds := func(link string) bool {
+		return find(grants, n.permission, func(g *grant) bool { return g.link.name == link }) != nil
+	}
+	if r.Name == "" {
+		switch r.Verb {
+		case "create":
+			return Decision{Allow, reasonGranted}
+		case "list", "watch":
+			if link, ok := selectedValue(r.FieldSelector, "spec.partnerLink"); ok {
+				if holds(link) {
+					return Decision{Allow, reasonGranted}
+				}
+				return Decision{Deny, reasonOtherLinksRoles}
+			}
+			return Decision{Deny, reasonRolesListHint}
+		}
+		return Decision{Deny, fmt.Sprintf("%s %s needs a name", r.Verb, resourceName(r))}
+	}
+	if role, known := t.roles[r.Name]; known {
+		if holds(role.Spec.PartnerLink) {
+			return Decision{Allow, reasonGranted}
+		}
+		return Decision{Deny, reasonOtherLinksRoles}
+	}
+	// A role the index has not seen: it does not exist, or it was created
+	// a moment ago. Its name says which links may own it (the CRD requires
+	// <link>-<name>); the caller must hold the permission on every one, so
+	// that no race lets it read another link's role.
+	owners := 0
+	for _, link := range t.roleOwners(r.Name) {
+		if !holds(link) {
+			return Decision{Deny, reasonOtherLinksRoles}
+		}
+		owners++
+	}
+	if owners == 0 {
+		return Decision{Deny, reasonNoRoleOwner}
+	}
+	return Decision{Allow, reasonGranted}
+}
+
+// roleOwners lists the links that may own a role of this name: the link of
+// a built-in role's name, or else every link whose name, with a dash, the
+// name starts with.
+func (t *tenant) roleOwners(role string) []string {
+	if link, ok := strings.CutSuffix(role, v1alpha1.PrimaryAdminRoleSuffix); ok {
+		return []string{link}
+	}
+	var owners []string
+	for link := range t.links {
+		if strings.HasPrefix(role, link+"-") {
+			owners = append(owners, link)
+		}
+	}
+	return owners
+}
+
+// selectedValue returns the single value a selector requires of key (key=v,
+// key==v or key in (v)).
+func selectedValue(selector []Requirement, key string) (string, bool) {
+	for _, req := range selector {
+		if req.Key == key && (req.Operator == "In" || req.Operator == "Equals") && len(req.Values) == 1 {
+			return req.Values[0], true
+		}
+	}
+	return "", false
 }
 
 // decideTenantManager applies the rights of a partner's tenant managers:

@@ -14,9 +14,25 @@ import (
 // subject and one for the room, whatever the size of the world.
 
 // subjectKey names a holder of grants in one namespace: a lower-cased UPN or
-// a lower-cased "<domain>:<group>". One struct key makes the decision's lookup
-// a single map probe where namespace-then-subject would take two.
-type subjectKey struct{ namespace, name string }
+// a lower-cased "<domain>:<group>", with its kind and partner domain, so that
+// a group member of one partner and a user of another can never share a key
+// whatever their names. One struct key makes the decision's lookup a single
+// map probe where namespace-then-subject would take two.
+type subjectKey struct {
+	namespace string
+	kind      subjectKind
+	domain    string
+	name      string
+}
+
+// subjectKind tells users and groups apart in a subjectKey.
+type subjectKind uint8
+
+const (
+	// userSubject and groupSubject are the kinds of subjectKey.
+	userSubject subjectKind = iota + 1
+	groupSubject
+)
 
 // grant is one role assignment of a role: the permissions it gives and the
 // rooms they apply to.
@@ -65,8 +81,11 @@ type tenant struct {
 	roomsByLabel map[scope.Label]map[string]struct{}
 	anchors      *scope.Anchors[string] // active link names
 	active       map[string]*linkState  // by link name; only active links
-	roleGrants   map[string][]*grant    // by role name
-	namespace    string
+	// activeLinksOf counts the active links of each partner domain: a room
+	// list by the domain's access label selects the rooms of all of them.
+	activeLinksOf map[string]int
+	roleGrants    map[string][]*grant // by role name
+	namespace     string
 	// subjects is the Index's: the tenant files its grants there.
 	subjects map[subjectKey][]*grant
 }
@@ -83,6 +102,7 @@ func newTenant(namespace string, subjects map[subjectKey][]*grant) *tenant {
 		anchors:           scope.NewAnchors[string](),
 		assignmentsOfLink: map[string]map[string]struct{}{},
 		active:            map[string]*linkState{},
+		activeLinksOf:     map[string]int{},
 		roleGrants:        map[string][]*grant{},
 		namespace:         namespace,
 		subjects:          subjects,
@@ -99,13 +119,18 @@ func active(l *v1alpha1.PartnerLink) bool {
 // which exist only while it is active.
 func (t *tenant) setLink(l *v1alpha1.PartnerLink, remove bool) {
 	put(t.links, l.Name, l, remove)
+	domain := lower(string(l.Spec.PartnerDomain)) // immutable
 	if remove || !active(l) {
 		if link := t.active[l.Name]; link != nil {
 			t.fileAnchors(link, false)
+			if t.activeLinksOf[domain]--; t.activeLinksOf[domain] <= 0 {
+				delete(t.activeLinksOf, domain)
+			}
 		}
 		delete(t.active, l.Name)
 	} else if t.active[l.Name] == nil {
 		t.active[l.Name] = &linkState{name: l.Name, scoped: map[*grant]struct{}{}}
+		t.activeLinksOf[domain]++
 	}
 	t.rescopeLink(l.Name)
 	for role := range t.rolesOfLink[l.Name] {
@@ -279,8 +304,8 @@ func (t *tenant) regrant(roleName string) {
 			link.scoped[g] = struct{}{}
 		}
 		for _, member := range ra.Members {
-			if name, ok := memberKey(member, domain); ok {
-				key := subjectKey{namespace: t.namespace, name: name}
+			if kind, name, ok := memberKey(member, domain); ok {
+				key := subjectKey{namespace: t.namespace, kind: kind, domain: domain, name: name}
 				g.holders = append(g.holders, key)
 				t.subjects[key] = append(t.subjects[key], g)
 			}
@@ -302,22 +327,22 @@ func (t *tenant) dropGrant(g *grant) {
 	}
 }
 
-// memberKey returns the subject name under which a role member's grants are
-// kept, or false for a member outside the link's own domain (the webhook
+// memberKey returns the kind and name under which a role member's grants
+// are kept, or false for a member outside the link's own domain (the webhook
 // rejects those; the index ignores them).
-func memberKey(s v1alpha1.Subject, domain string) (string, bool) {
-	name := lower(strings.TrimSpace(s.Name))
+func memberKey(s v1alpha1.Subject, domain string) (subjectKind, string, bool) {
+	name := lower(s.Name)
 	switch s.Kind {
 	case v1alpha1.UserSubject:
 		if id, ok := ParseIdentity(name, nil); ok && id.Domain == domain {
-			return id.User, true
+			return userSubject, id.User, true
 		}
 	case v1alpha1.GroupSubject:
 		if group, ok := strings.CutPrefix(name, domain+":"); ok && group != "" {
-			return name, true
+			return groupSubject, name, true
 		}
 	}
-	return "", false
+	return 0, "", false
 }
 
 func matchesAny(matchers []*scope.Matcher, room *v1alpha1.Room) bool {

@@ -6,6 +6,9 @@ package authz
 
 import (
 	"strings"
+	"unicode"
+
+	"golang.org/x/net/idna"
 )
 
 // DefaultTenantManagerGroup marks the group of a partner's tenant managers:
@@ -16,33 +19,131 @@ const DefaultTenantManagerGroup = "tenant-managers"
 type Identity struct {
 	// Domain is the lower-cased domain of the UPN.
 	Domain string
-	// User is the lower-cased, trimmed UPN.
+	// User is the lower-cased UPN.
 	User string
 	// groups are the groups as the authenticator gave them; only those of
 	// the user's own domain count (see Groups and InGroup).
 	groups []string
 }
 
-// ParseIdentity reads a user as a UPN name@domain. ok is false for every
-// identity that cannot be a partner user: system: users, service accounts,
-// names without exactly one @, an empty local part, or a domain without a dot.
-// It does not allocate for a user name that is already trimmed and lower-case.
-func ParseIdentity(user string, groups []string) (id Identity, ok bool) {
-	user = lower(strings.TrimSpace(user))
-	if strings.HasPrefix(user, "system:") {
-		return Identity{}, false
+// Class is what a username is to the partner rules.
+type Class int
+
+const (
+	// NotAnIdentity: no domain at all (no @): service accounts, system
+	// users, the customer's plain usernames. RBAC decides.
+	NotAnIdentity Class = iota
+	// Customer: a name whose domain is not a partner domain, nor a
+	// sub-domain of one. RBAC decides.
+	Customer
+	// Partner: a well-formed UPN name@<partner-domain>.
+	Partner
+	// Malformed: a name whose normalised domain is a partner domain or a
+	// sub-domain of one, but that is not a well-formed UPN of a partner
+	// domain (x@y@contoso.com, System:bob@contoso.com, ops@eu.contoso.com,
+	// alice@contoso.com., the Unicode form of an xn-- domain, ...). It is
+	// denied, never handed to RBAC: a binding to system:authenticated must
+	// not reach a partner's staff under a name the rules do not know.
+	Malformed
+)
+
+// Classify reads a username. isPartner reports whether a lower-case ASCII
+// domain is a partner domain. For Partner, id is the parsed identity; for
+// Malformed, id.Domain is the partner domain the name falls under.
+func Classify(user string, groups []string, isPartner func(domain string) bool) (id Identity, class Class) {
+	if parsed, ok := ParseIdentity(user, groups); ok {
+		if isPartner(parsed.Domain) {
+			return parsed, Partner
+		}
+		if parent, ok := partnerParent(parsed.Domain, isPartner); ok {
+			return Identity{Domain: parent}, Malformed
+		}
+		return parsed, Customer
 	}
+	domain, ok := NormalizedDomain(user)
+	if !ok {
+		return Identity{}, NotAnIdentity
+	}
+	if isPartner(domain) {
+		return Identity{Domain: domain}, Malformed
+	}
+	if parent, ok := partnerParent(domain, isPartner); ok {
+		return Identity{Domain: parent}, Malformed
+	}
+	return Identity{}, Customer
+}
+
+// partnerParent returns the nearest parent domain of domain that is a
+// partner domain: ops@eu.contoso.com falls under contoso.com.
+func partnerParent(domain string, isPartner func(string) bool) (string, bool) {
+	for {
+		dot := strings.IndexByte(domain, '.')
+		if dot < 0 {
+			return "", false
+		}
+		domain = domain[dot+1:]
+		if strings.IndexByte(domain, '.') < 0 {
+			return "", false // a top-level domain is never a partner's
+		}
+		if isPartner(domain) {
+			return domain, true
+		}
+	}
+}
+
+// NormalizedDomain is the domain a username is classified by: the part after
+// its last @, lower-cased, without a trailing dot, in IDNA ASCII form. ok is
+// false when the name has no @ or nothing after it.
+func NormalizedDomain(user string) (string, bool) {
+	at := strings.LastIndexByte(user, '@')
+	if at < 0 {
+		return "", false
+	}
+	domain := strings.TrimSuffix(strings.TrimSpace(strings.ToLower(user[at+1:])), ".")
+	if domain == "" {
+		return "", false
+	}
+	if ascii, err := idna.Lookup.ToASCII(domain); err == nil {
+		return ascii, true
+	}
+	// Not a valid IDNA name: classify by the lower-cased form, which a
+	// partner domain (ASCII, validated) never equals, so a sub-domain test
+	// still applies to its labels.
+	return domain, true
+}
+
+// ParseIdentity reads a user as a well-formed partner UPN name@domain: a
+// local part without @, colon, control or space characters, and a lower-case
+// ASCII DNS domain with a dot (compared case-insensitively). ok is false for
+// every other name; Classify says which of those are still a partner's.
+// It does not allocate for a user name that is already lower-case.
+func ParseIdentity(user string, groups []string) (id Identity, ok bool) {
+	user = lower(user)
 	at := strings.IndexByte(user, '@')
-	if at <= 0 || strings.IndexByte(user[at+1:], '@') >= 0 || !isDomain(user[at+1:]) {
+	if at <= 0 || !isLocalPart(user[:at]) || !isDomain(user[at+1:]) {
 		return Identity{}, false
 	}
 	return Identity{Domain: user[at+1:], User: user, groups: groups}, true
 }
 
+// isLocalPart reports whether s can be the name part of a partner UPN. A
+// colon is refused so that no user name can read as a group
+// (<domain>:<group>) or carry a prefix (system:, oidc:).
+func isLocalPart(s string) bool {
+	for _, c := range s {
+		if c == '@' || c == ':' || unicode.IsSpace(c) || unicode.IsControl(c) || c == utf8RuneError {
+			return false
+		}
+	}
+	return true
+}
+
+const utf8RuneError = '\uFFFD'
+
 // ownGroup returns the group name of raw ("<domain>:<name>", compared
-// case-insensitively after trimming) when it is of the identity's own domain.
+// case-insensitively) when it is of the identity's own domain.
 func (id Identity) ownGroup(raw string) (key string, ok bool) {
-	key = lower(strings.TrimSpace(raw))
+	key = lower(raw)
 	if len(key) <= len(id.Domain)+1 || key[len(id.Domain)] != ':' || key[:len(id.Domain)] != id.Domain {
 		return "", false
 	}

@@ -136,6 +136,13 @@ func (x *Index) IsPartnerDomain(domain string) bool {
 	return partner || !x.synced
 }
 
+// isPartnerDomain reports whether a lower-case domain is a partner domain.
+// It must be called under x.mu.
+func (x *Index) isPartnerDomain(domain string) bool {
+	_, ok := x.domainRefs[domain]
+	return ok
+}
+
 // Upsert adds or replaces an object of one of the kinds the index keeps.
 // Other kinds are ignored.
 func (x *Index) Upsert(obj any) { x.apply(obj, false) }
@@ -202,7 +209,8 @@ func (x *Index) setDomainRef(domain, ref string, present bool) {
 
 // partnerDomain is a domain some invitation or link names.
 type partnerDomain struct {
-	refs map[string]struct{} // "inv/<ns>/<name>" and "link/<ns>/<name>"
+	domain string
+	refs   map[string]struct{} // "inv/<ns>/<name>" and "link/<ns>/<name>"
 	// accessLabel is the label of the rooms the partner may reach, and
 	// listHint denies a list of rooms without it, naming the selector to
 	// use. Both are built once here, not on every list.
@@ -212,6 +220,7 @@ type partnerDomain struct {
 func newPartnerDomain(domain string) *partnerDomain {
 	label := v1alpha1.AccessLabel(domain)
 	return &partnerDomain{
+		domain:      domain,
 		refs:        map[string]struct{}{},
 		accessLabel: label,
 		listHint:    fmt.Sprintf("list rooms with the label selector %s (kubectl get rooms -l %s)", label, label),

@@ -128,36 +128,92 @@ func modelPermission(r *Request) (perm string, roomScoped, rolesReq, ok bool) {
 	return "", false, false, false
 }
 
-func (w *modelWorld) decide(r *Request) Verdict {
-	user := strings.ToLower(strings.TrimSpace(r.User))
-	if strings.HasPrefix(user, "system:") || strings.Count(user, "@") != 1 {
-		return NoOpinion
-	}
-	local, domain, _ := strings.Cut(user, "@")
-	if local == "" || !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
-		return NoOpinion
-	}
-	partner := false
+func (w *modelWorld) isPartnerDomain(domain string) bool {
 	for _, i := range w.invitations {
-		partner = partner || string(i.Spec.PartnerDomain) == domain
+		if string(i.Spec.PartnerDomain) == domain {
+			return true
+		}
 	}
 	for _, l := range w.links {
-		partner = partner || string(l.Spec.PartnerDomain) == domain
+		if string(l.Spec.PartnerDomain) == domain {
+			return true
+		}
 	}
-	if !partner {
-		return NoOpinion
+	return false
+}
+
+// modelIdentity classifies a username as DESIGN.md's "Identities" says: by
+// the part after its last @, lower-cased, without a trailing dot (the
+// model's names are ASCII; TestClassify covers IDNA). A name under a
+// partner domain (it or a sub-domain) that is not exactly local@domain is
+// denied.
+func (w *modelWorld) modelIdentity(raw string) (user, domain string, v Verdict, decided bool) {
+	at := strings.LastIndex(raw, "@")
+	if at < 0 {
+		return "", "", NoOpinion, true
+	}
+	normalised := strings.TrimSuffix(strings.TrimSpace(strings.ToLower(raw[at+1:])), ".")
+	under := w.isPartnerDomain(normalised)
+	for _, d := range []string{"contoso.com", "fabrikam.com"} {
+		under = under || strings.HasSuffix(normalised, "."+d) && w.isPartnerDomain(d)
+	}
+	if !under {
+		return "", "", NoOpinion, true
+	}
+	user = strings.ToLower(raw)
+	local, domain, _ := strings.Cut(user, "@")
+	if local == "" || strings.ContainsAny(local, "@: \t") || domain != normalised || !w.isPartnerDomain(domain) {
+		return "", "", Deny, true
+	}
+	return user, domain, 0, false
+}
+
+// modelDiscovery: get or head of the discovery documents, by their shapes.
+func modelDiscovery(path, verb string) bool {
+	if verb != "get" && verb != "head" {
+		return false
+	}
+	segment := func(s string) bool {
+		return s != "" && s != "." && s != ".." && strings.Trim(s, "abcdefghijklmnopqrstuvwxyz0123456789-.") == ""
+	}
+	parts := strings.Split(path, "/")[1:]
+	if len(parts) >= 2 && parts[0] == "openapi" && parts[1] == "v3" {
+		if len(parts) == 2 {
+			return true
+		}
+		parts = parts[2:]
+	}
+	for _, p := range parts {
+		if !segment(p) {
+			return false
+		}
+	}
+	switch {
+	case path == "/version" || path == "/openapi/v2" || path == "/api" || path == "/apis":
+		return true
+	case parts[0] == "api":
+		return len(parts) == 2
+	case parts[0] == "apis":
+		return len(parts) == 2 || len(parts) == 3
+	}
+	return false
+}
+
+func (w *modelWorld) decide(r *Request) Verdict {
+	user, domain, v, decided := w.modelIdentity(r.User)
+	if decided {
+		return v
 	}
 	inGroup := func(group string) bool {
 		for _, g := range r.Groups {
-			if strings.ToLower(strings.TrimSpace(g)) == strings.ToLower(group) {
+			if strings.ToLower(g) == strings.ToLower(group) {
 				return true
 			}
 		}
 		return false
 	}
 	if r.Path != "" {
-		if r.Path == "/api" || r.Path == "/apis" || r.Path == "/version" ||
-			strings.HasPrefix(r.Path, "/api/") || strings.HasPrefix(r.Path, "/apis/") || strings.HasPrefix(r.Path, "/openapi/") {
+		if modelDiscovery(r.Path, r.Verb) {
 			return Allow
 		}
 		return Deny
@@ -197,6 +253,9 @@ func (w *modelWorld) decide(r *Request) Verdict {
 	if !ok {
 		return Deny
 	}
+	// heldOn: the links on which an assignment of the caller gives perm;
+	// wholeOn: those where one gives it on the link's whole scope.
+	heldOn, wholeOn := map[string]bool{}, map[string]bool{}
 	for _, role := range w.roles {
 		if role.Namespace != r.Namespace || role.DeletionTimestamp != nil {
 			continue
@@ -215,7 +274,7 @@ func (w *modelWorld) decide(r *Request) Verdict {
 		for _, ra := range role.Spec.Assignments {
 			member := false
 			for _, m := range ra.Members {
-				name := strings.ToLower(strings.TrimSpace(m.Name))
+				name := strings.ToLower(m.Name)
 				member = member || (m.Kind == v1alpha1.UserSubject && name == user) ||
 					(m.Kind == v1alpha1.GroupSubject && strings.HasPrefix(name, domain+":") && len(name) > len(domain)+1 && inGroup(name))
 			}
@@ -223,28 +282,9 @@ func (w *modelWorld) decide(r *Request) Verdict {
 				continue
 			}
 			whole := ra.Scope.Selector == nil && len(ra.Scope.Names) == 0
-			switch {
-			case rolesReq:
-				if r.Name == "" {
-					return Allow
-				}
-				owner := ""
-				for _, other := range w.roles {
-					if other.Namespace == r.Namespace && other.Name == r.Name {
-						owner = other.Spec.PartnerLink
-					}
-				}
-				if owner == "" || owner == l.Name {
-					return Allow
-				}
-			case roomScoped && r.Name == "":
-				if r.Subresource == "" && (r.Verb == "list" || r.Verb == "watch") && whole && modelSelectorConfines(r.LabelSelector, domain) {
-					return Allow
-				}
-			case roomScoped:
-				if !w.inLinkScope(l, r.Name) {
-					continue
-				}
+			heldOn[l.Name] = true
+			wholeOn[l.Name] = wholeOn[l.Name] || whole
+			if roomScoped && r.Name != "" && w.inLinkScope(l, r.Name) {
 				if whole {
 					return Allow
 				}
@@ -253,12 +293,77 @@ func (w *modelWorld) decide(r *Request) Verdict {
 						return Allow
 					}
 				}
-			default:
-				return Allow
 			}
 		}
 	}
-	return Deny
+	switch {
+	case len(heldOn) == 0:
+		return Deny
+	case rolesReq:
+		return w.decideRoles(r, heldOn)
+	case roomScoped && r.Name == "":
+		if r.Subresource != "" || (r.Verb != "list" && r.Verb != "watch") || !modelSelectorConfines(r.LabelSelector, domain) {
+			return Deny
+		}
+		// The access label is the domain's: the caller must cover the whole
+		// scope of every active link of its domain in the namespace.
+		for _, l := range w.links {
+			if l.Namespace == r.Namespace && modelActive(l) && string(l.Spec.PartnerDomain) == domain && !wholeOn[l.Name] {
+				return Deny
+			}
+		}
+		return Allow
+	case roomScoped:
+		return Deny
+	}
+	return Allow
+}
+
+// decideRoles: a role belongs to its spec.partnerLink; a name no role has
+// yet may belong to every link whose name and a dash it starts with (or,
+// for <link>-primary-admins, to that link): the caller must hold the
+// permission on all of them.
+func (w *modelWorld) decideRoles(r *Request, heldOn map[string]bool) Verdict {
+	if r.Name == "" {
+		switch r.Verb {
+		case "create":
+			return Allow
+		case "list", "watch":
+			for _, q := range r.FieldSelector {
+				if q.Key == "spec.partnerLink" && (q.Operator == "In" || q.Operator == "Equals") && len(q.Values) == 1 && heldOn[q.Values[0]] {
+					return Allow
+				}
+			}
+		}
+		return Deny
+	}
+	for _, role := range w.roles {
+		if role.Namespace == r.Namespace && role.Name == r.Name {
+			if heldOn[role.Spec.PartnerLink] {
+				return Allow
+			}
+			return Deny
+		}
+	}
+	var owners []string
+	if link, ok := strings.CutSuffix(r.Name, "-primary-admins"); ok {
+		owners = []string{link}
+	} else {
+		for _, l := range w.links {
+			if l.Namespace == r.Namespace && strings.HasPrefix(r.Name, l.Name+"-") {
+				owners = append(owners, l.Name)
+			}
+		}
+	}
+	for _, o := range owners {
+		if !heldOn[o] {
+			return Deny
+		}
+	}
+	if len(owners) == 0 {
+		return Deny
+	}
+	return Allow
 }
 
 func modelSelectorConfines(reqs []Requirement, domain string) bool {
@@ -376,15 +481,17 @@ func randomRequest(rng *rand.Rand) *Request {
 	r := &Request{User: pick("alice", "bob", "Carol", " ALICE") + pick("@contoso.com", "@fabrikam.com", "@Contoso.com")}
 	switch rng.IntN(8) {
 	case 0: // malformed, foreign or system identities
-		r.User = pick("alice", "", "a@b") + pick("@customer.org", "@contoso", "", "@x@contoso.com", "@.com")
+		r.User = pick("alice", "", "a@b", "fabrikam.com:ops", "al ice") + pick("@customer.org", "@contoso", "", "@x@contoso.com", "@.com", "@eu.contoso.com", "@contoso.com.", "@eu.customer.org")
 	case 1:
-		r.User = pick("system:serviceaccount:t1:sa", "admin", "system:admin", "system:admin@contoso.com")
+		r.User = pick("system:serviceaccount:t1:sa", "admin", "system:admin", "system:admin@contoso.com", "System:alice@contoso.com", "oidc:alice@contoso.com")
 	}
 	for range rng.IntN(4) {
 		r.Groups = append(r.Groups, pick("contoso.com", "fabrikam.com", "Contoso.com")+":"+pick("helpdesk", "admins", "tenant-managers"))
 	}
 	if rng.IntN(15) == 0 {
-		r.Path = pick("/api", "/apis/partners.roompro.io/v1alpha1", "/version", "/openapi/v3", "/metrics", "/logs")
+		r.Path = pick("/api", "/api/v1", "/apis/partners.roompro.io/v1alpha1", "/apis/partners.roompro.io/v1alpha1/rooms", "/version", "/openapi/v3",
+			"/openapi/v3/apis/partners.roompro.io/v1alpha1", "/openapi/v2/x", "/metrics", "/logs", "/api/v1/namespaces/t1/pods", "/apis/../metrics")
+		r.Verb = pick("get", "get", "head", "post", "delete")
 		return r
 	}
 	r.Namespace = pick("t1", "t2", "t1", "t2", "t3")
@@ -401,7 +508,7 @@ func randomRequest(rng *rand.Rand) *Request {
 	}
 	switch r.Resource {
 	case "partnerroles":
-		r.Name = pick("", "l0-role0", "l1-role1", "l0-role1", "missing")
+		r.Name = pick("", "l0-role0", "l1-role1", "l0-role1", "missing", "l0-new", "l1-primary-admins", "l2-primary-admins")
 	case "partnerinvitations", "partnerlinks":
 		r.Name = pick("", "l0", "l1", "l2")
 	default:
@@ -416,6 +523,9 @@ func randomRequest(rng *rand.Rand) *Request {
 			r.LabelSelector = []Requirement{{Key: "access.partners.roompro.io/contoso.com", Operator: "In", Values: []string{pick("true", "false")}}}
 		case 2:
 			r.LabelSelector = []Requirement{{Key: "country", Operator: "In", Values: []string{"us"}}}
+		}
+		if rng.IntN(2) == 0 {
+			r.FieldSelector = []Requirement{{Key: pick("spec.partnerLink", "metadata.name"), Operator: pick("In", "In", "NotIn"), Values: []string{pick("l0", "l1", "l2")}}}
 		}
 	}
 	return r

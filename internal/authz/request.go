@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
@@ -23,8 +24,9 @@ type Request struct {
 	Resource    string
 	Subresource string
 	Name        string
-	// LabelSelector is the selector of a list or watch.
+	// LabelSelector and FieldSelector are the selectors of a list or watch.
 	LabelSelector []Requirement
+	FieldSelector []Requirement
 }
 
 // Requirement is one requirement of a label selector.
@@ -165,16 +167,48 @@ func featureNeed(feature, verb string) (need, bool) {
 	return need{permission: v1alpha1.Permission(feature + "." + action)}, true
 }
 
-// isDiscovery reports whether a non-resource path is discovery or version
-// information, which every client needs before its real request.
-func isDiscovery(path string) bool {
-	switch {
-	case path == "/api" || path == "/apis" || path == "/version":
-		return true
-	case strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/apis/") || strings.HasPrefix(path, "/openapi/"):
+// isDiscovery reports whether a non-resource request reads discovery or
+// version information, which every client needs before its real request:
+// get (or head) of exactly /api, /api/<version>, /apis, /apis/<group>,
+// /apis/<group>/<version>, /version, /openapi/v2, /openapi/v3 and the
+// OpenAPI v3 document of one group version. Nothing else, whatever prefix
+// it shares with them.
+func isDiscovery(path, verb string) bool {
+	if verb != "get" && verb != "head" {
+		return false
+	}
+	switch path {
+	case "/api", "/apis", "/version", "/openapi/v2", "/openapi/v3":
 		return true
 	}
+	if rest, ok := strings.CutPrefix(path, "/openapi/v3"); ok {
+		path = rest
+	}
+	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	if slices.ContainsFunc(parts, func(p string) bool { return !isPathSegment(p) }) {
+		return false
+	}
+	switch {
+	case parts[0] == "api":
+		return len(parts) == 2
+	case parts[0] == "apis":
+		return len(parts) == 2 || len(parts) == 3
+	}
 	return false
+}
+
+// isPathSegment reports whether s is a group or version name: DNS label
+// characters and dots, not "." or "..".
+func isPathSegment(s string) bool {
+	if s == "" || s == "." || s == ".." {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // isSelfReview reports whether the request asks about the caller itself.
