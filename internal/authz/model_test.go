@@ -19,7 +19,8 @@ import (
 // generates random worlds and requests and compares their verdicts.
 
 type modelWorld struct {
-	invitations []*v1alpha1.PartnerInvitation
+	organizations []*v1alpha1.PartnerOrganization
+	invitations   []*v1alpha1.PartnerInvitation
 	links       []*v1alpha1.PartnerLink
 	assignments []*v1alpha1.RoomAssignment
 	roles       []*v1alpha1.PartnerRole
@@ -137,9 +138,11 @@ func (w *modelWorld) decide(r *Request) Verdict {
 	if local == "" || !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
 		return NoOpinion
 	}
+	// A partner domain is a registered one, or one a link names (a link
+	// whose registration went in a race); invitations make none.
 	partner := false
-	for _, i := range w.invitations {
-		partner = partner || string(i.Spec.PartnerDomain) == domain
+	for _, o := range w.organizations {
+		partner = partner || string(o.Spec.Domain) == domain
 	}
 	for _, l := range w.links {
 		partner = partner || string(l.Spec.PartnerDomain) == domain
@@ -305,6 +308,17 @@ func randomWorld(rng *rand.Rand) *modelWorld {
 		return s
 	}
 	w := &modelWorld{}
+	// Most worlds register both invited domains, some only one or none
+	// (invitations of unregistered domains, or links whose registration
+	// went), and some register northwind.com, which nothing invites.
+	for _, d := range append(domains, "northwind.com") {
+		if rng.IntN(4) != 0 {
+			w.organizations = append(w.organizations, &v1alpha1.PartnerOrganization{
+				ObjectMeta: metav1.ObjectMeta{Name: d},
+				Spec:       v1alpha1.PartnerOrganizationSpec{Domain: v1alpha1.Domain(d), DisplayName: d},
+			})
+		}
+	}
 	now := metav1.Now()
 	for _, ns := range namespaces {
 		for _, name := range roomNames {
@@ -373,7 +387,7 @@ func randomWorld(rng *rand.Rand) *modelWorld {
 
 func randomRequest(rng *rand.Rand) *Request {
 	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
-	r := &Request{User: pick("alice", "bob", "Carol", " ALICE") + pick("@contoso.com", "@fabrikam.com", "@Contoso.com")}
+	r := &Request{User: pick("alice", "bob", "Carol", " ALICE") + pick("@contoso.com", "@fabrikam.com", "@Contoso.com", "@northwind.com")}
 	switch rng.IntN(8) {
 	case 0: // malformed, foreign or system identities
 		r.User = pick("alice", "", "a@b") + pick("@customer.org", "@contoso", "", "@x@contoso.com", "@.com")
@@ -433,6 +447,9 @@ func checkSeed(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	w := randomWorld(rng)
 	var objs []any
+	for _, o := range w.organizations {
+		objs = append(objs, o)
+	}
 	for _, o := range w.invitations {
 		objs = append(objs, o)
 	}
