@@ -19,12 +19,14 @@ import (
 // generates random worlds and requests and compares their verdicts.
 
 type modelWorld struct {
-	organizations []*v1alpha1.PartnerOrganization
-	invitations   []*v1alpha1.PartnerInvitation
+	invitations []*v1alpha1.PartnerInvitation
 	links       []*v1alpha1.PartnerLink
 	assignments []*v1alpha1.RoomAssignment
 	roles       []*v1alpha1.PartnerRole
 	rooms       []*v1alpha1.Room
+
+	// organizations register partner domains (cluster-scoped).
+	organizations []*v1alpha1.PartnerOrganization
 }
 
 func modelSelects(s v1alpha1.RoomScope, room *v1alpha1.Room) bool {
