@@ -54,7 +54,7 @@ type PartnerOrganizationStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,shortName=porg,categories=roompro
-// +kubebuilder:validation:XValidation:rule="self.metadata.name == self.spec.domain",message="metadata.name must equal spec.domain: the name keeps domains unique across registrations"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name == self.spec.domain",message="must equal metadata.name: the name keeps domains unique across registrations",fieldPath=`.spec.domain`
 // +kubebuilder:printcolumn:name="Domain",type=string,JSONPath=`.spec.domain`
 // +kubebuilder:printcolumn:name="Display Name",type=string,JSONPath=`.spec.displayName`
 // +kubebuilder:printcolumn:name="Invitations",type=integer,JSONPath=`.status.invitations`,priority=1
