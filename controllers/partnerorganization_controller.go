@@ -41,7 +41,8 @@ func (r *OrganizationReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err := r.List(ctx, links, domain); err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing the links of %s: %w", org.Spec.Domain, err)
 	}
-	before := org.Status.DeepCopy()
+	original := org.DeepCopy()
+	before := &original.Status
 	org.Status.Invitations = int32(len(invitations.Items))
 	org.Status.Links = int32(len(links.Items))
 	org.Status.ObservedGeneration = org.Generation
@@ -50,7 +51,11 @@ func (r *OrganizationReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if equality.Semantic.DeepEqual(before, &org.Status) {
 		return ctrl.Result{}, nil
 	}
-	if err := r.Status().Update(ctx, org); err != nil {
+	// A merge patch without a resourceVersion: the counts follow events
+	// that come in bursts, and a conflict with our own previous write
+	// (read back stale from the cache) would only be retried; the next
+	// event recounts anyway.
+	if err := r.Status().Patch(ctx, org, client.MergeFrom(original)); err != nil {
 		return ctrl.Result{}, fmt.Errorf("updating the status of PartnerOrganization %s: %w", org.Name, err)
 	}
 	return ctrl.Result{}, nil
