@@ -20,10 +20,10 @@ import (
 )
 
 // The manager's RBAC, generated into config/rbac/role.yaml by `make manifests`.
-// +kubebuilder:rbac:groups=partners.roompro.io,resources=rooms;partnerinvitations;partnerlinks;partnerroles;roomassignments,verbs=get;list;watch
+// +kubebuilder:rbac:groups=partners.roompro.io,resources=rooms;partnerinvitations;partnerlinks;partnerroles;roomassignments;partnerorganizations,verbs=get;list;watch
 // +kubebuilder:rbac:groups=partners.roompro.io,resources=rooms;partnerlinks,verbs=update;patch
 // +kubebuilder:rbac:groups=partners.roompro.io,resources=partnerroles;roomassignments,verbs=create;delete
-// +kubebuilder:rbac:groups=partners.roompro.io,resources=rooms/status;partnerinvitations/status;partnerlinks/status;partnerroles/status;roomassignments/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=partners.roompro.io,resources=rooms/status;partnerinvitations/status;partnerlinks/status;partnerroles/status;roomassignments/status;partnerorganizations/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=partners.roompro.io,resources=partnerlinks/finalizers,verbs=update
 // +kubebuilder:rbac:groups=core;events.k8s.io,resources=events,verbs=create;patch
 
@@ -73,6 +73,11 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	}); err != nil {
 		return fmt.Errorf("indexing PartnerLinks by partnerDomain: %w", err)
 	}
+	if err := indexer.IndexField(ctx, &v1alpha1.PartnerInvitation{}, indexPartnerDomain, func(o client.Object) []string {
+		return []string{string(o.(*v1alpha1.PartnerInvitation).Spec.PartnerDomain)}
+	}); err != nil {
+		return fmt.Errorf("indexing PartnerInvitations by partnerDomain: %w", err)
+	}
 	if err := indexer.IndexField(ctx, &v1alpha1.Room{}, indexRoomLabels, func(o client.Object) []string {
 		pairs := make([]string, 0, len(o.GetLabels()))
 		for k, v := range o.GetLabels() {
@@ -93,6 +98,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		&AssignmentReconciler{Client: c, APIReader: mgr.GetAPIReader(), Audit: recorder("roomassignment-controller")},
 		&RoleReconciler{Client: c, APIReader: mgr.GetAPIReader(), Audit: recorder("partnerrole-controller")},
 		&RoomAccessReconciler{Client: c},
+		&OrganizationReconciler{Client: c},
 	}
 	for _, s := range setups {
 		if err := s.SetupWithManager(mgr); err != nil {

@@ -191,7 +191,7 @@ func randomRequest(rng *rand.Rand, w *World) *authz.Request {
 			}
 		}
 	case 6:
-		d := pick(domain, "pending.example.com", "expired.example.com", "gone.example.com")
+		d := pick(domain, "pending.example.com", "expired.example.com", "gone.example.com", "unregistered.example.com")
 		user = pick("tm@", "admin@") + d
 		groups = []string{d + ":tenant-managers"}
 	default: // not partner identities, or odd spellings of one

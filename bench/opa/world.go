@@ -41,6 +41,9 @@ type World struct {
 //   - pending.example.com has a pending invitation only (its tenant managers
 //     may accept it), expired.example.com an expired one, gone.example.com a
 //     Terminating link whose role must grant nothing;
+//   - every domain but gone.example.com is registered (a PartnerOrganization):
+//     gone.example.com is a partner domain by its link alone, and
+//     unregistered.example.com, which only an invitation names, is none;
 //   - partners 0 and 1 carry the rarer rules (addEdgeCases); the benchmark
 //     cases act for partner partners/2, which has none of them.
 func NewWorld(rooms, partners, users int) *World {
@@ -63,6 +66,7 @@ func NewWorld(rooms, partners, users int) *World {
 		for k := range 5 {
 			named = append(named, fmt.Sprintf("room-%d", p+2*k*partners))
 		}
+		add(organization(domain))
 		add(invitation(link, domain, v1alpha1.InvitationAccepted))
 		add(partnerLink(link, domain, v1alpha1.LinkActive))
 		add(assignment(link+"-invitation", link, byLabels(map[string]string{"partner": link})))
@@ -76,8 +80,11 @@ func NewWorld(rooms, partners, users int) *World {
 				Scope: byLabels(map[string]string{"floor": "1"})}))
 	}
 	addEdgeCases(add)
+	add(organization("pending.example.com"))
+	add(organization("expired.example.com"))
 	add(invitation("pending", "pending.example.com", v1alpha1.InvitationPending))
 	add(invitation("expired", "expired.example.com", v1alpha1.InvitationExpired))
+	add(invitation("unregistered", "unregistered.example.com", v1alpha1.InvitationPending))
 	add(invitation("gone", "gone.example.com", v1alpha1.InvitationAccepted))
 	add(partnerLink("gone", "gone.example.com", v1alpha1.LinkTerminating))
 	add(assignment("gone-invitation", "gone", v1alpha1.RoomScope{Selector: &metav1.LabelSelector{}}))
@@ -178,8 +185,11 @@ func Document(objects []any) map[string]any {
 				labels[k] = v
 			}
 			tenant(o.Namespace)["rooms"].(map[string]any)[o.Name] = map[string]any{"labels": labels}
+		case *v1alpha1.PartnerOrganization:
+			// Partner domains are the registered ones and those a link
+			// names; an invitation makes none.
+			domains[strings.ToLower(string(o.Spec.Domain))] = true
 		case *v1alpha1.PartnerInvitation:
-			domains[strings.ToLower(string(o.Spec.PartnerDomain))] = true
 			tenant(o.Namespace)["invitations"].(map[string]any)[o.Name] = map[string]any{
 				"partnerDomain": string(o.Spec.PartnerDomain), "phase": string(o.Status.Phase)}
 		case *v1alpha1.PartnerLink:
@@ -283,6 +293,13 @@ func invitation(name, domain string, phase v1alpha1.InvitationPhase) *v1alpha1.P
 		ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: name},
 		Spec:       v1alpha1.PartnerInvitationSpec{PartnerDomain: v1alpha1.Domain(domain)},
 		Status:     v1alpha1.PartnerInvitationStatus{Phase: phase},
+	}
+}
+
+func organization(domain string) *v1alpha1.PartnerOrganization {
+	return &v1alpha1.PartnerOrganization{
+		ObjectMeta: metav1.ObjectMeta{Name: domain},
+		Spec:       v1alpha1.PartnerOrganizationSpec{Domain: v1alpha1.Domain(domain), DisplayName: domain},
 	}
 }
 

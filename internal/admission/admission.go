@@ -30,9 +30,10 @@ type Options struct {
 	OperatorUser string
 	// Clock judges invitation expiry. Default: the real clock.
 	Clock clock.PassiveClock
-	// IsPartnerDomain reports whether a domain is a partner's (named by an
-	// invitation or a link): a UPN of any other domain is the customer's own
-	// staff. Default: every domain is a partner's, which fails closed.
+	// IsPartnerDomain reports whether a domain is a partner's (registered by
+	// a PartnerOrganization, or named by a link): a UPN of any other domain
+	// is the customer's own staff. Default: every domain is a partner's,
+	// which fails closed.
 	IsPartnerDomain func(domain string) bool
 	// TenantManagerGroup is the group suffix of tenant managers. Default:
 	// authz.DefaultTenantManagerGroup.
@@ -48,6 +49,7 @@ type Options struct {
 // +kubebuilder:webhook:path=/validate-partners-roompro-io-v1alpha1-partnerinvitation,mutating=false,failurePolicy=fail,sideEffects=None,groups=partners.roompro.io,resources=partnerinvitations,verbs=create;update,versions=v1alpha1,name=vpartnerinvitation.partners.roompro.io,admissionReviewVersions=v1
 // +kubebuilder:webhook:path=/validate-partners-roompro-io-v1alpha1-partnerlink,mutating=false,failurePolicy=fail,sideEffects=None,groups=partners.roompro.io,resources=partnerlinks,verbs=create;update,versions=v1alpha1,name=vpartnerlink.partners.roompro.io,admissionReviewVersions=v1
 // +kubebuilder:webhook:path=/validate-partners-roompro-io-v1alpha1-partnerrole,mutating=false,failurePolicy=fail,sideEffects=None,groups=partners.roompro.io,resources=partnerroles,verbs=create;update;delete,versions=v1alpha1,name=vpartnerrole.partners.roompro.io,admissionReviewVersions=v1
+// +kubebuilder:webhook:path=/validate-partners-roompro-io-v1alpha1-partnerorganization,mutating=false,failurePolicy=fail,sideEffects=None,groups=partners.roompro.io,resources=partnerorganizations,verbs=delete,versions=v1alpha1,name=vpartnerorganization.partners.roompro.io,admissionReviewVersions=v1
 // +kubebuilder:webhook:path=/validate-partners-roompro-io-v1alpha1-roomassignment,mutating=false,failurePolicy=fail,sideEffects=None,groups=partners.roompro.io,resources=roomassignments,verbs=create;update;delete,versions=v1alpha1,name=vroomassignment.partners.roompro.io,admissionReviewVersions=v1
 
 // SetupWithManager registers the webhooks on the manager's webhook server.
@@ -74,7 +76,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		},
 		func() error {
 			return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.PartnerInvitation{}).
-				WithValidator(&invitationValidator{opts: opts}).Complete()
+				WithValidator(&invitationValidator{reader: r, opts: opts}).Complete()
 		},
 		func() error {
 			return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.PartnerLink{}).
@@ -83,6 +85,10 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		func() error {
 			return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.PartnerRole{}).
 				WithValidator(&roleValidator{reader: r, opts: opts}).Complete()
+		},
+		func() error {
+			return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.PartnerOrganization{}).
+				WithValidator(&organizationValidator{reader: r, opts: opts}).Complete()
 		},
 		func() error {
 			return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.RoomAssignment{}).

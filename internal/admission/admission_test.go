@@ -3,6 +3,7 @@ package admission
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,8 +11,10 @@ import (
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -47,7 +50,16 @@ func reader(objs ...client.Object) client.Reader {
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
 		panic(err)
 	}
+	// The domains opts treats as partners' are registered, as in a cluster.
+	objs = append(objs, organization("contoso.com"), organization("fabrikam.com"))
 	return fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).Build()
+}
+
+func organization(domain string) *v1alpha1.PartnerOrganization {
+	return &v1alpha1.PartnerOrganization{
+		ObjectMeta: metav1.ObjectMeta{Name: domain},
+		Spec:       v1alpha1.PartnerOrganizationSpec{Domain: v1alpha1.Domain(domain), DisplayName: domain},
+	}
 }
 
 func invitation(name, domain string, phase v1alpha1.InvitationPhase) *v1alpha1.PartnerInvitation {
@@ -121,6 +133,13 @@ func TestLinkCreate(t *testing.T) {
 			l.Spec.PrimaryAdmins = append(l.Spec.PrimaryAdmins, user("bob@fabrikam.com"))
 			return l
 		}(), "spec.primaryAdmins[1].name|name@contoso.com"},
+		{"a tenant manager of an unregistered domain", as("tm@northwind.com", "northwind.com:tenant-managers"),
+			[]client.Object{invitation("northwind", "northwind.com", "")}, func() *v1alpha1.PartnerLink {
+				l := link("northwind")
+				l.Spec.PartnerDomain = "northwind.com"
+				l.Spec.PrimaryAdmins = []v1alpha1.Subject{user("alice@northwind.com")}
+				return l
+			}(), `spec.partnerDomain: Invalid value: "northwind.com": not a registered partner organization; registered: contoso.com, fabrikam.com`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -140,18 +159,18 @@ func TestLinkCreate(t *testing.T) {
 func TestInvitation(t *testing.T) {
 	manual := invitation("contoso", "contoso.com", "")
 	manual.Spec.Approvals.Tickets = v1alpha1.ApprovalManual
-	_, err := (&invitationValidator{opts: opts}).ValidateCreate(as(customer), manual)
+	_, err := (&invitationValidator{reader: reader(), opts: opts}).ValidateCreate(as(customer), manual)
 	expect(t, err, `spec.approvals.tickets: Invalid value: "Manual": manual approval is not available yet; use Auto`)
 
 	badSelector := invitation("contoso", "contoso.com", "")
 	badSelector.Spec.Rooms.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"bad key!": "x"}}
-	_, err = (&invitationValidator{opts: opts}).ValidateCreate(as(customer), badSelector)
+	_, err = (&invitationValidator{reader: reader(), opts: opts}).ValidateCreate(as(customer), badSelector)
 	expect(t, err, "spec.rooms.selector.matchLabels")
 
-	_, err = (&invitationValidator{opts: opts}).ValidateCreate(as(alice), invitation("x", "contoso.com", ""))
+	_, err = (&invitationValidator{reader: reader(), opts: opts}).ValidateCreate(as(alice), invitation("x", "contoso.com", ""))
 	expect(t, err, "invitations are written by the customer only")
 
-	_, err = (&invitationValidator{opts: opts}).ValidateCreate(as(customer), invitation("x", "contoso.com", ""))
+	_, err = (&invitationValidator{reader: reader(), opts: opts}).ValidateCreate(as(customer), invitation("x", "contoso.com", ""))
 	expect(t, err, "")
 }
 
@@ -318,7 +337,7 @@ func TestRequestedByIsStampedAndKept(t *testing.T) {
 	inv.Annotations = map[string]string{v1alpha1.AnnotationRequestedBy: customer}
 	forged := inv.DeepCopy()
 	forged.Annotations[v1alpha1.AnnotationRequestedBy] = "mallory"
-	_, err := (&invitationValidator{opts: opts}).ValidateUpdate(as(customer), inv, forged)
+	_, err := (&invitationValidator{reader: reader(), opts: opts}).ValidateUpdate(as(customer), inv, forged)
 	expect(t, err, "metadata.annotations[partners.roompro.io/requested-by]|cannot be changed")
 }
 
@@ -342,4 +361,79 @@ func TestOrphanedRoleMetadataCanChange(t *testing.T) {
 	respec.Spec.Permissions = []v1alpha1.Permission{v1alpha1.RoomsView}
 	_, err = v.ValidateUpdate(as(customer), old, respec)
 	expect(t, err, `spec.partnerLink: Not found: "contoso"`)
+}
+
+// TestInvitationNamesOnlyARegisteredPartner: no tenant makes a domain a
+// partner's by inviting it; the refusal says which domains may be invited.
+func TestInvitationNamesOnlyARegisteredPartner(t *testing.T) {
+	_, err := (&invitationValidator{reader: reader(), opts: opts}).ValidateCreate(as(customer), invitation("x", "fourthcoffee.com", ""))
+	expect(t, err, `spec.partnerDomain: Invalid value: "fourthcoffee.com": not a registered partner organization; registered: contoso.com, fabrikam.com`)
+
+	// An update of an invitation whose registration went is still judged
+	// (it must stay declinable and expire), not refused for the registration.
+	old := invitation("x", "fourthcoffee.com", "")
+	_, err = (&invitationValidator{reader: reader(), opts: opts}).ValidateUpdate(as(customer), old, old.DeepCopy())
+	expect(t, err, "")
+}
+
+func TestValidateRegistered(t *testing.T) {
+	path := field.NewPath("spec", "partnerDomain")
+	if errs := validateRegistered("contoso.com", []string{"fabrikam.com", "contoso.com"}, path); len(errs) != 0 {
+		t.Errorf("a registered domain: %v", errs)
+	}
+	for _, tc := range []struct {
+		domains []string
+		want    string
+	}{
+		{nil, "registered: none"},
+		{[]string{"fabrikam.com", "contoso.com"}, "registered: contoso.com, fabrikam.com"},
+		{func() []string {
+			var many []string
+			for i := range 25 {
+				many = append(many, fmt.Sprintf("p%02d.example.com", i))
+			}
+			return many
+		}(), "p19.example.com and 5 more"},
+	} {
+		errs := validateRegistered("fourthcoffee.com", tc.domains, path)
+		if len(errs) != 1 || errs[0].Field != "spec.partnerDomain" || !strings.Contains(errs[0].Error(), tc.want) {
+			t.Errorf("%v: got %v, want one error on spec.partnerDomain with %q", tc.domains, errs, tc.want)
+		}
+	}
+}
+
+// TestOrganizationDelete: a registration goes only when no link and no
+// pending invitation names it.
+func TestOrganizationDelete(t *testing.T) {
+	contosoLink := &v1alpha1.PartnerLink{ObjectMeta: metav1.ObjectMeta{Namespace: "tenant-b", Name: "contoso"},
+		Spec: v1alpha1.PartnerLinkSpec{Invitation: "contoso", PartnerDomain: "contoso.com"}}
+	cases := []struct {
+		name string
+		objs []client.Object
+		want string
+	}{
+		{"nothing names it", []client.Object{invitation("f", "fabrikam.com", "")}, ""},
+		{"only accepted and expired invitations", []client.Object{
+			invitation("a", "contoso.com", v1alpha1.InvitationAccepted), invitation("e", "contoso.com", v1alpha1.InvitationExpired),
+		}, ""},
+		{"a pending invitation past its deadline", []client.Object{func() *v1alpha1.PartnerInvitation {
+			inv := invitation("late", "contoso.com", v1alpha1.InvitationPending)
+			inv.CreationTimestamp = metav1.NewTime(created.Add(-48 * time.Hour))
+			return inv
+		}()}, ""},
+		{"a pending invitation", []client.Object{invitation("p", "contoso.com", v1alpha1.InvitationPending)},
+			"contoso.com is still named by PartnerInvitation tenant-a/p; delete them first"},
+		{"a link of another namespace", []client.Object{contosoLink}, "is still named by PartnerLink tenant-b/contoso; delete them first"},
+		{"many", []client.Object{contosoLink, invitation("p", "contoso.com", ""), invitation("q", "contoso.com", "")},
+			"PartnerLink tenant-b/contoso and PartnerInvitation tenant-a/p and 1 more; delete them first"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := (&organizationValidator{reader: reader(tc.objs...), opts: opts}).ValidateDelete(as(customer), organization("contoso.com"))
+			expect(t, err, tc.want)
+			if tc.want != "" && !apierrors.IsForbidden(err) {
+				t.Errorf("want Forbidden, got %v", err)
+			}
+		})
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
@@ -13,8 +14,12 @@ import (
 // has only auto-approval for now.
 const manualApprovalMessage = "manual approval is not available yet; use Auto"
 
-// invitationValidator: only the customer invites, and only with Auto approvals.
-type invitationValidator struct{ opts Options }
+// invitationValidator: only the customer invites, only a registered partner
+// organisation, and only with Auto approvals.
+type invitationValidator struct {
+	reader client.Reader
+	opts   Options
+}
 
 func (v *invitationValidator) ValidateCreate(ctx context.Context, inv *v1alpha1.PartnerInvitation) (admission.Warnings, error) {
 	return nil, v.validate(ctx, nil, inv)
@@ -52,6 +57,14 @@ func (v *invitationValidator) validate(ctx context.Context, oldInv, inv *v1alpha
 	errs = append(errs, validateScope(inv.Spec.Rooms, field.NewPath("spec", "rooms"))...)
 	if oldInv != nil {
 		errs = append(errs, requestedByUnchanged(who, v.opts, oldInv, inv)...)
+	} else {
+		// On create only: the domain is immutable, and an invitation whose
+		// registration went later must still be declinable and expire.
+		regErrs, err := registered(ctx, v.reader, string(inv.Spec.PartnerDomain), field.NewPath("spec", "partnerDomain"))
+		if err != nil {
+			return err
+		}
+		errs = append(errs, regErrs...)
 	}
 	return invalid(inv, "PartnerInvitation", errs)
 }

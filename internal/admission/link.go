@@ -42,7 +42,12 @@ func (v *linkValidator) ValidateCreate(ctx context.Context, link *v1alpha1.Partn
 		}
 		return nil, fmt.Errorf("reading PartnerInvitation %q: %w", link.Spec.Invitation, err)
 	}
-	var errs field.ErrorList
+	// Only a registered partner is accepted: the link makes its domain a
+	// partner domain (authz), which no tenant may do on its own.
+	errs, err := registered(ctx, v.reader, domain, field.NewPath("spec", "partnerDomain"))
+	if err != nil {
+		return nil, err
+	}
 	switch {
 	case inv.Spec.PartnerDomain != link.Spec.PartnerDomain:
 		errs = append(errs, field.Invalid(field.NewPath("spec", "partnerDomain"), domain,

@@ -31,6 +31,13 @@ func invitationObj(namespace, name, domain string, phase v1alpha1.InvitationPhas
 	}
 }
 
+func orgObj(domain string) *v1alpha1.PartnerOrganization {
+	return &v1alpha1.PartnerOrganization{
+		ObjectMeta: metav1.ObjectMeta{Name: domain},
+		Spec:       v1alpha1.PartnerOrganizationSpec{Domain: v1alpha1.Domain(domain), DisplayName: domain},
+	}
+}
+
 func assignmentObj(namespace, name, link string, rooms v1alpha1.RoomScope) *v1alpha1.RoomAssignment {
 	return &v1alpha1.RoomAssignment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
@@ -72,6 +79,7 @@ func world() *Index {
 		roomObj(ns, "sea", map[string]string{"country": "us", "site": "sea"}),
 		roomObj(ns, "ber", map[string]string{"country": "de", "site": "ber"}),
 		roomObj("tenant-b", "nyc-b", map[string]string{"country": "us"}),
+		orgObj("contoso.com"), orgObj("fabrikam.com"),
 		invitationObj(ns, "contoso", "contoso.com", v1alpha1.InvitationAccepted),
 		invitationObj(ns, "contoso-2", "contoso.com", v1alpha1.InvitationPending),
 		invitationObj(ns, "fabrikam", "fabrikam.com", v1alpha1.InvitationAccepted),
@@ -326,7 +334,7 @@ func TestRevocationTakesEffectOnTheNextDecision(t *testing.T) {
 	t.Run("the domain's last object deleted: no longer a partner", func(t *testing.T) {
 		x := world()
 		x.Delete(activeLinkObj(ns, "fabrikam", "fabrikam.com"))
-		x.Delete(invitationObj(ns, "fabrikam", "fabrikam.com", ""))
+		x.Delete(orgObj("fabrikam.com"))
 		if d := x.Decide(res(bob, nil, "get", "rooms", "", "ber")); d.Verdict != NoOpinion {
 			t.Errorf("bob after fabrikam.com is gone: %s, want NoOpinion", d.Verdict)
 		}
@@ -404,7 +412,7 @@ func TestParseIdentity(t *testing.T) {
 func TestIsPartnerDomain(t *testing.T) {
 	x := world()
 	if !x.IsPartnerDomain("Contoso.com") || x.IsPartnerDomain("customer.org") {
-		t.Error("IsPartnerDomain does not follow the invitations and links")
+		t.Error("IsPartnerDomain does not follow the registrations and links")
 	}
 	x.SetSynced(false)
 	if !x.IsPartnerDomain("customer.org") {
@@ -412,9 +420,48 @@ func TestIsPartnerDomain(t *testing.T) {
 	}
 }
 
+// TestOnlyRegistrationsMakePartnerDomains: a tenant's invitation of another
+// tenant's domain changes nothing for that domain's users; a registration
+// does, and a link outlives its registration (fail closed).
+func TestOnlyRegistrationsMakePartnerDomains(t *testing.T) {
+	x := world()
+	staff := res("bob@fourthcoffee.com", nil, "get", "pods", "", "x")
+	staff.Group = ""
+	verdict := func() Verdict { return x.Decide(staff).Verdict }
+
+	inv := invitationObj("tenant-b", "lockout", "fourthcoffee.com", v1alpha1.InvitationPending)
+	x.Upsert(inv)
+	if x.IsPartnerDomain("fourthcoffee.com") || verdict() != NoOpinion {
+		t.Fatalf("an invitation of an unregistered domain made its users partners: %s", verdict())
+	}
+
+	org := orgObj("fourthcoffee.com")
+	x.Upsert(org)
+	if !x.IsPartnerDomain("fourthcoffee.com") || verdict() != Deny {
+		t.Fatalf("a registered domain's user is not a partner: %s", verdict())
+	}
+	x.Delete(inv)
+	if verdict() != Deny {
+		t.Fatalf("a registered domain with no invitation: %s, want Deny", verdict())
+	}
+
+	// The registration deleted in a race with an acceptance: the link keeps
+	// the domain a partner's until the link goes too.
+	l := activeLinkObj("tenant-b", "lockout", "fourthcoffee.com")
+	x.Upsert(l)
+	x.Delete(org)
+	if verdict() != Deny {
+		t.Fatalf("a link of a domain whose registration went: %s, want Deny", verdict())
+	}
+	x.Delete(l)
+	if x.IsPartnerDomain("fourthcoffee.com") || verdict() != NoOpinion {
+		t.Fatalf("neither registration nor link: %s, want NoOpinion", verdict())
+	}
+}
+
 func TestTenantManagerGroupIsConfigurable(t *testing.T) {
 	x := NewIndex(WithTenantManagerGroup("partner-admins"))
-	for _, o := range []any{invitationObj(ns, "contoso-2", "contoso.com", v1alpha1.InvitationPending)} {
+	for _, o := range []any{orgObj("contoso.com"), invitationObj(ns, "contoso-2", "contoso.com", v1alpha1.InvitationPending)} {
 		x.Upsert(o)
 	}
 	x.SetSynced(true)

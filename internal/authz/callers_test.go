@@ -14,6 +14,7 @@ import (
 func callerWorld(slots int) *Index {
 	x := NewIndex()
 	x.callers = newCallerCache(slots)
+	x.Upsert(orgObj("contoso.com"))
 	x.Upsert(invitationObj(ns, "contoso", "contoso.com", v1alpha1.InvitationAccepted))
 	x.Upsert(activeLinkObj(ns, "contoso", "contoso.com"))
 	x.Upsert(assignmentObj(ns, "contoso-invitation", "contoso", v1alpha1.RoomScope{Names: []string{"r1", "r2"}}))
@@ -58,7 +59,7 @@ func TestRememberedCallerFollowsChanges(t *testing.T) {
 
 	x.Delete(activeLinkObj(ns, "contoso", "contoso.com"))
 	wantVerdict(t, x, tech, Deny)
-	x.Delete(invitationObj(ns, "contoso", "contoso.com", v1alpha1.InvitationAccepted))
+	x.Delete(orgObj("contoso.com"))
 	wantVerdict(t, x, tech, NoOpinion) // contoso.com is no partner any more
 }
 

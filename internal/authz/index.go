@@ -19,8 +19,13 @@ type Index struct {
 	// tenantManagerGroup: members of <domain>:<tenantManagerGroup> are the
 	// partner's tenant managers.
 	tenantManagerGroup string
-	// domainRefs holds, per partner domain, the invitations and links that
-	// name it anywhere in the cluster: what makes a UPN a partner user.
+	// domainRefs holds, per partner domain, the PartnerOrganization that
+	// registers it and the links that name it anywhere in the cluster: what
+	// makes a UPN a partner user. Invitations do not count: any tenant may
+	// write one, and no tenant may turn another tenant's staff into partners.
+	// A link does count: admission creates one only for a registered domain,
+	// so a link without its registration exists only when the registration
+	// was deleted in a race, and keeping the domain a partner's fails closed.
 	domainRefs map[string]*partnerDomain
 	tenants    map[string]*tenant
 	// subjects holds, per namespace and subject, the grants it holds.
@@ -126,7 +131,8 @@ func (x *Index) Synced() bool {
 	return x.synced
 }
 
-// IsPartnerDomain reports whether an invitation or a link names the domain.
+// IsPartnerDomain reports whether a PartnerOrganization registers the
+// domain or a link names it.
 // Until the index has synced it answers true for every domain: callers that
 // treat partners more strictly than the customer's staff then fail closed.
 func (x *Index) IsPartnerDomain(domain string) bool {
@@ -160,9 +166,11 @@ func (x *Index) apply(obj any, remove bool) {
 		x.generation++
 	}
 	switch o := obj.(type) {
+	case *v1alpha1.PartnerOrganization:
+		x.setDomainRef(string(o.Spec.Domain), "porg/"+o.Name, !remove)
 	case *v1alpha1.PartnerInvitation:
-		x.setDomainRef(string(o.Spec.PartnerDomain), "inv/"+o.Namespace+"/"+o.Name, !remove)
-		// Invitations feed nothing derived: tenant-manager rules read them.
+		// Invitations feed nothing derived, and make no domain a partner's
+		// (see domainRefs): tenant-manager rules read them.
 		put(x.tenant(o.Namespace).invitations, o.Name, o, remove)
 	case *v1alpha1.PartnerLink:
 		x.setDomainRef(string(o.Spec.PartnerDomain), "link/"+o.Namespace+"/"+o.Name, !remove)
@@ -185,8 +193,8 @@ func (x *Index) tenant(ns string) *tenant {
 	return t
 }
 
-// setDomainRef records (or drops) that ref names the domain. The partner
-// domain of invitations and links is immutable, so a ref never moves.
+// setDomainRef records (or drops) that ref names the domain. The domain of
+// registrations and links is immutable, so a ref never moves.
 func (x *Index) setDomainRef(domain, ref string, present bool) {
 	domain = strings.ToLower(domain)
 	d := x.domainRefs[domain]
@@ -207,10 +215,10 @@ func (x *Index) setDomainRef(domain, ref string, present bool) {
 	}
 }
 
-// partnerDomain is a domain some invitation or link names.
+// partnerDomain is a domain a registration or a link names.
 type partnerDomain struct {
 	domain string
-	refs   map[string]struct{} // "inv/<ns>/<name>" and "link/<ns>/<name>"
+	refs   map[string]struct{} // "porg/<name>" and "link/<ns>/<name>"
 	// accessLabel is the label of the rooms the partner may reach, and
 	// listHint denies a list of rooms without it, naming the selector to
 	// use. Both are built once here, not on every list.

@@ -24,6 +24,9 @@ type modelWorld struct {
 	assignments []*v1alpha1.RoomAssignment
 	roles       []*v1alpha1.PartnerRole
 	rooms       []*v1alpha1.Room
+
+	// organizations register partner domains (cluster-scoped).
+	organizations []*v1alpha1.PartnerOrganization
 }
 
 func modelSelects(s v1alpha1.RoomScope, room *v1alpha1.Room) bool {
@@ -128,9 +131,11 @@ func modelPermission(r *Request) (perm string, roomScoped, rolesReq, ok bool) {
 	return "", false, false, false
 }
 
+// isPartnerDomain: a registered domain, or one a link names (a link whose
+// registration went in a race); invitations make none.
 func (w *modelWorld) isPartnerDomain(domain string) bool {
-	for _, i := range w.invitations {
-		if string(i.Spec.PartnerDomain) == domain {
+	for _, o := range w.organizations {
+		if string(o.Spec.Domain) == domain {
 			return true
 		}
 	}
@@ -154,7 +159,7 @@ func (w *modelWorld) modelIdentity(raw string) (user, domain string, v Verdict, 
 	}
 	normalised := strings.TrimSuffix(strings.TrimSpace(strings.ToLower(raw[at+1:])), ".")
 	under := w.isPartnerDomain(normalised)
-	for _, d := range []string{"contoso.com", "fabrikam.com"} {
+	for _, d := range []string{"contoso.com", "fabrikam.com", "northwind.com"} {
 		under = under || strings.HasSuffix(normalised, "."+d) && w.isPartnerDomain(d)
 	}
 	if !under {
@@ -410,6 +415,17 @@ func randomWorld(rng *rand.Rand) *modelWorld {
 		return s
 	}
 	w := &modelWorld{}
+	// Most worlds register both invited domains, some only one or none
+	// (invitations of unregistered domains, or links whose registration
+	// went), and some register northwind.com, which nothing invites.
+	for _, d := range append(domains, "northwind.com") {
+		if rng.IntN(4) != 0 {
+			w.organizations = append(w.organizations, &v1alpha1.PartnerOrganization{
+				ObjectMeta: metav1.ObjectMeta{Name: d},
+				Spec:       v1alpha1.PartnerOrganizationSpec{Domain: v1alpha1.Domain(d), DisplayName: d},
+			})
+		}
+	}
 	now := metav1.Now()
 	for _, ns := range namespaces {
 		for _, name := range roomNames {
@@ -478,7 +494,7 @@ func randomWorld(rng *rand.Rand) *modelWorld {
 
 func randomRequest(rng *rand.Rand) *Request {
 	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
-	r := &Request{User: pick("alice", "bob", "Carol", " ALICE") + pick("@contoso.com", "@fabrikam.com", "@Contoso.com")}
+	r := &Request{User: pick("alice", "bob", "Carol", " ALICE") + pick("@contoso.com", "@fabrikam.com", "@Contoso.com", "@northwind.com")}
 	switch rng.IntN(8) {
 	case 0: // malformed, foreign or system identities
 		r.User = pick("alice", "", "a@b", "fabrikam.com:ops", "al ice") + pick("@customer.org", "@contoso", "", "@x@contoso.com", "@.com", "@eu.contoso.com", "@contoso.com.", "@eu.customer.org")
@@ -543,6 +559,9 @@ func checkSeed(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	w := randomWorld(rng)
 	var objs []any
+	for _, o := range w.organizations {
+		objs = append(objs, o)
+	}
 	for _, o := range w.invitations {
 		objs = append(objs, o)
 	}

@@ -15,7 +15,8 @@ import (
 )
 
 // Feeder keeps an Index equal to the cache: it registers event handlers on
-// the informers of the five kinds and marks the index synced once every
+// the informers of the kinds the index keeps (partner registrations and the
+// five namespaced kinds) and marks the index synced once every
 // handler has seen the initial list. It runs on every replica, leader or not,
 // so that each one can answer reviews.
 type Feeder struct {
@@ -30,7 +31,7 @@ func (f *Feeder) NeedLeaderElection() bool { return false }
 func (f *Feeder) Start(ctx context.Context) error {
 	var registrations []toolscache.ResourceEventHandlerRegistration
 	for _, obj := range []client.Object{
-		&v1alpha1.PartnerInvitation{}, &v1alpha1.PartnerLink{}, &v1alpha1.RoomAssignment{},
+		&v1alpha1.PartnerOrganization{}, &v1alpha1.PartnerInvitation{}, &v1alpha1.PartnerLink{}, &v1alpha1.RoomAssignment{},
 		&v1alpha1.PartnerRole{}, &v1alpha1.Room{},
 	} {
 		informer, err := f.Cache.GetInformer(ctx, obj)

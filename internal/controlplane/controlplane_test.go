@@ -57,8 +57,8 @@ func TestStartWritesKubeconfigInstallsCRDsAndStopCleansUp(t *testing.T) {
 			ours++
 		}
 	}
-	if ours != 5 {
-		t.Errorf("installed %d partners.roompro.io CRDs, want 5", ours)
+	if ours != 6 {
+		t.Errorf("installed %d partners.roompro.io CRDs, want 6", ours)
 	}
 
 	stopped = true

@@ -1,12 +1,16 @@
 // Package testenv holds what the suites that run against a real apiserver
-// share beyond internal/controlplane: the client scheme, and whether
-// benchmarks were asked for.
+// share beyond internal/controlplane: the client scheme, whether benchmarks
+// were asked for, and the partner registrations their invitations need.
 package testenv
 
 import (
+	"context"
 	"flag"
+	"fmt"
 	"testing"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -46,4 +50,22 @@ func StartControlPlane(tb testing.TB, opts controlplane.Options) (*controlplane.
 		tb.Fatal(err)
 	}
 	return cp, admin
+}
+
+// RegisterPartners registers each domain as a PartnerOrganization (named by
+// its domain), as the platform team would before any customer invites it:
+// the admission webhooks refuse invitations and links of unregistered
+// domains, and only registered domains are partner domains. A domain that
+// is registered already is left as it is.
+func RegisterPartners(ctx context.Context, c client.Client, domains ...string) error {
+	for _, d := range domains {
+		org := &v1alpha1.PartnerOrganization{
+			ObjectMeta: metav1.ObjectMeta{Name: d},
+			Spec:       v1alpha1.PartnerOrganizationSpec{Domain: v1alpha1.Domain(d), DisplayName: d},
+		}
+		if err := c.Create(ctx, org); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("registering the partner %s: %w", d, err)
+		}
+	}
+	return nil
 }

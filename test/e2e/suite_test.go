@@ -32,6 +32,9 @@ func TestEndToEnd(t *testing.T) {
 	RunSpecs(t, "End to end (envtest with authorization and admission webhooks)")
 }
 
+// partnerDomains are the registered partners of the suite.
+var partnerDomains = []string{domain, "fabrikam.com", "ready.example.com"}
+
 var (
 	ctx       = context.Background()
 	cp        *controlplane.ControlPlane
@@ -79,10 +82,14 @@ var _ = BeforeSuite(func() {
 		Expect(mgr.Start(mgrCtx)).To(Succeed())
 	}()
 
+	// The platform team registers the partners the specs invite (the
+	// admission webhooks refuse any other) before anything else runs, since
+	// ginkgo shuffles the containers. ready.example.com is the probe's.
+	Expect(testenv.RegisterPartners(ctx, admin, partnerDomains...)).To(Succeed())
+
 	// Ready when the apiserver gets the webhook's own answer for a partner
 	// user: a Deny saying the domain has no partnership, not "not synced"
 	// and not a connection failure.
-	Expect(admin.Create(ctx, invitation("default", "readiness", "ready.example.com", 30))).To(Succeed())
 	Eventually(func() string {
 		return review(&authorizationv1.ResourceAttributes{Namespace: "nowhere", Verb: "get", Group: v1alpha1.GroupVersion.Group, Resource: "rooms", Name: "x"}, "probe@ready.example.com").Status.Reason
 	}).Should(ContainSubstring("has no partnership"))

@@ -10,6 +10,8 @@ import (
 	. "github.com/onsi/gomega"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -37,9 +39,16 @@ func applySamples(c client.Client, dir string) {
 			if decoder.Decode(&obj.Object) != nil {
 				break
 			}
-			if len(obj.Object) > 0 {
-				Expect(c.Create(ctx, obj)).To(Succeed(), "%s: %s %s", f, obj.GetKind(), obj.GetName())
+			if len(obj.Object) == 0 {
+				continue
 			}
+			err := c.Create(ctx, obj)
+			// The suite registered the samples' partner already (every
+			// container needs it); the sample's registration is the same.
+			if obj.GetKind() == "PartnerOrganization" && apierrors.IsAlreadyExists(err) {
+				continue
+			}
+			Expect(err).To(Succeed(), "%s: %s %s", f, obj.GetKind(), obj.GetName())
 		}
 	}
 }
@@ -50,8 +59,16 @@ var _ = Describe("the samples walkthrough", Ordered, func() {
 	room := func(name string) client.ObjectKey { return client.ObjectKey{Namespace: ns, Name: name} }
 
 	It("applies as the README says, with the phases and decisions it shows", func() {
-		By("the customer: namespace, rooms in two countries, an invitation for the US rooms")
+		By("the platform team registers contoso.com; the customer: namespace, rooms in two countries, an invitation for the US rooms")
 		applySamples(admin, "")
+		org := &v1alpha1.PartnerOrganization{}
+		Eventually(func() string {
+			Expect(admin.Get(ctx, client.ObjectKey{Name: "contoso.com"}, org)).To(Succeed())
+			if c := meta.FindStatusCondition(org.Status.Conditions, v1alpha1.ConditionReady); c != nil && c.Status == metav1.ConditionTrue {
+				return c.Reason
+			}
+			return ""
+		}).Should(Equal("Registered"))
 		inv := &v1alpha1.PartnerInvitation{}
 		Eventually(func() v1alpha1.InvitationPhase {
 			Expect(admin.Get(ctx, room("contoso"), inv)).To(Succeed())

@@ -155,6 +155,9 @@ func TestFailureModes(t *testing.T) {
 
 	// The customer's staff member "staff" may read rooms through RBAC.
 	must(t, admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	// The platform team registers the partner; registrations have no
+	// admission webhook on create, so this works with the operator down.
+	must(t, testenv.RegisterPartners(ctx, admin, "contoso.com"))
 	must(t, admin.Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "room-reader"},
 		Rules: []rbacv1.PolicyRule{{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"rooms"}, Verbs: []string{"get", "list"}}}}))
 	must(t, admin.Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "room-reader"},

@@ -316,6 +316,9 @@ func room(ns, name string) *v1alpha1.Room {
 // and waits until the link is Active.
 func establish(ctx context.Context, b *testing.B, ns, name string) error {
 	domain := name + ".example.com"
+	if err := testenv.RegisterPartners(ctx, admin, domain); err != nil {
+		return err
+	}
 	inv := &v1alpha1.PartnerInvitation{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: v1alpha1.PartnerInvitationSpec{PartnerDomain: v1alpha1.Domain(domain), ExpiryDays: 30, TermsAccepted: true,

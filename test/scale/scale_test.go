@@ -107,6 +107,13 @@ func (w world) run(b *testing.B) (converged time.Duration, peakRSS int64) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The platform team registers every partner (and the probe's domain):
+	// admission refuses invitations of unregistered domains. A
+	// registration has no admission webhook, so this needs no operator.
+	if err := testenv.RegisterPartners(ctx, admin, "probe.example.com"); err != nil {
+		b.Fatal(err)
+	}
+	parallel(b, w.links/w.namespaces, func(j int) error { return testenv.RegisterPartners(ctx, admin, domainOf(j)) })
 	operator := startOperator(b, cp)
 	defer operator.stop()
 	waitForWebhooks(b, admin)
