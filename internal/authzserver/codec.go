@@ -12,8 +12,8 @@ package authzserver
 //   - keys match field names exactly or case-insensitively (Unicode simple
 //     folding, as encoding/json does), after unescaping;
 //   - unknown keys, and the fields that the decision does not read
-//     (metadata, spec.uid, spec.extra, resourceAttributes.version and
-//     .fieldSelector, status), are skipped after a full syntax check;
+//     (metadata, spec.uid, spec.extra, resourceAttributes.version, status),
+//     are skipped after a full syntax check;
 //   - null leaves a string unchanged, and sets a slice or a pointer-to-struct
 //     field to nil; a repeated key decodes into what the earlier one left
 //     (a pointer-to-struct is merged into, a slice reused in place);
@@ -59,8 +59,9 @@ type sarReview struct {
 
 type resourceAttrs struct {
 	namespace, verb, group, resource, subresource, name string
-	hasLS                                               bool
-	ls                                                  labelSelectorAttrs
+	hasLS, hasFS                                        bool
+	// ls and fs: the label and field selectors, of one shape.
+	ls, fs labelSelectorAttrs
 }
 
 type labelSelectorAttrs struct {
@@ -106,8 +107,9 @@ func (ls *labelSelectorAttrs) reset() {
 
 func (ra *resourceAttrs) reset() {
 	ra.namespace, ra.verb, ra.group, ra.resource, ra.subresource, ra.name = "", "", "", "", "", ""
-	ra.hasLS = false
+	ra.hasLS, ra.hasFS = false, false
 	ra.ls.reset()
+	ra.fs.reset()
 }
 
 func (r *sarReview) reset() {
@@ -127,15 +129,21 @@ func (r *sarReview) trim() {
 	if cap(r.groups) > maxPooledLen {
 		r.groups = nil
 	}
-	if cap(r.ra.ls.reqs) > maxPooledLen {
-		r.ra.ls.reqs = nil
+	r.ra.ls.trim()
+	r.ra.fs.trim()
+	r.reset()
+}
+
+// trim drops buffers grown past what a pooled review keeps.
+func (ls *labelSelectorAttrs) trim() {
+	if cap(ls.reqs) > maxPooledLen {
+		ls.reqs = nil
 	}
-	for i, req := range r.ra.ls.reqs[:cap(r.ra.ls.reqs)] {
+	for i, req := range ls.reqs[:cap(ls.reqs)] {
 		if cap(req.values) > maxPooledLen {
-			r.ra.ls.reqs[:cap(r.ra.ls.reqs)][i].values = nil
+			ls.reqs[:cap(ls.reqs)][i].values = nil
 		}
 	}
-	r.reset()
 }
 
 // validate applies the rules the handler always applied after decoding.
@@ -167,23 +175,35 @@ func (r *sarReview) request(req *authz.Request, reqs []authz.Requirement) []auth
 	ra := &r.ra
 	req.Namespace, req.Verb, req.Group = ra.namespace, ra.verb, ra.group
 	req.Resource, req.Subresource, req.Name = ra.resource, ra.subresource, ra.name
+	reqs = reqs[:0]
 	if ra.hasLS {
-		reqs = reqs[:0]
-		for _, lr := range ra.ls.reqs {
-			var values []string
-			if len(lr.values) > 0 {
-				values = lr.values
-			}
-			reqs = append(reqs, authz.Requirement{Key: lr.key, Operator: lr.operator, Values: values})
-		}
-		if len(reqs) > 0 {
-			req.LabelSelector = reqs
-		} else if ra.ls.raw != "" {
-			// A caller other than the apiserver may send only the raw selector.
-			req.LabelSelector = parseRawSelector(ra.ls.raw)
-		}
+		req.LabelSelector, reqs = ra.ls.requirements(reqs, parseRawSelector)
+	}
+	if ra.hasFS {
+		req.FieldSelector, reqs = ra.fs.requirements(reqs, parseRawFieldSelector)
 	}
 	return reqs
+}
+
+// requirements appends the selector's requirements to reqs and returns them
+// (a sub-slice of the result) with the result. A caller other than the
+// apiserver may send only the raw selector: parseRaw reads it then.
+func (ls *labelSelectorAttrs) requirements(reqs []authz.Requirement, parseRaw func(string) []authz.Requirement) (own, all []authz.Requirement) {
+	start := len(reqs)
+	for _, lr := range ls.reqs {
+		var values []string
+		if len(lr.values) > 0 {
+			values = lr.values
+		}
+		reqs = append(reqs, authz.Requirement{Key: lr.key, Operator: lr.operator, Values: values})
+	}
+	switch {
+	case len(reqs) > start:
+		return reqs[start:len(reqs):len(reqs)], reqs
+	case ls.raw != "":
+		return parseRaw(ls.raw), reqs
+	}
+	return nil, reqs
 }
 
 const (
@@ -199,7 +219,7 @@ type objectFields struct{ names, skipped []string }
 var (
 	reviewFields      = objectFields{names: []string{"apiVersion", "kind", "spec"}, skipped: []string{"metadata", "status"}}
 	specFields        = objectFields{names: []string{"user", "groups", "resourceAttributes", "nonResourceAttributes"}, skipped: []string{"extra", "uid"}}
-	resourceFields    = objectFields{names: []string{"namespace", "verb", "group", "resource", "subresource", "name", "labelSelector"}, skipped: []string{"version", "fieldSelector"}}
+	resourceFields    = objectFields{names: []string{"namespace", "verb", "group", "resource", "subresource", "name", "labelSelector", "fieldSelector"}, skipped: []string{"version"}}
 	labelFields       = objectFields{names: []string{"rawSelector", "requirements"}}
 	requirementFields = objectFields{names: []string{"key", "operator", "values"}}
 	nonResourceFields = objectFields{names: []string{"path", "verb"}}
@@ -895,26 +915,30 @@ func (d *decoder) resourceAttrsMembers(ra *resourceAttrs) bool {
 			return d.stringField(&ra.subresource, "spec.resourceAttributes.subresource")
 		case 5:
 			return d.stringField(&ra.name, "spec.resourceAttributes.name")
+		case 6:
+			return d.optionalObject("spec.resourceAttributes.labelSelector", &ra.hasLS, ra.ls.reset,
+				func() bool { return d.selectorMembers(&ra.ls, "labelSelector") })
 		}
-		return d.optionalObject("spec.resourceAttributes.labelSelector", &ra.hasLS, ra.ls.reset,
-			func() bool { return d.labelSelectorMembers(&ra.ls) })
+		return d.optionalObject("spec.resourceAttributes.fieldSelector", &ra.hasFS, ra.fs.reset,
+			func() bool { return d.selectorMembers(&ra.fs, "fieldSelector") })
 	})
 }
 
-func (d *decoder) labelSelectorMembers(ls *labelSelectorAttrs) bool {
+// selectorMembers decodes a labelSelector or fieldSelector: both are a raw
+// selector and a list of requirements of one shape.
+func (d *decoder) selectorMembers(ls *labelSelectorAttrs, name string) bool {
 	return d.members(labelFields, func(i int) bool {
 		if i == 0 {
-			return d.stringField(&ls.raw, "labelSelector.rawSelector")
+			return d.stringField(&ls.raw, name+".rawSelector")
 		}
-		return d.requirementsField(&ls.reqs)
+		return d.requirementsField(&ls.reqs, name+".requirements")
 	})
 }
 
-// requirementsField decodes labelSelector.requirements in place, as
+// requirementsField decodes a selector's requirements in place, as
 // stringsField does for strings: an object merges into the element, null
 // leaves it.
-func (d *decoder) requirementsField(dst *[]labelRequirement) bool {
-	const field = "labelSelector.requirements"
+func (d *decoder) requirementsField(dst *[]labelRequirement, field string) bool {
 	return arrayField(d, dst, field, "an array of requirements", clearRequirements, func(r *labelRequirement) bool {
 		isNull, ok := d.object(field)
 		if !ok || isNull {

@@ -94,6 +94,14 @@ func referenceRequestOf(spec *authorizationv1.SubjectAccessReviewSpec) *authz.Re
 			req.LabelSelector = parseRawSelector(ls.RawSelector)
 		}
 	}
+	if fs := ra.FieldSelector; fs != nil {
+		for _, r := range fs.Requirements {
+			req.FieldSelector = append(req.FieldSelector, authz.Requirement{Key: r.Key, Operator: string(r.Operator), Values: r.Values})
+		}
+		if len(fs.Requirements) == 0 && fs.RawSelector != "" {
+			req.FieldSelector = parseRawFieldSelector(fs.RawSelector)
+		}
+	}
 	return req
 }
 
@@ -125,21 +133,25 @@ type mirrorReview struct {
 			Group         string `json:"group"`
 			Resource      string `json:"resource"`
 			Subresource   string `json:"subresource"`
-			Name          string `json:"name"`
-			LabelSelector *struct {
-				RawSelector  string `json:"rawSelector"`
-				Requirements []struct {
-					Key      string   `json:"key"`
-					Operator string   `json:"operator"`
-					Values   []string `json:"values"`
-				} `json:"requirements"`
-			} `json:"labelSelector"`
+			Name          string          `json:"name"`
+			LabelSelector *mirrorSelector `json:"labelSelector"`
+			FieldSelector *mirrorSelector `json:"fieldSelector"`
 		} `json:"resourceAttributes"`
 		NonResourceAttributes *struct {
 			Path string `json:"path"`
 			Verb string `json:"verb"`
 		} `json:"nonResourceAttributes"`
 	} `json:"spec"`
+}
+
+// mirrorSelector is the shape label and field selectors share.
+type mirrorSelector struct {
+	RawSelector  string `json:"rawSelector"`
+	Requirements []struct {
+		Key      string   `json:"key"`
+		Operator string   `json:"operator"`
+		Values   []string `json:"values"`
+	} `json:"requirements"`
 }
 
 func referenceMirror(body []byte) (*authz.Request, error) {
@@ -161,6 +173,13 @@ func referenceMirror(body []byte) (*authz.Request, error) {
 					metav1.LabelSelectorRequirement{Key: r.Key, Operator: metav1.LabelSelectorOperator(r.Operator), Values: r.Values})
 			}
 		}
+		if fs := ra.FieldSelector; fs != nil {
+			spec.ResourceAttributes.FieldSelector = &authorizationv1.FieldSelectorAttributes{RawSelector: fs.RawSelector}
+			for _, r := range fs.Requirements {
+				spec.ResourceAttributes.FieldSelector.Requirements = append(spec.ResourceAttributes.FieldSelector.Requirements,
+					metav1.FieldSelectorRequirement{Key: r.Key, Operator: metav1.FieldSelectorOperator(r.Operator), Values: r.Values})
+			}
+		}
 	}
 	if err := referenceValidate(m.APIVersion, m.Kind, &spec); err != nil {
 		return nil, err
@@ -179,12 +198,17 @@ func fastDecode(body []byte) (*authz.Request, error) {
 	}
 	out := *req
 	out.Groups = append([]string(nil), req.Groups...)
-	out.LabelSelector = nil
-	for _, r := range req.LabelSelector {
-		r.Values = append([]string(nil), r.Values...)
-		out.LabelSelector = append(out.LabelSelector, r)
-	}
+	out.LabelSelector, out.FieldSelector = copyRequirements(req.LabelSelector), copyRequirements(req.FieldSelector)
 	return &out, nil
+}
+
+func copyRequirements(reqs []authz.Requirement) []authz.Requirement {
+	var out []authz.Requirement
+	for _, r := range reqs {
+		r.Values = append([]string(nil), r.Values...)
+		out = append(out, r)
+	}
+	return out
 }
 
 // normalize makes nil and empty slices equal: the rules read only lengths.
@@ -196,16 +220,21 @@ func normalize(r *authz.Request) *authz.Request {
 	if len(out.Groups) == 0 {
 		out.Groups = nil
 	}
-	if len(out.LabelSelector) == 0 {
-		out.LabelSelector = nil
+	out.LabelSelector, out.FieldSelector = normalizeRequirements(out.LabelSelector), normalizeRequirements(out.FieldSelector)
+	return &out
+}
+
+func normalizeRequirements(reqs []authz.Requirement) []authz.Requirement {
+	if len(reqs) == 0 {
+		return nil
 	}
-	out.LabelSelector = append([]authz.Requirement(nil), out.LabelSelector...)
-	for i := range out.LabelSelector {
-		if len(out.LabelSelector[i].Values) == 0 {
-			out.LabelSelector[i].Values = nil
+	out := append([]authz.Requirement(nil), reqs...)
+	for i := range out {
+		if len(out[i].Values) == 0 {
+			out[i].Values = nil
 		}
 	}
-	return &out
+	return out
 }
 
 // checkCodec is the property: the codec agrees with encoding/json on the
@@ -282,7 +311,8 @@ var codecSeeds = []string{
 	`{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{"user":"a","user":null,"groups":["a","b","c"],"groups":["x"],"groups":[null,null,null,null,null],"resourceAttributes":{"verb":"get"},"resourceAttributes":{"name":"n"}}}`,
 	`{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{"user":"a","resourceAttributes":{"verb":"get","labelSelector":{"requirements":[{"key":"a","values":["1","2"]},{"key":"b"}]},"labelSelector":{"requirements":[{"operator":"In","values":[null]}]}}}}`,
 	`{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{"user":"a","resourceAttributes":{"verb":"get"},"resourceAttributes":null,"nonResourceAttributes":{"path":"/"},"groups":[],"groups":null}}`,
-	`{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{"user":"a","resourceAttributes":{"verb":"get","fieldSelector":{"rawSelector":5},"version":[1,-2.5e+3,true,false,null,{"x":{}}]}},"metadata":5,"status":"x"}`,
+	`{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{"user":"a@b.c","resourceAttributes":{"verb":"list","resource":"partnerroles","labelSelector":{"requirements":[{"key":"k","operator":"Exists"}]},"fieldSelector":{"rawSelector":"x","requirements":[{"key":"spec.partnerLink","operator":"In","values":["contoso"]}]}}}}`,
+	`{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{"user":"a","resourceAttributes":{"verb":"get","fieldSelector":{"rawSelector":"spec.partnerLink=contoso"},"version":[1,-2.5e+3,true,false,null,{"x":{}}]}},"metadata":5,"status":"x"}`,
 	"\t{\"apiVersion\" : \"authorization.k8s.io/v1\" ,\r\n\"kind\":\"SubjectAccessReview\",\"spec\":{\"user\":\"a\xff\xfeb\",\"nonResourceAttributes\":{}}}\n ",
 	`{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{"user":5,"nonResourceAttributes":{}}}`,
 	`{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{"user":"a","nonResourceAttributes":{}}} x`,

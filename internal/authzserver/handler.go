@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -171,6 +172,25 @@ func decisionCounter(v authz.Verdict) prometheus.Counter {
 	c := metrics.Decisions.WithLabelValues(v.String())
 	decisionCounters[v].Store(&c)
 	return c
+}
+
+// parseRawFieldSelector turns "key=value", "key==value" or "key!=value"
+// into requirements; a selector that does not parse confines nothing.
+func parseRawFieldSelector(raw string) []authz.Requirement {
+	sel, err := fields.ParseSelector(raw)
+	if err != nil {
+		return nil
+	}
+	var out []authz.Requirement
+	for _, r := range sel.Requirements() {
+		switch r.Operator {
+		case selection.Equals, selection.DoubleEquals:
+			out = append(out, authz.Requirement{Key: r.Field, Operator: "In", Values: []string{r.Value}})
+		case selection.NotEquals:
+			out = append(out, authz.Requirement{Key: r.Field, Operator: "NotIn", Values: []string{r.Value}})
+		}
+	}
+	return out
 }
 
 // parseRawSelector turns "key", "key=true" or "key in (true)" into
