@@ -593,3 +593,21 @@ func TestOutOfPartnershipDenialsAreAlike(t *testing.T) {
 		}
 	}
 }
+
+func TestHoldings(t *testing.T) {
+	x := world()
+	admin := x.Holdings(ns, alice, nil, "contoso")
+	if len(admin) != 1 || admin[0].Scope != nil || len(admin[0].Permissions) != len(v1alpha1.PrimaryAdminPermissions) {
+		t.Errorf("primary admin holds %+v, want the primary-admin set on the whole scope", admin)
+	}
+	if got := x.Holdings(ns, alice, nil, "fabrikam"); len(got) != 0 {
+		t.Errorf("alice holds %+v on fabrikam, want nothing", got)
+	}
+	helpdesk := x.Holdings(ns, carol, helpdesk, "contoso")
+	if len(helpdesk) != 1 || helpdesk[0].Scope == nil {
+		t.Errorf("carol holds %+v, want one scoped holding", helpdesk)
+	}
+	if got := x.Holdings(ns, "System:alice@contoso.com", nil, "contoso"); len(got) != 0 {
+		t.Errorf("a malformed name holds %+v, want nothing", got)
+	}
+}

@@ -41,7 +41,9 @@ type grant struct {
 	domain      string
 	permissions permissionSet
 	// scope narrows the link's scope; nil means the link's whole scope.
-	scope *scope.Matcher
+	// source is the RoomScope it was compiled from.
+	scope  *scope.Matcher
+	source v1alpha1.RoomScope
 	// rooms of a scoped grant: those of the link's scope that scope selects,
 	// kept current with the link's. Unscoped grants read link.rooms.
 	rooms   map[string]struct{}
@@ -299,7 +301,7 @@ func (t *tenant) regrant(roleName string) {
 			if err != nil {
 				continue // an invalid scope grants nothing
 			}
-			g.scope = m
+			g.scope, g.source = m, ra.Scope
 			t.fillScopedRooms(g)
 			link.scoped[g] = struct{}{}
 		}
