@@ -152,10 +152,7 @@ func testMetadata(t *testing.T) {
 			for _, m := range append(slices.Clone(tg.muts), tg.control) {
 				for _, method := range writeMethods {
 					t.Run(fmt.Sprintf("%s/%s/%s/%s", tg.kind, writer, m.name, method.name), func(t *testing.T) {
-						before := tg.newObj()
-						if err := admin.Get(ctx, tg.key, before); err != nil {
-							t.Fatal(err)
-						}
+						before := settled(t, tg.newObj, tg.key)
 						defer restore(t, tg, before)
 						after := before.DeepCopyObject().(client.Object)
 						m.apply(after)
@@ -239,6 +236,9 @@ func restore(t *testing.T, tg metadataTarget, before client.Object) {
 	if err == nil && tg.kind == "room" {
 		err = waitRoomsLabelled()
 	}
+	if err == nil {
+		settled(t, tg.newObj, tg.key)
+	}
 	if err != nil {
 		t.Fatalf("restoring %s: %v", tg.key, err)
 	}
@@ -252,4 +252,33 @@ func specOf(o client.Object) any {
 		return o.Spec
 	}
 	return nil
+}
+
+// settled reads an object once the operator has observed its generation, so
+// that no status write of the operator is still on its way: a case compares
+// resourceVersions, and a write from a stale read would conflict.
+func settled(t *testing.T, newObj func() client.Object, key client.ObjectKey) client.Object {
+	t.Helper()
+	var obj client.Object
+	err := eventually(10*time.Second, func() error {
+		obj = newObj()
+		if err := admin.Get(ctx, key, obj); err != nil {
+			return err
+		}
+		var observed int64
+		switch o := obj.(type) {
+		case *v1alpha1.Room:
+			observed = o.Status.ObservedGeneration
+		case *v1alpha1.PartnerRole:
+			observed = o.Status.ObservedGeneration
+		}
+		if observed != obj.GetGeneration() {
+			return fmt.Errorf("%s: observedGeneration %d, generation %d", key, observed, obj.GetGeneration())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return obj
 }
