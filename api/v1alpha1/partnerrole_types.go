@@ -88,12 +88,18 @@ type PartnerRoleStatus struct {
 }
 
 // PartnerRole delegates rights inside a partner's room scope to the partner's
-// users and groups. The primary admins of a link manage its roles.
+// users and groups. The primary admins of a link manage its roles. Its name
+// starts with its link's name and a dash (contoso-helpdesk for link
+// contoso): the authorization webhook decides by the name alone for a role
+// it has not seen yet, and no partner can take a name that another link's
+// role will need.
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:selectablefield:JSONPath=`.spec.partnerLink`
 // +kubebuilder:resource:shortName=prole,categories=roompro
 // +kubebuilder:validation:XValidation:rule="!has(self.spec.builtin) || self.metadata.name == self.spec.partnerLink + '-primary-admins'",message="the built-in PrimaryAdmin role must be named <partnerLink>-primary-admins"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.startsWith(self.spec.partnerLink + '-')",message="a PartnerRole is named <partnerLink>-<name>: its name starts with its link's name and a dash, so that the name alone says which partner it belongs to"
+// +kubebuilder:validation:XValidation:rule="has(self.spec.builtin) || !self.metadata.name.endsWith('-primary-admins')",message="names ending in -primary-admins belong to the built-in roles of partner links"
 // +kubebuilder:printcolumn:name="Link",type=string,JSONPath=`.spec.partnerLink`
 // +kubebuilder:printcolumn:name="Builtin",type=string,JSONPath=`.spec.builtin`
 // +kubebuilder:printcolumn:name="Permissions",type=string,JSONPath=`.spec.permissions`,priority=1

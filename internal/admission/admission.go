@@ -38,6 +38,9 @@ type Options struct {
 	// TenantManagerGroup is the group suffix of tenant managers. Default:
 	// authz.DefaultTenantManagerGroup.
 	TenantManagerGroup string
+	// Holdings tells what a partner user holds on a link (authz.Index.
+	// Holdings). Default: nothing, which refuses every partner role write.
+	Holdings func(namespace, user string, groups []string, link string) []authz.Holding
 }
 
 // +kubebuilder:webhook:path=/mutate-partners-roompro-io-v1alpha1-room,mutating=true,failurePolicy=fail,sideEffects=None,groups=partners.roompro.io,resources=rooms,verbs=create,versions=v1alpha1,name=mroom.partners.roompro.io,admissionReviewVersions=v1
@@ -64,6 +67,9 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	}
 	if opts.IsPartnerDomain == nil {
 		opts.IsPartnerDomain = func(string) bool { return true }
+	}
+	if opts.Holdings == nil {
+		opts.Holdings = func(string, string, []string, string) []authz.Holding { return nil }
 	}
 	r := mgr.GetAPIReader()
 	for _, kind := range []string{"room", "partnerinvitation", "partnerlink", "partnerrole", "roomassignment"} {
@@ -105,8 +111,12 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 
 // requester is who sent the admission request.
 type requester struct {
-	name string
-	// partner is set when the user is a partner user: a UPN of a partner domain.
+	name   string
+	groups []string
+	// partner is set when the user is a partner user: a UPN of a partner
+	// domain, or a name that falls under one without being well-formed
+	// (authz.Malformed), which then meets every partner restriction and
+	// holds nothing.
 	partner *authz.Identity
 	// upn is set for every UPN, partner or not (a tenant manager accepting
 	// the first invitation of its domain is a UPN of a partner domain).
@@ -118,12 +128,13 @@ func (o Options) requester(ctx context.Context) (requester, error) {
 	if err != nil {
 		return requester{}, fmt.Errorf("reading the admission request: %w", err)
 	}
-	r := requester{name: req.UserInfo.Username}
+	r := requester{name: req.UserInfo.Username, groups: req.UserInfo.Groups}
 	if id, ok := authz.ParseIdentity(req.UserInfo.Username, req.UserInfo.Groups); ok {
 		r.upn = &id
-		if o.IsPartnerDomain(id.Domain) {
-			r.partner = &id
-		}
+	}
+	switch id, class := authz.Classify(req.UserInfo.Username, req.UserInfo.Groups, o.IsPartnerDomain); class {
+	case authz.Partner, authz.Malformed:
+		r.partner = &id
 	}
 	return r, nil
 }

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
+	"github.com/roompro/partner-operator/internal/authz"
 )
 
 const (
@@ -34,8 +35,24 @@ const (
 var (
 	created = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	clk     = clocktesting.NewFakePassiveClock(created.Add(time.Hour))
-	opts    = Options{OperatorUser: operator, Clock: clk, TenantManagerGroup: "tenant-managers", IsPartnerDomain: func(d string) bool { return d == "contoso.com" || d == "fabrikam.com" }}
+	opts    = Options{OperatorUser: operator, Clock: clk, TenantManagerGroup: "tenant-managers", IsPartnerDomain: func(d string) bool { return d == "contoso.com" || d == "fabrikam.com" },
+		Holdings: testHoldings}
 )
+
+// testHoldings: alice is contoso's primary admin; carol@contoso.com holds
+// roles.modify, roles.view, rooms.view and tickets.view on site=nyc.
+func testHoldings(_, user string, _ []string, link string) []authz.Holding {
+	switch {
+	case link == "contoso" && user == alice:
+		return []authz.Holding{{Permissions: v1alpha1.PrimaryAdminPermissions}}
+	case link == "contoso" && user == carol:
+		return []authz.Holding{{Permissions: []v1alpha1.Permission{v1alpha1.RolesModify, v1alpha1.RolesView, v1alpha1.RoomsView, v1alpha1.TicketsView},
+			Scope: &v1alpha1.RoomScope{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"site": "nyc"}}}}}
+	}
+	return nil
+}
+
+const carol = "carol@contoso.com"
 
 // as is the context of an admission request by user.
 func as(user string, groups ...string) context.Context {
@@ -86,6 +103,13 @@ func role(name string, members ...v1alpha1.Subject) *v1alpha1.PartnerRole {
 	}
 }
 
+// scopedRole is a tickets.view role for carol on a scope.
+func scopedRole(sel *metav1.LabelSelector, names []string) *v1alpha1.PartnerRole {
+	r := role("x", user(carol))
+	r.Spec.Assignments[0].Scope = v1alpha1.RoomScope{Selector: sel, Names: names}
+	return r
+}
+
 func user(n string) v1alpha1.Subject  { return v1alpha1.Subject{Kind: v1alpha1.UserSubject, Name: n} }
 func group(n string) v1alpha1.Subject { return v1alpha1.Subject{Kind: v1alpha1.GroupSubject, Name: n} }
 
@@ -125,6 +149,18 @@ func TestLinkCreate(t *testing.T) {
 		{"a contoso user in fabrikam's managers group", as(alice, "fabrikam.com:tenant-managers"), []client.Object{pending}, link("contoso"), "only members of contoso.com:tenant-managers"},
 		{"the customer's admin", as(customer, "system:masters"), []client.Object{pending}, link("contoso"), "only members of contoso.com:tenant-managers"},
 		{"a missing invitation", as(tm, managers), nil, link("contoso"), `spec.invitation: Not found: "contoso"`},
+		{"a second partnership of the domain in the namespace", as(tm, managers),
+			[]client.Object{invitation("contoso-2", "contoso.com", v1alpha1.InvitationPending), link("contoso")}, func() *v1alpha1.PartnerLink {
+				l := link("contoso-2")
+				return l
+			}(), `contoso.com already has a partnership in namespace|PartnerLink "contoso"`},
+		{"a partnership after the first one is being deleted", as(tm, managers),
+			[]client.Object{invitation("contoso-2", "contoso.com", v1alpha1.InvitationPending), func() *v1alpha1.PartnerLink {
+				l := link("contoso")
+				now := metav1.Now()
+				l.DeletionTimestamp, l.Finalizers = &now, []string{v1alpha1.GroupVersion.Group + "/offboard"}
+				return l
+			}()}, link("contoso-2"), ""},
 		{"an invitation of another domain", as(tm, managers), []client.Object{invitation("contoso", "fabrikam.com", "")}, link("contoso"), "spec.partnerDomain|is for fabrikam.com"},
 		{"an accepted invitation", as(tm, managers), []client.Object{invitation("contoso", "contoso.com", v1alpha1.InvitationAccepted)}, link("contoso"), "spec.invitation|already accepted"},
 		{"an invitation marked expired", as(tm, managers), []client.Object{invitation("contoso", "contoso.com", v1alpha1.InvitationExpired)}, link("contoso"), "spec.invitation|expired at 2026-11-02T00:00:00Z"},
@@ -199,6 +235,38 @@ func TestRole(t *testing.T) {
 			return r
 		}(), `spec.partnerLink: Not found: "gone"`},
 		{"a partner writing another partner's role", as("bob@fabrikam.com"), role("x", user("carol@contoso.com")), "may only write roles of its own partner links"},
+		{"a partner without roles.modify on the link", as("dave@contoso.com"), role("x", user("dave@contoso.com")), "holds no roles.modify on PartnerLink \"contoso\""},
+		{"a malformed name under the partner domain", as("System:alice@contoso.com"), role("x", user("carol@contoso.com")), "holds no roles.modify"},
+		{"a scoped writer grants its own permission on its own selector, narrowed", as(carol), scopedRole(&metav1.LabelSelector{MatchLabels: map[string]string{"site": "nyc", "floor": "3"}}, nil), ""},
+		{"a scoped writer grants on the whole scope", as(carol), role("x", user(carol)), "spec.assignments[0].scope|tickets.view|within its own"},
+		{"a scoped writer grants on another selector", as(carol), scopedRole(&metav1.LabelSelector{MatchLabels: map[string]string{"site": "ber"}}, nil), "spec.assignments[0].scope|tickets.view"},
+		{"a scoped writer grants by name", as(carol), scopedRole(nil, []string{"nyc-1"}), "spec.assignments[0].scope"},
+		{"a scoped writer grants what it lacks", as(carol), func() *v1alpha1.PartnerRole {
+			r := scopedRole(&metav1.LabelSelector{MatchLabels: map[string]string{"site": "nyc"}}, nil)
+			r.Spec.Permissions = []v1alpha1.Permission{v1alpha1.RoomsView, v1alpha1.UpdateRingsModify}
+			return r
+		}(), "spec.assignments[0].scope|grants updateRings.modify on"},
+		{"a partner sets an owner reference", as(alice), func() *v1alpha1.PartnerRole {
+			r := role("x", user(carol))
+			r.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: "x", UID: "1"}}
+			return r
+		}(), "metadata.ownerReferences"},
+		{"a partner sets a finalizer", as(alice), func() *v1alpha1.PartnerRole {
+			r := role("x", user(carol))
+			r.Finalizers = []string{"example.com/block"}
+			return r
+		}(), "metadata.finalizers"},
+		{"a partner sets a label of this API", as(alice), func() *v1alpha1.PartnerRole {
+			r := role("x", user(carol))
+			r.Labels = map[string]string{"access.partners.roompro.io/contoso.com": "true"}
+			return r
+		}(), "metadata.labels[access.partners.roompro.io/contoso.com]"},
+		{"a partner sets its own tracking label", as(alice), func() *v1alpha1.PartnerRole {
+			r := role("x", user(carol))
+			r.Labels = map[string]string{"app.kubernetes.io/instance": "helpdesk"}
+			r.Annotations = map[string]string{"argocd.argoproj.io/tracking-id": "x"}
+			return r
+		}(), ""},
 		{"builtin set by a user", as(alice), func() *v1alpha1.PartnerRole {
 			r := role("contoso-primary-admins", user(alice))
 			r.Spec.Builtin = v1alpha1.BuiltinPrimaryAdmin
@@ -293,6 +361,32 @@ func TestRoom(t *testing.T) {
 	expect(t, err, "")
 	_, err = v.ValidateCreate(as(customer), grabbed)
 	expect(t, err, "maintained by the partner-operator")
+
+	// Every part of metadata is the customer's or the operator's: a
+	// partner's write that touches one is refused, whoever it is.
+	for name, tc := range map[string]struct {
+		mutate func(*v1alpha1.Room)
+		want   string
+	}{
+		"an owner reference": {func(r *v1alpha1.Room) {
+			r.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: "x", UID: "00000000-0000-0000-0000-000000000001"}}
+		}, "metadata.ownerReferences|garbage collector"},
+		"a finalizer":     {func(r *v1alpha1.Room) { r.Finalizers = []string{"example.com/block"} }, "metadata.finalizers|block deletes"},
+		"an annotation":   {func(r *v1alpha1.Room) { r.Annotations = map[string]string{"x": "y"} }, "metadata.annotations"},
+		"a generateName":  {func(r *v1alpha1.Room) { r.GenerateName = "x-" }, "metadata.generateName"},
+		"a removed label": {func(r *v1alpha1.Room) { delete(r.Labels, "country") }, "metadata.labels[country]"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			changed := old.DeepCopy()
+			tc.mutate(changed)
+			for _, u := range []string{alice, "System:alice@contoso.com", "ops@eu.contoso.com"} {
+				_, err := v.ValidateUpdate(as(u), old, changed)
+				expect(t, err, tc.want)
+			}
+			_, err := v.ValidateUpdate(as(customer), old, changed)
+			expect(t, err, "")
+		})
+	}
 }
 
 func TestRequestedByIsStampedAndKept(t *testing.T) {

@@ -61,7 +61,33 @@ func (v *linkValidator) ValidateCreate(ctx context.Context, link *v1alpha1.Partn
 	for i, s := range link.Spec.PrimaryAdmins {
 		errs = append(errs, validateMember(s, domain, field.NewPath("spec", "primaryAdmins").Index(i))...)
 	}
+	if len(errs) == 0 {
+		if err := v.onePartnership(ctx, link); err != nil {
+			return nil, err
+		}
+	}
 	return nil, invalid(link, "PartnerLink", errs)
+}
+
+// onePartnership refuses a second live partnership of one domain in one
+// namespace. The access label is per domain, so two links of one domain
+// would share it; one live partnership per partner and tenant is also how
+// Teams Rooms Pro relates them. (The index also denies a list by the label
+// to a caller that does not cover every active link of its domain, should a
+// race admit two.)
+func (v *linkValidator) onePartnership(ctx context.Context, link *v1alpha1.PartnerLink) error {
+	var links v1alpha1.PartnerLinkList
+	if err := v.reader.List(ctx, &links, client.InNamespace(link.Namespace)); err != nil {
+		return fmt.Errorf("listing the PartnerLinks of namespace %q: %w", link.Namespace, err)
+	}
+	for _, other := range links.Items {
+		if other.Name != link.Name && other.Spec.PartnerDomain == link.Spec.PartnerDomain && other.DeletionTimestamp.IsZero() {
+			return forbidden(link, "partnerlinks", fmt.Sprintf(
+				"%s already has a partnership in namespace %q: PartnerLink %q; a partner has one live partnership per tenant: change its RoomAssignments, or delete it first",
+				link.Spec.PartnerDomain, link.Namespace, other.Name))
+		}
+	}
+	return nil
 }
 
 func (v *linkValidator) ValidateUpdate(ctx context.Context, oldLink, link *v1alpha1.PartnerLink) (admission.Warnings, error) {

@@ -7,11 +7,13 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
+	"github.com/roompro/partner-operator/internal/authz"
 )
 
 // roleValidator keeps partner roles inside the partner: members of its own
@@ -36,6 +38,15 @@ func (v *roleValidator) validate(ctx context.Context, oldRole, role *v1alpha1.Pa
 		return err
 	}
 	spec := field.NewPath("spec")
+	if who.partner != nil {
+		var old metav1.Object
+		if oldRole != nil {
+			old = oldRole
+		}
+		if errs := validatePartnerMetadata(ownLabels, old, role); len(errs) > 0 {
+			return invalid(role, "PartnerRole", errs)
+		}
+	}
 	if oldRole != nil && equality.Semantic.DeepEqual(oldRole.Spec, role.Spec) {
 		// A metadata-only change (labels, owner references) of a role whose
 		// link may be gone already: only the stamp needs guarding.
@@ -49,11 +60,14 @@ func (v *roleValidator) validate(ctx context.Context, oldRole, role *v1alpha1.Pa
 		return invalid(role, "PartnerRole", field.ErrorList{field.NotFound(spec.Child("partnerLink"), role.Spec.PartnerLink)})
 	}
 	domain := string(link.Spec.PartnerDomain)
-	if who.partner != nil && who.partner.Domain != domain {
-		return forbidden(role, "partnerroles", fmt.Sprintf("%s may only write roles of its own partner links; %q is %s's", who.name, link.Name, domain))
-	}
-
 	var errs field.ErrorList
+	if who.partner != nil {
+		held, err := v.writerHoldings(role, link, who)
+		if err != nil {
+			return err
+		}
+		errs = append(errs, validateNoEscalation(held, role.Spec, spec)...)
+	}
 	builtinChanged := oldRole == nil && role.Spec.Builtin != "" || oldRole != nil && oldRole.Spec.Builtin != role.Spec.Builtin
 	if builtinChanged && !who.is(v.opts.OperatorUser) {
 		errs = append(errs, field.Forbidden(spec.Child("builtin"), "builtin is set by the operator only"))
@@ -85,19 +99,45 @@ func (v *roleValidator) validate(ctx context.Context, oldRole, role *v1alpha1.Pa
 // ValidateDelete protects the built-in role while its link is alive: the
 // operator deletes it itself when it offboards the partner.
 func (v *roleValidator) ValidateDelete(ctx context.Context, role *v1alpha1.PartnerRole) (admission.Warnings, error) {
-	if role.Spec.Builtin != v1alpha1.BuiltinPrimaryAdmin {
-		return nil, nil
-	}
 	who, err := v.opts.requester(ctx)
 	if err != nil {
 		return nil, err
 	}
+	if who.is(v.opts.OperatorUser) {
+		return nil, nil
+	}
 	link, err := v.link(ctx, role)
-	if err != nil || link == nil || !link.DeletionTimestamp.IsZero() || who.is(v.opts.OperatorUser) {
+	if err != nil {
 		return nil, err
+	}
+	if who.partner != nil {
+		if link == nil {
+			return nil, forbidden(role, "partnerroles", fmt.Sprintf("PartnerLink %q does not exist: only the customer deletes roles of a gone link", role.Spec.PartnerLink))
+		}
+		if _, err := v.writerHoldings(role, link, who); err != nil {
+			return nil, err
+		}
+	}
+	if role.Spec.Builtin != v1alpha1.BuiltinPrimaryAdmin || link == nil || !link.DeletionTimestamp.IsZero() {
+		return nil, nil
 	}
 	return nil, forbidden(role, "partnerroles", fmt.Sprintf(
 		"the built-in primary-admin role cannot be deleted while PartnerLink %q exists: a partner always has a primary admin; delete the PartnerLink to offboard the partner", link.Name))
+}
+
+// writerHoldings returns what a partner writer holds on the role's link,
+// or Forbidden unless that includes roles.modify: a partner writes roles
+// only of a link it holds roles.modify on itself, not of any link of its
+// domain.
+func (v *roleValidator) writerHoldings(role *v1alpha1.PartnerRole, link *v1alpha1.PartnerLink, who requester) ([]authz.Holding, error) {
+	if who.partner.Domain != string(link.Spec.PartnerDomain) {
+		return nil, forbidden(role, "partnerroles", fmt.Sprintf("%s may only write roles of its own partner links; %q is %s's", who.name, link.Name, link.Spec.PartnerDomain))
+	}
+	held := v.opts.Holdings(role.Namespace, who.name, who.groups, link.Name)
+	if !holds(held, v1alpha1.RolesModify) {
+		return nil, forbidden(role, "partnerroles", fmt.Sprintf("%s holds no roles.modify on PartnerLink %q: it writes only roles of links on which its own roles grant roles.modify", who.name, link.Name))
+	}
+	return held, nil
 }
 
 // link returns the role's PartnerLink, or nil when it does not exist.

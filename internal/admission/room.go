@@ -2,10 +2,10 @@ package admission
 
 import (
 	"context"
-	"maps"
 	"slices"
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -41,12 +41,14 @@ func (v *roomValidator) validate(ctx context.Context, oldRoom, room *v1alpha1.Ro
 	for _, key := range changedKeys(oldRoom.Labels, room.Labels) {
 		if strings.HasPrefix(key, v1alpha1.AccessLabelPrefix) {
 			errs = append(errs, field.Forbidden(labels.Key(key), "access labels are maintained by the partner-operator"))
-		} else if who.partner != nil {
-			errs = append(errs, field.Forbidden(labels.Key(key), "partners may change a room's spec, not its labels"))
 		}
 	}
-	if who.partner != nil && !maps.Equal(oldRoom.Annotations, room.Annotations) {
-		errs = append(errs, field.Forbidden(field.NewPath("metadata", "annotations"), "partners may change a room's spec, not its annotations"))
+	if who.partner != nil {
+		var old metav1.Object
+		if oldRoom.Name != "" {
+			old = oldRoom
+		}
+		errs = append(errs, validatePartnerMetadata(specOnly, old, room)...)
 	}
 	if oldRoom.Name != "" {
 		errs = append(errs, requestedByUnchanged(who, v.opts, oldRoom, room)...)

@@ -81,7 +81,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*authz.Index, error) {
 	index := authz.NewIndex(authz.WithTenantManagerGroup(opts.TenantManagerGroup))
 	if err := admission.SetupWithManager(mgr, admission.Options{
 		OperatorUser: opts.OperatorUser, Clock: opts.Clock, IsPartnerDomain: index.IsPartnerDomain,
-		TenantManagerGroup: opts.TenantManagerGroup,
+		TenantManagerGroup: opts.TenantManagerGroup, Holdings: index.Holdings,
 	}); err != nil {
 		return nil, fmt.Errorf("setting up the admission webhooks: %w", err)
 	}

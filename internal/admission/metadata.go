@@ -1,0 +1,80 @@
+package admission
+
+import (
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/roompro/partner-operator/api/v1alpha1"
+)
+
+// Which parts of an object's metadata a partner's write may change. The
+// apiserver owns resourceVersion, generation, uid, creationTimestamp and
+// managedFields; everything else in metadata decides something a partner's
+// permission does not cover: owner references hand the object to the
+// garbage collector (a delete without rooms.unenroll), finalizers block the
+// customer's and the operator's deletes, labels decide scopes.
+type metadataRule int
+
+const (
+	// specOnly: the object is the customer's (a Room); a partner changes
+	// its spec and nothing of its metadata.
+	specOnly metadataRule = iota
+	// ownLabels: the object is the partner's own (a PartnerRole); it may
+	// carry the partner's labels and annotations (GitOps tools track
+	// objects by them), but never keys of this API, owner references or
+	// finalizers.
+	ownLabels
+)
+
+// validatePartnerMetadata lists what a partner's write changed in metadata
+// that rule does not let it change. oldObj is nil for a create.
+func validatePartnerMetadata(rule metadataRule, oldObj, newObj metav1.Object) field.ErrorList {
+	if oldObj == nil {
+		oldObj = &metav1.ObjectMeta{}
+	}
+	meta := field.NewPath("metadata")
+	var errs field.ErrorList
+	switch rule {
+	case specOnly:
+		for _, key := range changedKeys(oldObj.GetLabels(), newObj.GetLabels()) {
+			errs = append(errs, field.Forbidden(meta.Child("labels").Key(key), "partners may change a room's spec, not its labels"))
+		}
+		if keys := changedKeys(oldObj.GetAnnotations(), newObj.GetAnnotations()); len(keys) > 0 {
+			errs = append(errs, field.Forbidden(meta.Child("annotations"), "partners may change a room's spec, not its annotations"))
+		}
+	case ownLabels:
+		for _, key := range changedKeys(oldObj.GetLabels(), newObj.GetLabels()) {
+			if reservedKey(key) {
+				errs = append(errs, field.Forbidden(meta.Child("labels").Key(key), "keys of partners.roompro.io are set by the customer or the operator"))
+			}
+		}
+		for _, key := range changedKeys(oldObj.GetAnnotations(), newObj.GetAnnotations()) {
+			if reservedKey(key) {
+				errs = append(errs, field.Forbidden(meta.Child("annotations").Key(key), "keys of partners.roompro.io are set by the customer or the operator"))
+			}
+		}
+	}
+	if !equality.Semantic.DeepEqual(oldObj.GetOwnerReferences(), newObj.GetOwnerReferences()) {
+		errs = append(errs, field.Forbidden(meta.Child("ownerReferences"), "partners may not change owner references: they would hand the object to the garbage collector"))
+	}
+	if !equality.Semantic.DeepEqual(oldObj.GetFinalizers(), newObj.GetFinalizers()) {
+		errs = append(errs, field.Forbidden(meta.Child("finalizers"), "partners may not change finalizers: they would block deletes"))
+	}
+	if oldObj.GetGenerateName() != newObj.GetGenerateName() && oldObj.GetName() != "" {
+		errs = append(errs, field.Forbidden(meta.Child("generateName"), "partners may not change generateName"))
+	}
+	return errs
+}
+
+// reservedKey reports whether a label or annotation key is of this API
+// (partners.roompro.io or any sub-domain of it, such as the access labels).
+func reservedKey(key string) bool {
+	prefix, _, found := strings.Cut(key, "/")
+	if !found {
+		return false
+	}
+	return prefix == v1alpha1.GroupVersion.Group || strings.HasSuffix(prefix, "."+v1alpha1.GroupVersion.Group)
+}
