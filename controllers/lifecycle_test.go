@@ -359,7 +359,7 @@ var _ = Describe("offboarding", func() {
 		create(room(ns, "nyc", map[string]string{"country": "us"}), room(ns, "ber", map[string]string{"country": "de"}))
 		l := activeLink(ns, "contoso", "contoso.com")
 		create(&v1alpha1.PartnerRole{
-			ObjectMeta: metav1.ObjectMeta{Name: "helpdesk", Namespace: ns},
+			ObjectMeta: metav1.ObjectMeta{Name: "contoso-helpdesk", Namespace: ns},
 			Spec:       v1alpha1.PartnerRoleSpec{PartnerLink: "contoso", Permissions: []v1alpha1.Permission{v1alpha1.TicketsView}},
 		}, &v1alpha1.RoomAssignment{
 			ObjectMeta: metav1.ObjectMeta{Name: "extra", Namespace: ns},
@@ -473,7 +473,7 @@ var _ = Describe("orphans", func() {
 	It("removes roles and assignments whose link no longer exists", func() {
 		ns := newNamespace()
 		role := &v1alpha1.PartnerRole{
-			ObjectMeta: metav1.ObjectMeta{Name: "stray", Namespace: ns},
+			ObjectMeta: metav1.ObjectMeta{Name: "gone-stray", Namespace: ns},
 			Spec:       v1alpha1.PartnerRoleSpec{PartnerLink: "gone", Permissions: []v1alpha1.Permission{v1alpha1.TicketsView}},
 		}
 		assignment := &v1alpha1.RoomAssignment{

@@ -155,7 +155,7 @@ var _ = Describe("under concurrency", Ordered, func() {
 				default:
 				}
 				r := &v1alpha1.PartnerRole{
-					ObjectMeta: metav1.ObjectMeta{Name: "churn", Namespace: ns},
+					ObjectMeta: metav1.ObjectMeta{Name: "contoso-churn", Namespace: ns},
 					Spec: v1alpha1.PartnerRoleSpec{PartnerLink: "contoso", Permissions: []v1alpha1.Permission{v1alpha1.RoomsView},
 						Assignments: []v1alpha1.RoleAssignment{{Name: "a", Members: []v1alpha1.Subject{{Kind: v1alpha1.UserSubject, Name: "carol@contoso.com"}},
 							Scope: v1alpha1.RoomScope{Names: []string{"r2"}}}}},

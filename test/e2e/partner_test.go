@@ -152,7 +152,7 @@ var _ = Describe("a partner confined to its rooms", Ordered, func() {
 
 	It("rejects members of another domain, permissions partners cannot hold, and assignment edits", func() {
 		outsider := &v1alpha1.PartnerRole{
-			ObjectMeta: metav1.ObjectMeta{Name: "outsider", Namespace: tenantA},
+			ObjectMeta: metav1.ObjectMeta{Name: "contoso-outsider", Namespace: tenantA},
 			Spec: v1alpha1.PartnerRoleSpec{PartnerLink: "contoso", Permissions: []v1alpha1.Permission{v1alpha1.RoomsView},
 				Assignments: []v1alpha1.RoleAssignment{{Name: "x", Members: []v1alpha1.Subject{{Kind: v1alpha1.UserSubject, Name: "mallory@fabrikam.com"}}}}},
 		}
