@@ -98,7 +98,7 @@ type PartnerRoleStatus struct {
 // +kubebuilder:selectablefield:JSONPath=`.spec.partnerLink`
 // +kubebuilder:resource:shortName=prole,categories=roompro
 // +kubebuilder:validation:XValidation:rule="!has(self.spec.builtin) || self.metadata.name == self.spec.partnerLink + '-primary-admins'",message="the built-in PrimaryAdmin role must be named <partnerLink>-primary-admins"
-// +kubebuilder:validation:XValidation:rule="self.metadata.name.startsWith(self.spec.partnerLink + '-')",message="a PartnerRole is named <partnerLink>-<name>: its name starts with its link's name and a dash, so that the name alone says which partner it belongs to"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.startsWith(self.spec.partnerLink + '-')",fieldPath=".spec.partnerLink",message="a PartnerRole is named <partnerLink>-<name>: its name starts with its link's name and a dash, so that the name alone says which partner it belongs to"
 // +kubebuilder:validation:XValidation:rule="has(self.spec.builtin) || !self.metadata.name.endsWith('-primary-admins')",message="names ending in -primary-admins belong to the built-in roles of partner links"
 // +kubebuilder:printcolumn:name="Link",type=string,JSONPath=`.spec.partnerLink`
 // +kubebuilder:printcolumn:name="Builtin",type=string,JSONPath=`.spec.builtin`

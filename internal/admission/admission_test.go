@@ -264,7 +264,7 @@ func TestRole(t *testing.T) {
 		{"a partner sets its own tracking label", as(alice), func() *v1alpha1.PartnerRole {
 			r := role("x", user(carol))
 			r.Labels = map[string]string{"app.kubernetes.io/instance": "helpdesk"}
-			r.Annotations = map[string]string{"argocd.argoproj.io/tracking-id": "x"}
+			r.Annotations = map[string]string{"argocd.argoproj.io/tracking-id": "x", v1alpha1.AnnotationRequestedBy: alice} // the mutating webhook stamps it
 			return r
 		}(), ""},
 		{"builtin set by a user", as(alice), func() *v1alpha1.PartnerRole {

@@ -52,7 +52,9 @@ func validatePartnerMetadata(rule metadataRule, oldObj, newObj metav1.Object) fi
 			}
 		}
 		for _, key := range changedKeys(oldObj.GetAnnotations(), newObj.GetAnnotations()) {
-			if reservedKey(key) {
+			// The requested-by stamp is the mutating webhook's, written
+			// on create and guarded by requestedByUnchanged after.
+			if reservedKey(key) && key != v1alpha1.AnnotationRequestedBy {
 				errs = append(errs, field.Forbidden(meta.Child("annotations").Key(key), "keys of partners.roompro.io are set by the customer or the operator"))
 			}
 		}

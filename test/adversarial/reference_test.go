@@ -3,6 +3,7 @@ package adversarial
 import (
 	"regexp"
 	"slices"
+	"strings"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -136,20 +137,42 @@ func allowedByDesign(user string, a *authorizationv1.ResourceAttributes) bool {
 			}
 			return slices.ContainsFunc(held, func(g grant) bool { return fieldSelectsLink(a.FieldSelector, g.link) })
 		case "create":
-			// The authorizer cannot see the body: admission checks the
-			// link a new role names. A create that names an existing role
-			// of another link can only conflict, so it is denied.
-			link := roleLink(a.Namespace, a.Name)
-			return len(held) > 0 && (link == "" || slices.ContainsFunc(held, func(g grant) bool { return g.link == link }))
+			if a.Name == "" {
+				// The authorizer cannot see the body: admission checks
+				// the link a new role names.
+				return len(held) > 0
+			}
+			fallthrough // a named create (server-side apply) is judged by the name
 		default:
-			// get, update, patch, delete: a role that exists, of a link on
-			// which the caller holds the permission. A name the tables do
-			// not have (not yet seen, or no such role) is denied.
-			link := roleLink(a.Namespace, a.Name)
-			return link != "" && slices.ContainsFunc(held, func(g grant) bool { return g.link == link })
+			// A role that exists belongs to its link. A name no role has
+			// may belong to every link whose name and a dash it starts
+			// with (the CRD requires <link>-<name>; <link>-primary-admins
+			// is that link's): the caller must hold the permission on all
+			// of them, so that no race shows it another link's role.
+			owners := []string{roleLink(a.Namespace, a.Name)}
+			if owners[0] == "" {
+				owners = nameOwners(a.Namespace, a.Name)
+			}
+			return len(owners) > 0 && !slices.ContainsFunc(owners, func(link string) bool {
+				return !slices.ContainsFunc(held, func(g grant) bool { return g.link == link })
+			})
 		}
 	}
 	return false
+}
+
+// nameOwners: the links that may own a role of this name that does not exist.
+func nameOwners(ns, name string) []string {
+	if link, ok := strings.CutSuffix(name, "-primary-admins"); ok {
+		return []string{link}
+	}
+	var owners []string
+	for _, l := range linkDefs {
+		if l.ns == ns && strings.HasPrefix(name, l.name+"-") {
+			owners = append(owners, l.name)
+		}
+	}
+	return owners
 }
 
 func isSelfReview(a *authorizationv1.ResourceAttributes) bool {
@@ -187,5 +210,5 @@ func fieldSelectsLink(s *authorizationv1.FieldSelectorAttributes, link string) b
 var discoveryShape = regexp.MustCompile(`^(/api|/api/v1|/apis|/apis/[a-z0-9.-]+|/apis/[a-z0-9.-]+/v[0-9]+((alpha|beta)[0-9]+)?|/version|/openapi/v2|/openapi/v3|/openapi/v3/api/v1|/openapi/v3/apis/[a-z0-9.-]+/v[0-9]+((alpha|beta)[0-9]+)?)$`)
 
 func allowedNonResource(a *authorizationv1.NonResourceAttributes) bool {
-	return a.Verb == "get" && discoveryShape.MatchString(a.Path)
+	return (a.Verb == "get" || a.Verb == "head") && discoveryShape.MatchString(a.Path)
 }

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
+	"github.com/roompro/partner-operator/internal/testenv"
 )
 
 // The world: every object the suite starts from is in these tables, and the
@@ -239,9 +240,11 @@ func buildWorld() error {
 			return fmt.Errorf("room %s/%s: %w", d.ns, d.name, err)
 		}
 	}
-	// TODO(porg): once PartnerOrganization lands, register every partner
-	// domain here, before the invitations:
-	//   for _, d := range []string{contoso, fabrikam, buecher} { registerPartner(d) }
+	// Only registered domains are partner domains (DESIGN "Registered
+	// partners"), and an invitation may name only one.
+	if err := testenv.RegisterPartners(ctx, admin, contoso, fabrikam, buecher); err != nil {
+		return fmt.Errorf("registering the partners: %w", err)
+	}
 	for _, l := range linkDefs {
 		if err := admin.Create(ctx, newInvitation(l.ns, l.name, l.domain, l.scope)); err != nil {
 			return fmt.Errorf("invitation %s/%s: %w", l.ns, l.name, err)

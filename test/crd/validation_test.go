@@ -99,7 +99,7 @@ const validRole = `
 apiVersion: partners.roompro.io/v1alpha1
 kind: PartnerRole
 metadata:
-  name: helpdesk
+  name: contoso-helpdesk
 spec:
   partnerLink: contoso
   permissions: [rooms.view, tickets.create, tickets.view, tickets.update]
@@ -198,7 +198,7 @@ var _ = Describe("valid objects", func() {
 			if slices.Contains(v1alpha1.PrimaryAdminPermissions, p) {
 				continue
 			}
-			role := manifest(with(validRole, "name: helpdesk", "name: too-much"))
+			role := manifest(with(validRole, "name: contoso-helpdesk", "name: contoso-too-much"))
 			Expect(unstructured.SetNestedStringSlice(role.Object, []string{string(p)}, "spec", "permissions")).To(Succeed())
 			expectRejected(role, "spec.permissions", "a partner role may hold only the primary-admin permissions")
 		}
@@ -270,8 +270,14 @@ var _ = Describe("immutable fields", func() {
 		Expect(err).To(MatchError(ContainSubstring("expiryDays is immutable")))
 	})
 
+	It("refuses a role named unlike its link, or under a built-in role's name", func() {
+		expectRejected(manifest(with(validRole, "name: contoso-helpdesk", "name: helpdesk")), "", "a PartnerRole is named <partnerLink>-<name>")
+		expectRejected(manifest(with(validRole, "name: contoso-helpdesk", "name: fabrikam-helpdesk")), "", "a PartnerRole is named <partnerLink>-<name>")
+		expectRejected(manifest(with(validRole, "name: contoso-helpdesk", "name: contoso-x-primary-admins")), "", "belong to the built-in roles")
+	})
+
 	It("refuses to set or clear builtin on an existing role", func() {
-		role := expectAccepted(manifest(with(validRole, "name: helpdesk", "name: contoso-primary-admins")))
+		role := expectAccepted(manifest(validRole))
 		Expect(unstructured.SetNestedField(role.Object, "PrimaryAdmin", "spec", "builtin")).To(Succeed())
 		err := k8sClient.Update(ctx, role)
 		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)

@@ -92,7 +92,7 @@ var _ = BeforeSuite(func() {
 	// and not a connection failure.
 	Eventually(func() string {
 		return review(&authorizationv1.ResourceAttributes{Namespace: "nowhere", Verb: "get", Group: v1alpha1.GroupVersion.Group, Resource: "rooms", Name: "x"}, "probe@ready.example.com").Status.Reason
-	}).Should(ContainSubstring("has no partnership"))
+	}).Should(ContainSubstring("no role of the caller grants"))
 })
 
 var _ = AfterSuite(func() {
