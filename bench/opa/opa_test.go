@@ -196,7 +196,8 @@ func randomRequest(rng *rand.Rand, w *World) *authz.Request {
 		groups = []string{d + ":tenant-managers"}
 	default: // not partner identities, or odd spellings of one
 		user = pick("alice@customer.example", "system:serviceaccount:tenant-a:ci", "system:admin", "bob",
-			"@"+domain, "a@b@"+domain, "U0@P0.EXAMPLE.COM", " u0@p0.example.com ", "system:u0@p0.example.com", "x@-bad-.example.com", "x@localhost")
+			"@"+domain, "a@b@"+domain, "U0@P0.EXAMPLE.COM", " u0@p0.example.com ", "system:u0@p0.example.com", "x@-bad-.example.com", "x@localhost",
+			"u0@"+domain+".", "ops@eu."+domain, "oidc:u0@"+domain, "System:u0@"+domain, "p1.example.com:ops@"+domain, "u0@eu.customer.example", "u\t0@"+domain)
 	}
 
 	r := &authz.Request{User: user, Groups: groups, Namespace: Namespace, Group: authz.Group,
@@ -205,8 +206,9 @@ func randomRequest(rng *rand.Rand, w *World) *authz.Request {
 	case 0:
 		r.Namespace = "tenant-b"
 	case 1:
-		r.Path = pick("/api", "/apis/partners.roompro.io/v1alpha1", "/version", "/openapi/v3", "/healthz", "/metrics")
-		r.Namespace, r.Group, r.Verb = "", "", "get"
+		r.Path = pick("/api", "/api/v1", "/apis/partners.roompro.io/v1alpha1", "/apis/partners.roompro.io/v1alpha1/rooms", "/version", "/openapi/v3",
+			"/openapi/v3/apis/partners.roompro.io/v1alpha1", "/openapi/v3apis/x", "/apis/../metrics", "/healthz", "/metrics")
+		r.Namespace, r.Group, r.Verb = "", "", pick("get", "get", "head", "post")
 		return r
 	case 2:
 		r.Group, r.Resource = pick("authorization.k8s.io", "authentication.k8s.io", ""),
@@ -220,7 +222,12 @@ func randomRequest(rng *rand.Rand, w *World) *authz.Request {
 		r.Name = pick("", "general")
 	case 1:
 		r.Resource = "partnerroles"
-		r.Name = pick("", fmt.Sprintf("p%d-primary-admins", p), fmt.Sprintf("p%d-site-techs", (p+1)%w.Partners), "none")
+		r.Name = pick("", fmt.Sprintf("p%d-primary-admins", p), fmt.Sprintf("p%d-site-techs", (p+1)%w.Partners), "none",
+			fmt.Sprintf("p%d-new", p), fmt.Sprintf("p%d-new", (p+1)%w.Partners), "gone-primary-admins")
+		if r.Name == "" && rng.IntN(2) == 0 {
+			r.FieldSelector = []authz.Requirement{{Key: pick("spec.partnerLink", "metadata.name"), Operator: pick("In", "In", "NotIn"),
+				Values: []string{pick(fmt.Sprintf("p%d", p), fmt.Sprintf("p%d", (p+1)%w.Partners))}}}
+		}
 	case 2:
 		r.Resource = pick("partnerinvitations", "partnerlinks")
 		r.Name = pick("", fmt.Sprintf("p%d", p), fmt.Sprintf("p%d", (p+1)%w.Partners), "pending", "expired", "gone")

@@ -23,12 +23,14 @@ primary_admin_permissions := {
 # The verdict, rule by rule in the order of authz.Index.Decide. (Decide's
 # fast path for named rooms answers as the full rules do; it is only faster.)
 verdict := "NoOpinion" if {
-	not domain
+	not normalised # no domain at all: not a partner identity
 } else := "Deny" if {
 	# Fail closed until the data is complete.
 	not data.partner.synced
 } else := "NoOpinion" if {
-	not data.partner.domains[domain]
+	not under_partner # the customer's staff
+} else := "Deny" if {
+	not domain # under a partner domain, but not a well-formed user of one
 } else := v if {
 	input.path != ""
 	v := path_verdict
@@ -53,19 +55,38 @@ verdict := "NoOpinion" if {
 
 # --- Identities
 
-user := lower(trim_space(input.user))
+user := lower(input.user)
 
-# domain is the caller's partner domain candidate: defined only for a UPN
-# name@domain with a valid DNS domain (system: users and service accounts
-# are never partners).
+user_parts := split(user, "@")
+
+# normalised is the domain a username is classified by: after its last @,
+# lower-cased, trimmed, without a trailing dot (and in IDNA ASCII form, which
+# the bench's ASCII names already are).
+normalised := d if {
+	count(user_parts) > 1
+	d := trim_suffix(trim_space(user_parts[count(user_parts) - 1]), ".")
+	d != ""
+}
+
+# under_partner: the normalised domain is a partner domain or a sub-domain of one.
+under_partner if data.partner.domains[normalised]
+
+under_partner if {
+	some d, _ in data.partner.domains
+	endswith(normalised, concat("", [".", d]))
+}
+
+# domain is the caller's partner domain: defined only for a well-formed
+# partner UPN, name@<partner-domain> exactly, with no @, colon, space or
+# control character in the name.
 domain := d if {
-	not startswith(user, "system:")
-	parts := split(user, "@")
-	count(parts) == 2
-	parts[0] != ""
-	d := parts[1]
+	count(user_parts) == 2
+	user_parts[0] != ""
+	not regex.match(`[:\s\x00-\x1f\x7f]`, user_parts[0])
+	d := user_parts[1]
 	count(d) <= 253
 	regex.match(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$`, d)
+	data.partner.domains[d]
 }
 
 # own_groups are the caller's groups of its own domain, "<domain>:<group>";
@@ -73,7 +94,7 @@ domain := d if {
 own_groups contains g if {
 	prefix := concat("", [domain, ":"])
 	some raw in input.groups
-	g := lower(trim_space(raw))
+	g := lower(raw)
 	startswith(g, prefix)
 	count(g) > count(prefix)
 }
@@ -89,12 +110,24 @@ tenant := data.partner.namespaces[input.namespace]
 
 path_verdict := "Allow" if discovery else := "Deny"
 
-discovery if input.path in {"/api", "/apis", "/version"}
+# Discovery: get or head of exactly its documents.
+discovery if {
+	input.verb in {"get", "head"}
+	input.path in {"/api", "/apis", "/version", "/openapi/v2", "/openapi/v3"}
+}
 
 discovery if {
-	some prefix in ["/api/", "/apis/", "/openapi/"]
-	startswith(input.path, prefix)
+	input.verb in {"get", "head"}
+	p := discovery_path
+	regex.match(`^/(api/[a-z0-9.-]+|apis/[a-z0-9.-]+(/[a-z0-9.-]+)?)$`, p)
+	not regex.match(`(^|/)\.\.?(/|$)`, p)
 }
+
+# The OpenAPI v3 document of a group version has the discovery path's shape
+# after /openapi/v3.
+discovery_path := concat("", ["/", trim_prefix(input.path, "/openapi/v3/")]) if {
+	startswith(input.path, "/openapi/v3/")
+} else := input.path
 
 self_review if {
 	input.group == "authorization.k8s.io"
@@ -225,14 +258,23 @@ room_verdict := "Allow" if {
 } else := "Deny" if {
 	input.name != ""
 } else := "Allow" if {
-	# A list or watch must confine itself to the partner's rooms, and a
-	# grant must cover the partner's whole scope.
+	# A list or watch must confine itself to the partner's rooms, and the
+	# caller's grants must cover the whole scope of every active link of
+	# its domain in the namespace (the access label is the domain's).
 	input.subresource == ""
 	input.verb in {"list", "watch"}
 	requires_access_label
-	some g in grants
-	not scoped(g.scope)
+	covered := {g.link | some g in grants; not scoped(g.scope)}
+	count(covered) > 0
+	count(covered) >= count(active_links_of_domain)
 } else := "Deny"
+
+active_links_of_domain contains name if {
+	some name in tenant.linksOfDomain[domain]
+	link := tenant.links[name]
+	link.phase == "Active"
+	not link.deleting
+}
 
 requires_access_label if {
 	key := concat("", [access_label_prefix, domain])
@@ -332,13 +374,44 @@ valid_expression(e) if {
 	count(e.values) == 0
 }
 
-# --- Partner roles: only those of the caller's own links
+# --- Partner roles: only those of the links the caller's grants are on
 
 roles_verdict := "Allow" if {
 	input.name == ""
+	input.verb == "create" # admission checks the role's link
 } else := "Allow" if {
-	not tenant.roles[input.name]
+	input.name == ""
+	input.verb in {"list", "watch"}
+	some req in input.fieldSelector
+	req.key == "spec.partnerLink"
+	req.operator in {"In", "Equals"}
+	count(req.values) == 1
+	holds_on(req.values[0])
+} else := "Deny" if {
+	input.name == ""
 } else := "Allow" if {
-	some g in grants
-	g.link == tenant.roles[input.name].partnerLink
+	holds_on(tenant.roles[input.name].partnerLink)
+} else := "Deny" if {
+	tenant.roles[input.name]
+} else := "Allow" if {
+	# A name no role has yet: the caller must hold the permission on every
+	# link that may own it.
+	count(role_owners) > 0
+	every owner in role_owners {
+		holds_on(owner)
+	}
 } else := "Deny"
+
+holds_on(link) if {
+	some g in grants
+	g.link == link
+}
+
+# role_owners: the link of a built-in role's name, or every link whose name
+# and a dash the role's name starts with.
+role_owners := {trim_suffix(input.name, "-primary-admins")} if {
+	endswith(input.name, "-primary-admins")
+} else := {name |
+	some name, _ in tenant.links
+	startswith(input.name, concat("", [name, "-"]))
+}

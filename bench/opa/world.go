@@ -213,7 +213,7 @@ func Document(objects []any) map[string]any {
 			for _, a := range o.Spec.Assignments {
 				members := map[string]any{}
 				for _, m := range a.Members {
-					name := strings.ToLower(strings.TrimSpace(m.Name))
+					name := strings.ToLower(m.Name)
 					switch m.Kind {
 					case v1alpha1.UserSubject:
 						members["user:"+name] = true
@@ -269,19 +269,25 @@ func Input(r *authz.Request) map[string]any {
 	for _, g := range r.Groups {
 		groups = append(groups, g)
 	}
-	selector := []any{}
-	for _, req := range r.LabelSelector {
+	return map[string]any{
+		"user": r.User, "groups": groups, "path": r.Path,
+		"namespace": r.Namespace, "verb": r.Verb, "group": r.Group, "resource": r.Resource,
+		"subresource": r.Subresource, "name": r.Name,
+		"labelSelector": requirementsDoc(r.LabelSelector), "fieldSelector": requirementsDoc(r.FieldSelector),
+	}
+}
+
+// requirementsDoc is a selector's requirements as plain JSON.
+func requirementsDoc(reqs []authz.Requirement) []any {
+	out := []any{}
+	for _, req := range reqs {
 		values := []any{}
 		for _, v := range req.Values {
 			values = append(values, v)
 		}
-		selector = append(selector, map[string]any{"key": req.Key, "operator": req.Operator, "values": values})
+		out = append(out, map[string]any{"key": req.Key, "operator": req.Operator, "values": values})
 	}
-	return map[string]any{
-		"user": r.User, "groups": groups, "path": r.Path,
-		"namespace": r.Namespace, "verb": r.Verb, "group": r.Group, "resource": r.Resource,
-		"subresource": r.Subresource, "name": r.Name, "labelSelector": selector,
-	}
+	return out
 }
 
 func room(name string, labels map[string]string) *v1alpha1.Room {

@@ -231,6 +231,7 @@ func TestDecide(t *testing.T) {
 		{"a resource path as a non-resource request", &Request{User: alice, Verb: "get", Path: "/api/v1/namespaces/tenant-a/pods"}, Deny},
 		{"a path below a group version", &Request{User: alice, Verb: "get", Path: "/apis/partners.roompro.io/v1alpha1/rooms"}, Deny},
 		{"a dot-dot path", &Request{User: alice, Verb: "get", Path: "/apis/../metrics"}, Deny},
+		{"a path glued to the OpenAPI prefix", &Request{User: alice, Verb: "get", Path: "/openapi/v3apis/x"}, Deny},
 		{"metrics", &Request{User: alice, Verb: "get", Path: "/metrics"}, Deny},
 		{"self subject access review", &Request{User: alice, Verb: "create", Group: "authorization.k8s.io", Resource: "selfsubjectaccessreviews"}, Allow},
 		{"self subject review", &Request{User: alice, Verb: "create", Group: "authentication.k8s.io", Resource: "selfsubjectreviews"}, Allow},

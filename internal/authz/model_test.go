@@ -506,7 +506,7 @@ func randomRequest(rng *rand.Rand) *Request {
 	}
 	if rng.IntN(15) == 0 {
 		r.Path = pick("/api", "/api/v1", "/apis/partners.roompro.io/v1alpha1", "/apis/partners.roompro.io/v1alpha1/rooms", "/version", "/openapi/v3",
-			"/openapi/v3/apis/partners.roompro.io/v1alpha1", "/openapi/v2/x", "/metrics", "/logs", "/api/v1/namespaces/t1/pods", "/apis/../metrics")
+			"/openapi/v3/apis/partners.roompro.io/v1alpha1", "/openapi/v2/x", "/openapi/v3apis/x", "/openapi/v3/", "/metrics", "/logs", "/api/v1/namespaces/t1/pods", "/apis/../metrics")
 		r.Verb = pick("get", "get", "head", "post", "delete")
 		return r
 	}

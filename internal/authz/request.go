@@ -181,8 +181,8 @@ func isDiscovery(path, verb string) bool {
 	case "/api", "/apis", "/version", "/openapi/v2", "/openapi/v3":
 		return true
 	}
-	if rest, ok := strings.CutPrefix(path, "/openapi/v3"); ok {
-		path = rest
+	if rest, ok := strings.CutPrefix(path, "/openapi/v3/"); ok {
+		path = "/" + rest
 	}
 	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
 	if slices.ContainsFunc(parts, func(p string) bool { return !isPathSegment(p) }) {
