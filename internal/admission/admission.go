@@ -1,5 +1,5 @@
 // Package admission holds the defaulting and validating admission webhooks
-// of the five kinds: the rules that need another object or the requesting
+// of the API's kinds: the rules that need another object or the requesting
 // user, which the CRD schema cannot check. Every rejection names the field and
 // what is allowed, and a rejected request changes nothing.
 package admission
