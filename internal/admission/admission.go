@@ -129,11 +129,11 @@ func (o Options) requester(ctx context.Context) (requester, error) {
 		return requester{}, fmt.Errorf("reading the admission request: %w", err)
 	}
 	r := requester{name: req.UserInfo.Username, groups: req.UserInfo.Groups}
-	if id, ok := authz.ParseIdentity(req.UserInfo.Username, req.UserInfo.Groups); ok {
+	id, class := authz.Classify(req.UserInfo.Username, req.UserInfo.Groups, o.IsPartnerDomain)
+	if id.User != "" { // a well-formed UPN, partner or not
 		r.upn = &id
 	}
-	switch id, class := authz.Classify(req.UserInfo.Username, req.UserInfo.Groups, o.IsPartnerDomain); class {
-	case authz.Partner, authz.Malformed:
+	if class == authz.Partner || class == authz.Malformed {
 		r.partner = &id
 	}
 	return r, nil

@@ -48,8 +48,9 @@ const (
 )
 
 // Classify reads a username. isPartner reports whether a lower-case ASCII
-// domain is a partner domain. For Partner, id is the parsed identity; for
-// Malformed, id.Domain is the partner domain the name falls under.
+// domain is a partner domain. id is the parsed identity of every well-formed
+// UPN (Partner, and Customer when the name parses); for Malformed, only
+// id.Domain is set: the partner domain the name falls under.
 func Classify(user string, groups []string, isPartner func(domain string) bool) (id Identity, class Class) {
 	if parsed, ok := ParseIdentity(user, groups); ok {
 		if isPartner(parsed.Domain) {
