@@ -128,11 +128,11 @@ type mirrorReview struct {
 		User               string   `json:"user"`
 		Groups             []string `json:"groups"`
 		ResourceAttributes *struct {
-			Namespace     string `json:"namespace"`
-			Verb          string `json:"verb"`
-			Group         string `json:"group"`
-			Resource      string `json:"resource"`
-			Subresource   string `json:"subresource"`
+			Namespace     string          `json:"namespace"`
+			Verb          string          `json:"verb"`
+			Group         string          `json:"group"`
+			Resource      string          `json:"resource"`
+			Subresource   string          `json:"subresource"`
 			Name          string          `json:"name"`
 			LabelSelector *mirrorSelector `json:"labelSelector"`
 			FieldSelector *mirrorSelector `json:"fieldSelector"`
