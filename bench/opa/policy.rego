@@ -60,8 +60,9 @@ user := lower(input.user)
 user_parts := split(user, "@")
 
 # normalised is the domain a username is classified by: after its last @,
-# lower-cased, trimmed, without a trailing dot (and in IDNA ASCII form, which
-# the bench's ASCII names already are).
+# lower-cased, trimmed, without a trailing dot. authz.NormalizedDomain also
+# converts it to IDNA ASCII form; the policy ignores IDNA, which changes no
+# ASCII name, and the bench's names are all ASCII.
 normalised := d if {
 	count(user_parts) > 1
 	d := trim_suffix(trim_space(user_parts[count(user_parts) - 1]), ".")
@@ -78,11 +79,13 @@ under_partner if {
 
 # domain is the caller's partner domain: defined only for a well-formed
 # partner UPN, name@<partner-domain> exactly, with no @, colon, space or
-# control character in the name.
+# control character in the name (authz's isLocalPart: unicode.IsSpace and
+# unicode.IsControl are \p{Z} and \p{Cc}; U+FFFD is what lower makes of
+# invalid UTF-8).
 domain := d if {
 	count(user_parts) == 2
 	user_parts[0] != ""
-	not regex.match(`[:\s\x00-\x1f\x7f]`, user_parts[0])
+	not regex.match(`[:\p{Z}\p{Cc}\x{FFFD}]`, user_parts[0])
 	d := user_parts[1]
 	count(d) <= 253
 	regex.match(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$`, d)
