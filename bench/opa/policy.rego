@@ -69,12 +69,18 @@ normalised := d if {
 	d != ""
 }
 
-# under_partner: the normalised domain is a partner domain or a sub-domain of one.
+# under_partner: the normalised domain is a partner domain or a sub-domain of
+# one. As authz's partnerParent, the sub-domain test probes each parent of
+# at least two labels (no top-level domain is a partner's) instead of
+# scanning the partner domains.
 under_partner if data.partner.domains[normalised]
 
 under_partner if {
-	some d, _ in data.partner.domains
-	endswith(normalised, concat("", [".", d]))
+	labels := split(normalised, ".")
+	n := count(labels)
+	n >= 3
+	some i in numbers.range(1, n - 2)
+	data.partner.domains[concat(".", array.slice(labels, i, n))]
 }
 
 # domain is the caller's partner domain: defined only for a well-formed
