@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 
@@ -130,8 +131,112 @@ func roomReq(user string, groups []string, verb, sub, name string) *authz.Reques
 		Group: authz.Group, Resource: "rooms", Subresource: sub, Name: name}
 }
 
+// ruleCases are requests on the edge cases of the small world (see
+// NewWorld and addEdgeCases), one or more per rule, and the verdict both
+// engines must give. u0 and u10 are primary admins of p0; only u0 is one of
+// p0-2 as well. u1 is a primary admin of p1, whose second link p1-2 is
+// Pending.
+var ruleCases = []struct {
+	name string
+	req  *authz.Request
+	want authz.Verdict
+}{
+	// Identities: by the normalised domain.
+	{"upper-case UPN", roomReq("U0@P0.EXAMPLE.COM", nil, "get", "", "room-0"), authz.Allow},
+	{"two @", roomReq("x@u0@p0.example.com", nil, "get", "", "room-0"), authz.Deny},
+	{"empty local part", roomReq("@p0.example.com", nil, "get", "", "room-0"), authz.Deny},
+	{"System: prefix", roomReq("System:u0@p0.example.com", nil, "get", "", "room-0"), authz.Deny},
+	{"issuer prefix", roomReq("oidc:u0@p0.example.com", nil, "get", "", "room-0"), authz.Deny},
+	{"trailing dot", roomReq("u0@p0.example.com.", nil, "get", "", "room-0"), authz.Deny},
+	{"leading space", roomReq(" u0@p0.example.com", nil, "get", "", "room-0"), authz.Deny},
+	{"sub-domain of a partner domain", roomReq("ops@eu.p0.example.com", nil, "get", "", "room-0"), authz.Deny},
+	{"colon in the local part", roomReq("a:b@p0.example.com", nil, "get", "", "room-0"), authz.Deny},
+	{"sub-domain of a customer domain", roomReq("u0@eu.customer.example", nil, "get", "", "room-0"), authz.NoOpinion},
+	{"a domain ending like a partner's", roomReq("u0@xp0.example.com", nil, "get", "", "room-0"), authz.NoOpinion},
+	{"parent of partner domains", roomReq("u0@example.com", nil, "get", "", "room-0"), authz.NoOpinion},
+	{"two @ under a customer domain", roomReq("x@y@customer.example", nil, "get", "", "room-0"), authz.NoOpinion},
+	{"invited, not registered", roomReq("u0@unregistered.example.com", nil, "get", "", "room-0"), authz.NoOpinion},
+	{"nothing after @", roomReq("u0@", nil, "get", "", "room-0"), authz.NoOpinion},
+
+	// Discovery: get or head of exact shapes.
+	{"get /apis/<g>/<v>", pathReq("get", "/apis/partners.roompro.io/v1alpha1"), authz.Allow},
+	{"head /version", pathReq("head", "/version"), authz.Allow},
+	{"openapi of a group version", pathReq("get", "/openapi/v3/apis/partners.roompro.io/v1alpha1"), authz.Allow},
+	{"openapi of a core version", pathReq("get", "/openapi/v3/api/v1"), authz.Allow},
+	{"post to discovery", pathReq("post", "/apis"), authz.Deny},
+	{"below a group version", pathReq("get", "/apis/partners.roompro.io/v1alpha1/rooms"), authz.Deny},
+	{"glued to the openapi prefix", pathReq("get", "/openapi/v3apis/x"), authz.Deny},
+	{"dot-dot segment", pathReq("get", "/apis/../metrics"), authz.Deny},
+	{"trailing slash", pathReq("get", "/api/v1/"), authz.Deny},
+	{"upper-case segment", pathReq("get", "/apis/Partners.roompro.io"), authz.Deny},
+	{"openapi of /api itself", pathReq("get", "/openapi/v3/api"), authz.Deny},
+
+	// A namespace the index knows nothing of.
+	{"room in an unknown namespace", func() *authz.Request {
+		r := roomReq("u0@p0.example.com", nil, "get", "", "room-0")
+		r.Namespace = "tenant-b"
+		return r
+	}(), authz.Deny},
+	{"roles in an unknown namespace", func() *authz.Request {
+		r := rolesReq("u0@p0.example.com", "create", "")
+		r.Namespace = "tenant-b"
+		return r
+	}(), authz.Deny},
+
+	// Partner roles: by the link that owns them.
+	{"roles list of its link", rolesReq("u10@p0.example.com", "list", "", fieldReq("In", "p0")), authz.Allow},
+	{"roles watch of its link with ==", rolesReq("u10@p0.example.com", "watch", "", fieldReq("Equals", "p0")), authz.Allow},
+	{"roles list of another link", rolesReq("u10@p0.example.com", "list", "", fieldReq("In", "p0-2")), authz.Deny},
+	{"roles list of two links", rolesReq("u0@p0.example.com", "list", "", fieldReq("In", "p0", "p0-2")), authz.Deny},
+	{"roles list without a field selector", rolesReq("u0@p0.example.com", "list", ""), authz.Deny},
+	{"roles list by NotIn", rolesReq("u0@p0.example.com", "list", "", fieldReq("NotIn", "p1")), authz.Deny},
+	{"roles list, no grant of roles.view", rolesReq("tech@p0.example.com", "list", "", fieldReq("In", "p0")), authz.Deny},
+	{"roles create", rolesReq("u10@p0.example.com", "create", ""), authz.Allow},
+	{"roles delete without a name", rolesReq("u10@p0.example.com", "delete", ""), authz.Deny},
+	{"known role of another link", rolesReq("u10@p0.example.com", "get", "p0-2-primary-admins"), authz.Deny},
+	{"known role of its second link", rolesReq("u0@p0.example.com", "get", "p0-2-primary-admins"), authz.Allow},
+	{"known role being deleted", rolesReq("u1@p1.example.com", "get", "p1-leaving"), authz.Allow},
+	{"unknown name of its link", rolesReq("u10@p0.example.com", "get", "p0-new"), authz.Allow},
+	{"unknown name of two links, one held", rolesReq("u10@p0.example.com", "patch", "p0-2-new"), authz.Deny},
+	{"unknown name of two links, both held", rolesReq("u0@p0.example.com", "patch", "p0-2-new"), authz.Allow},
+	{"unknown name of a Pending link too", rolesReq("u1@p1.example.com", "get", "p1-2-new"), authz.Deny},
+	{"unknown built-in name of no link", rolesReq("u0@p0.example.com", "get", "p0-x-primary-admins"), authz.Deny},
+	{"unknown name of no link", rolesReq("u0@p0.example.com", "get", "helpdesk"), authz.Deny},
+
+	// Room lists by the access label: every active link of the domain.
+	{"room list, both links' whole scope", labelList("u0@p0.example.com", nil, "p0.example.com"), authz.Allow},
+	{"room list, one link of two", labelList("u10@p0.example.com", nil, "p0.example.com"), authz.Deny},
+	{"room list, the other link Pending", labelList("u1@p1.example.com", nil, "p1.example.com"), authz.Allow},
+	{"room list, scoped grants only", labelList("tech@p0.example.com", []string{"p0.example.com:site-techs"}, "p0.example.com"), authz.Deny},
+
+	// Members by kind and domain.
+	{"group named like another partner's user", roomReq("tech@p1.example.com", []string{"p1.example.com:ops@p0.example.com"}, "get", "", "room-11"), authz.Allow},
+	{"user named like that group", roomReq("p1.example.com:ops@p0.example.com", nil, "get", "", "room-11"), authz.Deny},
+	{"user member of another domain's link", roomReq("u0@p0.example.com", nil, "get", "", "room-11"), authz.Deny},
+}
+
+func pathReq(verb, path string) *authz.Request {
+	return &authz.Request{User: "u0@p0.example.com", Verb: verb, Path: path}
+}
+
+func rolesReq(user, verb, name string, fieldSelector ...authz.Requirement) *authz.Request {
+	return &authz.Request{User: user, Namespace: Namespace, Verb: verb, Group: authz.Group, Resource: "partnerroles",
+		Name: name, FieldSelector: fieldSelector}
+}
+
+func fieldReq(op string, values ...string) authz.Requirement {
+	return authz.Requirement{Key: "spec.partnerLink", Operator: op, Values: values}
+}
+
+func labelList(user string, groups []string, domain string) *authz.Request {
+	r := roomReq(user, groups, "list", "", "")
+	r.LabelSelector = []authz.Requirement{{Key: v1alpha1.AccessLabel(domain), Operator: "Exists"}}
+	return r
+}
+
 // TestAgreement checks that both engines give the same verdict: for the
-// benchmark cases on every size, and for random requests over the small world.
+// benchmark cases on every size, the rule cases, and random requests over
+// the small world.
 func TestAgreement(t *testing.T) {
 	for _, s := range sizes {
 		w := worldOf(t, s)
@@ -147,23 +252,98 @@ func TestAgreement(t *testing.T) {
 	}
 
 	w := worldOf(t, sizes[0])
+	for _, c := range ruleCases {
+		if d := w.Index.Decide(c.req); d.Verdict != c.want {
+			t.Errorf("%s: operator says %s (%s), want %s", c.name, d.Verdict, d.Reason, c.want)
+		}
+		if got := w.opaVerdict(t, Input(c.req)); got != c.want {
+			t.Errorf("%s: opa says %s, want %s", c.name, got, c.want)
+		}
+	}
+
+	known := map[string]bool{} // the names of the world's roles
+	for _, o := range w.Objects {
+		if r, ok := o.(*v1alpha1.PartnerRole); ok {
+			known[r.Name] = true
+		}
+	}
 	rng := rand.New(rand.NewPCG(1, 2)) // fixed: a failure reproduces
 	seen := map[authz.Verdict]int{}
-	for i := range 2000 {
+	reached := map[string]int{}
+	for i := range 6000 {
 		r := randomRequest(rng, w.World)
 		d := w.Index.Decide(r)
 		if got := w.opaVerdict(t, Input(r)); got != d.Verdict {
 			t.Errorf("request %d %+v: operator says %s (%s), opa says %s", i, *r, d.Verdict, d.Reason, got)
 		}
 		seen[d.Verdict]++
+		if c := coverage(r, d, known); c != "" {
+			reached[c]++
+		}
 	}
-	// The random requests are only worth something if they reach every verdict.
+	// The random requests are only worth something if they reach every
+	// verdict, and each rule both ways.
 	for _, v := range []authz.Verdict{authz.Allow, authz.Deny, authz.NoOpinion} {
 		if seen[v] < 50 {
 			t.Errorf("only %d random requests got %s: %v", seen[v], v, seen)
 		}
 	}
+	for _, c := range coverageWanted {
+		if reached[c] < 5 {
+			t.Errorf("only %d random requests reached %q: %v", reached[c], c, reached)
+		}
+	}
 	t.Logf("random verdicts: %v", seen)
+	t.Logf("rules reached: %v", reached)
+}
+
+// coverageWanted are the rules (see coverage) the random requests must
+// reach, each at least a few times.
+var coverageWanted = []string{
+	"malformed name under a partner domain: Deny",
+	"discovery: Allow", "discovery: Deny",
+	"other namespace: Deny",
+	"roles list: Allow", "roles list: Deny",
+	"known role: Allow", "known role: Deny",
+	"unknown role name: Allow", "unknown role name: Deny",
+	"room list by the access label: Allow",
+	"room list by the access label: Deny, not every link of the domain covered",
+	"room list by the access label: Deny, no link's whole scope",
+}
+
+// coverage names the rule a request and its decision exercise, or "". Two
+// rules are told apart by the operator's reason, which the verdicts do not
+// show: should its wording change, update the substrings here.
+func coverage(r *authz.Request, d authz.Decision, known map[string]bool) string {
+	rule := ""
+	switch {
+	case strings.Contains(d.Reason, "not a well-formed user of a partner domain"):
+		return "malformed name under a partner domain: " + d.Verdict.String()
+	case d.Verdict == authz.NoOpinion:
+		return ""
+	case r.Path != "":
+		rule = "discovery"
+	case r.Namespace != Namespace && r.Group == authz.Group:
+		rule = "other namespace"
+	case r.Group == authz.Group && r.Resource == "partnerroles" && r.Name == "" && (r.Verb == "list" || r.Verb == "watch"):
+		rule = "roles list"
+	case r.Group == authz.Group && r.Resource == "partnerroles" && r.Name != "" && known[r.Name]:
+		rule = "known role"
+	case r.Group == authz.Group && r.Resource == "partnerroles" && r.Name != "":
+		rule = "unknown role name"
+	case r.Group == authz.Group && r.Resource == "rooms" && r.Name == "" && r.Subresource == "" && (r.Verb == "list" || r.Verb == "watch") &&
+		len(r.LabelSelector) > 0 && strings.HasPrefix(r.LabelSelector[0].Key, "access.partners.roompro.io/"):
+		rule = "room list by the access label"
+		switch {
+		case strings.Contains(d.Reason, "more than one partner link"):
+			return rule + ": Deny, not every link of the domain covered"
+		case strings.Contains(d.Reason, "cover only part of the partner's rooms"):
+			return rule + ": Deny, no link's whole scope"
+		}
+	default:
+		return ""
+	}
+	return rule + ": " + d.Verdict.String()
 }
 
 // randomRequest draws a request over the world: partner users, their groups
@@ -172,32 +352,41 @@ func TestAgreement(t *testing.T) {
 func randomRequest(rng *rand.Rand, w *World) *authz.Request {
 	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
 	p := rng.IntN(w.Partners)
+	if rng.IntN(3) == 0 {
+		p = rng.IntN(2) // partners 0 and 1 carry the rarer rules
+	}
 	domain := PartnerDomain(p)
 	other := PartnerDomain((p + 1) % w.Partners)
 
 	var user string
 	var groups []string
-	switch rng.IntN(10) {
-	case 0, 1, 2: // a primary admin, sometimes under another domain
+	switch rng.IntN(11) {
+	case 0, 1, 2, 3: // a primary admin, sometimes under another domain
 		u := p + w.Partners*rng.IntN(w.Users/w.Partners)
 		user = fmt.Sprintf("u%d@%s", u, pick(domain, domain, other))
-	case 3, 4, 5: // a member of groups
+	case 4, 5, 6: // a member of groups
 		user = "tech@" + domain
 		for _, g := range []string{domain + ":site-techs", domain + ":floor-techs", domain + ":tenant-managers",
 			domain + ":ring-techs", domain + ":broken-techs", other + ":site-techs", " " + domain + ":SITE-TECHS",
-			domain + ":", "system:authenticated"} {
+			domain + ":", "system:authenticated", domain + ":ops@" + PartnerDomain(0)} {
 			if rng.IntN(4) == 0 {
 				groups = append(groups, g)
 			}
 		}
-	case 6:
+	case 7:
 		d := pick(domain, "pending.example.com", "expired.example.com", "gone.example.com", "unregistered.example.com")
 		user = pick("tm@", "admin@") + d
 		groups = []string{d + ":tenant-managers"}
 	default: // not partner identities, or odd spellings of one
 		user = pick("alice@customer.example", "system:serviceaccount:tenant-a:ci", "system:admin", "bob",
 			"@"+domain, "a@b@"+domain, "U0@P0.EXAMPLE.COM", " u0@p0.example.com ", "system:u0@p0.example.com", "x@-bad-.example.com", "x@localhost",
-			"u0@"+domain+".", "ops@eu."+domain, "oidc:u0@"+domain, "System:u0@"+domain, "p1.example.com:ops@"+domain, "u0@eu.customer.example", "u\t0@"+domain)
+			"u0@"+domain+".", "ops@eu."+domain, "oidc:u0@"+domain, "System:u0@"+domain, "p1.example.com:ops@"+domain, "u0@eu.customer.example", "u\t0@"+domain,
+			// Malformed names under a partner domain or a sub-domain of one:
+			// denied. Names merely near one: the customer's, no opinion.
+			" u0@"+domain, "u0@"+domain+" ", "U0@"+strings.ToUpper(domain)+".", "u0@a.b.eu."+domain, "a:b@"+domain, "u0@-bad-."+domain,
+			"u0@."+domain, "x@y@"+strings.ToUpper(domain), "u0@eu.gone.example.com", "u0@gone.example.com.",
+			"x@y@customer.example", "alice@", "alice@.", "u0@unregistered.example.com", "u0@eu.unregistered.example.com",
+			"u0@example.com", "u0@x"+domain, "u0@"+domain+"x")
 	}
 
 	r := &authz.Request{User: user, Groups: groups, Namespace: Namespace, Group: authz.Group,
@@ -206,9 +395,8 @@ func randomRequest(rng *rand.Rand, w *World) *authz.Request {
 	case 0:
 		r.Namespace = "tenant-b"
 	case 1:
-		r.Path = pick("/api", "/api/v1", "/apis/partners.roompro.io/v1alpha1", "/apis/partners.roompro.io/v1alpha1/rooms", "/version", "/openapi/v3",
-			"/openapi/v3/apis/partners.roompro.io/v1alpha1", "/openapi/v3apis/x", "/apis/../metrics", "/healthz", "/metrics")
-		r.Namespace, r.Group, r.Verb = "", "", pick("get", "get", "head", "post")
+		r.Path = pick(discoveryPaths...)
+		r.Namespace, r.Group, r.Verb = "", "", pick("get", "get", "get", "head", "post", "delete", "list", "GET")
 		return r
 	case 2:
 		r.Group, r.Resource = pick("authorization.k8s.io", "authentication.k8s.io", ""),
@@ -216,21 +404,31 @@ func randomRequest(rng *rand.Rand, w *World) *authz.Request {
 		return r
 	}
 
-	switch rng.IntN(10) {
+	switch rng.IntN(11) {
 	case 0:
 		r.Resource = pick("roomgroups", "updaterings", "settings")
 		r.Name = pick("", "general")
-	case 1:
+	case 1, 10:
 		r.Resource = "partnerroles"
-		r.Name = pick("", fmt.Sprintf("p%d-primary-admins", p), fmt.Sprintf("p%d-site-techs", (p+1)%w.Partners), "none",
-			fmt.Sprintf("p%d-new", p), fmt.Sprintf("p%d-new", (p+1)%w.Partners), "gone-primary-admins")
-		if r.Name == "" && rng.IntN(2) == 0 {
-			r.FieldSelector = []authz.Requirement{{Key: pick("spec.partnerLink", "metadata.name"), Operator: pick("In", "In", "NotIn"),
-				Values: []string{pick(fmt.Sprintf("p%d", p), fmt.Sprintf("p%d", (p+1)%w.Partners))}}}
+		link, next := fmt.Sprintf("p%d", p), fmt.Sprintf("p%d", (p+1)%w.Partners)
+		// A list or watch, or a request on one name: a role the index knows
+		// (p1-leaving is being deleted) or a name no role has, <link>-x,
+		// whose owners are every link it starts with (p0-2-x: p0 and p0-2;
+		// p1-2-x: p1 and the Pending p1-2) or the link of a built-in role's.
+		if rng.IntN(3) == 0 {
+			r.Verb = pick("list", "watch")
+			r.FieldSelector = randomFieldSelector(rng, pick, link, next)
+			break
+		}
+		r.Name = pick("", link+"-primary-admins", link+"-primary-admins", link+"-site-techs", next+"-site-techs", "none", link+"-new", next+"-new",
+			"gone-primary-admins", "gone-new", "p0-2-new", "p0-2-primary-admins", "p1-2-new", "p1-2-primary-admins",
+			"p1-leaving", "p1-ops", "-primary-admins", link+"-", link+"-x-primary-admins", link)
+		if rng.IntN(4) == 0 {
+			r.FieldSelector = randomFieldSelector(rng, pick, link, next) // read by no named request
 		}
 	case 2:
 		r.Resource = pick("partnerinvitations", "partnerlinks")
-		r.Name = pick("", fmt.Sprintf("p%d", p), fmt.Sprintf("p%d", (p+1)%w.Partners), "pending", "expired", "gone")
+		r.Name = pick("", fmt.Sprintf("p%d", p), fmt.Sprintf("p%d", (p+1)%w.Partners), "pending", "expired", "gone", "p0-2", "p1-2")
 	default:
 		r.Resource = "rooms"
 		r.Subresource = pick("", "", "", "key", "resetkey", "tickets", "reports", "status")
@@ -239,6 +437,9 @@ func randomRequest(rng *rand.Rand, w *World) *authz.Request {
 		r.Name = pick(fmt.Sprintf("room-%d", owner+w.Partners*rng.IntN(20)), fmt.Sprintf("room-%d", rng.IntN(w.Rooms)), "", "nowhere")
 		if r.Name == "" && rng.IntN(3) > 0 {
 			r.Verb = pick("list", "watch")
+			if rng.IntN(3) > 0 {
+				r.Subresource = ""
+			}
 		}
 		switch rng.IntN(4) {
 		case 0, 1:
@@ -249,6 +450,55 @@ func randomRequest(rng *rand.Rand, w *World) *authz.Request {
 		}
 	}
 	return r
+}
+
+// discoveryPaths are the non-resource paths drawn: every discovery shape
+// (allowed for get and head) and paths sharing a prefix with one, a
+// malformed segment, a trailing or doubled slash (denied).
+var discoveryPaths = []string{
+	"/api", "/apis", "/version", "/openapi/v2", "/openapi/v3", "/api/v1", "/apis/partners.roompro.io",
+	"/apis/partners.roompro.io/v1alpha1", "/openapi/v3/api/v1", "/openapi/v3/apis/partners.roompro.io",
+	"/openapi/v3/apis/partners.roompro.io/v1alpha1", "/apis/a-b.0/v1.2",
+
+	"/apis/partners.roompro.io/v1alpha1/rooms", "/api/v1/namespaces/tenant-a/pods", "/openapi/v3apis/x", "/openapi/v3/",
+	"/openapi/v3/api", "/openapi/v3/version", "/openapi/v3/openapi/v3", "/openapi/v2/x", "/apis/../metrics", "/apis/./v1",
+	"/api/..", "/api/.", "/api/v1/", "/apis/", "//api", "/api//v1", "/openapi/v3//api/v1", "/apis/Partners.roompro.io",
+	"/apis/x_y", "/version/", "/healthz", "/metrics", "/logs/kube.log",
+}
+
+// randomFieldSelector draws the field selector of a partnerroles request:
+// mostly one requirement, on spec.partnerLink or another field, with each
+// operator and zero to two values; sometimes a second requirement after one
+// that never confines the list to one link. (authz reads the first
+// requirement that confines it, the policy any: two such requirements on
+// different links are not drawn.)
+func randomFieldSelector(rng *rand.Rand, pick func(...string) string, link, next string) []authz.Requirement {
+	value := func() string { return pick(link, link, link, next, "p0-2", "p1-2", "gone", "nowhere", "") }
+	values := func() []string {
+		switch rng.IntN(6) {
+		case 0:
+			return nil
+		case 1:
+			return []string{value(), value()}
+		}
+		return []string{value()}
+	}
+	main := authz.Requirement{Key: pick("spec.partnerLink", "spec.partnerLink", "spec.partnerLink", "metadata.name", "spec.partnerlink"),
+		Operator: pick("In", "In", "Equals", "NotIn", "Exists"), Values: values()}
+	if rng.IntN(4) > 0 {
+		return []authz.Requirement{main}
+	}
+	decoy := pick("metadata.name", "spec.partnerLink NotIn", "spec.partnerLink two", "spec.partnerLink Exists")
+	first := authz.Requirement{Key: "metadata.name", Operator: "In", Values: []string{value()}}
+	switch decoy {
+	case "spec.partnerLink NotIn":
+		first = authz.Requirement{Key: "spec.partnerLink", Operator: "NotIn", Values: []string{value()}}
+	case "spec.partnerLink two":
+		first = authz.Requirement{Key: "spec.partnerLink", Operator: "In", Values: []string{value(), value()}}
+	case "spec.partnerLink Exists":
+		first = authz.Requirement{Key: "spec.partnerLink", Operator: "Exists"}
+	}
+	return []authz.Requirement{first, main}
 }
 
 // BenchmarkDecision times one decision per case, engine and world size.

@@ -60,29 +60,38 @@ user := lower(input.user)
 user_parts := split(user, "@")
 
 # normalised is the domain a username is classified by: after its last @,
-# lower-cased, trimmed, without a trailing dot (and in IDNA ASCII form, which
-# the bench's ASCII names already are).
+# lower-cased, trimmed, without a trailing dot. authz.NormalizedDomain also
+# converts it to IDNA ASCII form; the policy ignores IDNA, which changes no
+# ASCII name, and the bench's names are all ASCII.
 normalised := d if {
 	count(user_parts) > 1
 	d := trim_suffix(trim_space(user_parts[count(user_parts) - 1]), ".")
 	d != ""
 }
 
-# under_partner: the normalised domain is a partner domain or a sub-domain of one.
+# under_partner: the normalised domain is a partner domain or a sub-domain of
+# one. As authz's partnerParent, the sub-domain test probes each parent of
+# at least two labels (no top-level domain is a partner's) instead of
+# scanning the partner domains.
 under_partner if data.partner.domains[normalised]
 
 under_partner if {
-	some d, _ in data.partner.domains
-	endswith(normalised, concat("", [".", d]))
+	labels := split(normalised, ".")
+	n := count(labels)
+	n >= 3
+	some i in numbers.range(1, n - 2)
+	data.partner.domains[concat(".", array.slice(labels, i, n))]
 }
 
 # domain is the caller's partner domain: defined only for a well-formed
 # partner UPN, name@<partner-domain> exactly, with no @, colon, space or
-# control character in the name.
+# control character in the name (authz's isLocalPart: unicode.IsSpace and
+# unicode.IsControl are \p{Z} and \p{Cc}; U+FFFD is what lower makes of
+# invalid UTF-8).
 domain := d if {
 	count(user_parts) == 2
 	user_parts[0] != ""
-	not regex.match(`[:\s\x00-\x1f\x7f]`, user_parts[0])
+	not regex.match(`[:\p{Z}\p{Cc}\x{FFFD}]`, user_parts[0])
 	d := user_parts[1]
 	count(d) <= 253
 	regex.match(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$`, d)

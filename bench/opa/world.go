@@ -103,7 +103,7 @@ func NewWorld(rooms, partners, users int) *World {
 // addEdgeCases adds, for partners p0 and p1, objects that exercise rules the
 // regular partners do not: every selector operator, a second assignment
 // (the link's scope is the union), an invalid selector, objects being
-// deleted.
+// deleted, a domain with two links, members keyed by kind and domain.
 func addEdgeCases(add func(any)) {
 	deleted := metav1.Now()
 	expr := func(key string, op metav1.LabelSelectorOperator, values ...string) metav1.LabelSelectorRequirement {
@@ -135,6 +135,28 @@ func addEdgeCases(add func(any)) {
 		v1alpha1.RoleAssignment{Name: "all", Members: group("p1.example.com:ring-techs")})
 	goneRole.DeletionTimestamp = &deleted
 	add(goneRole)
+
+	// A second Active link of p0.example.com (admission now refuses a second
+	// live partnership, but the index is fed what exists): a list by the
+	// domain's access label needs the whole scope of both links, which only
+	// u0 holds. Its name starts with p0's and a dash, so a role name no role
+	// has yet, p0-2-<x>, may belong to either link.
+	add(partnerLink("p0-2", "p0.example.com", v1alpha1.LinkActive))
+	add(assignment("p0-2-invitation", "p0-2", v1alpha1.RoomScope{Names: []string{"room-1", "room-2", "room-10"}}))
+	add(role(v1alpha1.PrimaryAdminRoleName("p0-2"), "p0-2", v1alpha1.PrimaryAdminPermissions,
+		v1alpha1.RoleAssignment{Name: "primary-admins", Members: []v1alpha1.Subject{subject(v1alpha1.UserSubject, "u0@p0.example.com")}}))
+	// A second link of p1.example.com that is not active: it grants nothing
+	// and does not count among the domain's links a list must cover, but it
+	// may own a role name no role has yet (p1-2-<x>).
+	add(partnerLink("p1-2", "p1.example.com", v1alpha1.LinkPending))
+	// Members are keyed by kind and domain: on a p1 link, a group named like
+	// a p0 user is p1's group, and a p0 user (or a user named like the
+	// group) is no member at all.
+	add(role("p1-ops", "p1", []v1alpha1.Permission{v1alpha1.RoomsView, v1alpha1.RolesView},
+		v1alpha1.RoleAssignment{Name: "ops", Members: []v1alpha1.Subject{
+			subject(v1alpha1.GroupSubject, "p1.example.com:ops@p0.example.com"),
+			subject(v1alpha1.UserSubject, "p1.example.com:ops@p0.example.com"),
+			subject(v1alpha1.UserSubject, "u0@p0.example.com")}}))
 }
 
 // PartnerDomain is the domain of partner p.
@@ -149,8 +171,11 @@ func PartnerDomain(p int) string { return fmt.Sprintf("p%d.example.com", p) }
 //     namespace the links of a domain and the assignments and roles of a link;
 //   - lists that the policy probes for membership become sets (JSON objects
 //     with the value true): scope names, role permissions, role members;
-//   - role members are keyed "user:<name>" / "group:<name>", lower-cased and
-//     trimmed as the authenticator's names are compared.
+//   - role members are keyed "user:<name>" / "group:<name>", lower-cased as
+//     the authenticator's names are compared (not trimmed: a name with
+//     spaces matches no well-formed caller). The kind is in the key; the
+//     domain need not be, since a caller's grants are read from the links of
+//     its own domain only.
 //
 // Everything else is evaluated by the policy per request, from the raw
 // fields: whether a link is active, whether an assignment or a role is being
