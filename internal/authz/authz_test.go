@@ -154,6 +154,11 @@ func TestDecide(t *testing.T) {
 		{"admin lists its link's roles", rolesList(alice, "contoso"), Allow},
 		{"admin lists roles without a field selector", res(alice, nil, "list", "partnerroles", "", ""), Deny},
 		{"admin lists another link's roles", rolesList(alice, "fabrikam"), Deny},
+		{"admin lists with two link requirements, one its own", func() *Request {
+			r := rolesList(alice, "fabrikam")
+			r.FieldSelector = append(r.FieldSelector, Requirement{Key: "spec.partnerLink", Operator: "In", Values: []string{"contoso"}})
+			return r
+		}(), Allow},
 		{"admin gets a role of its link the index has not seen", res(alice, nil, "get", "partnerroles", "", "contoso-new"), Allow},
 		{"admin gets an unseen name that no link of its owns", res(alice, nil, "get", "partnerroles", "", "fabrikam-new"), Deny},
 		{"admin gets an unseen name of no link at all", res(alice, nil, "get", "partnerroles", "", "helpdesk"), Deny},
@@ -231,6 +236,7 @@ func TestDecide(t *testing.T) {
 		{"a resource path as a non-resource request", &Request{User: alice, Verb: "get", Path: "/api/v1/namespaces/tenant-a/pods"}, Deny},
 		{"a path below a group version", &Request{User: alice, Verb: "get", Path: "/apis/partners.roompro.io/v1alpha1/rooms"}, Deny},
 		{"a dot-dot path", &Request{User: alice, Verb: "get", Path: "/apis/../metrics"}, Deny},
+		{"a path without its leading slash", &Request{User: alice, Verb: "get", Path: "api/v1"}, Deny},
 		{"a path glued to the OpenAPI prefix", &Request{User: alice, Verb: "get", Path: "/openapi/v3apis/x"}, Deny},
 		{"metrics", &Request{User: alice, Verb: "get", Path: "/metrics"}, Deny},
 		{"self subject access review", &Request{User: alice, Verb: "create", Group: "authorization.k8s.io", Resource: "selfsubjectaccessreviews"}, Allow},

@@ -235,10 +235,18 @@ func decideRoles(t *tenant, grants []*grant, r *Request, n need) Decision {
 		case "create":
 			return Decision{Allow, reasonGranted}
 		case "list", "watch":
-			if link, ok := selectedValue(r.FieldSelector, "spec.partnerLink"); ok {
-				if holds(link) {
-					return Decision{Allow, reasonGranted}
+			// Requirements are ANDed: one that confines the list to a link
+			// the caller holds the permission on is enough.
+			confined := false
+			for _, req := range r.FieldSelector {
+				if link, ok := singleValue(req, "spec.partnerLink"); ok {
+					if holds(link) {
+						return Decision{Allow, reasonGranted}
+					}
+					confined = true
 				}
+			}
+			if confined {
 				return Decision{Deny, reasonOtherLinksRoles}
 			}
 			return Decision{Deny, reasonRolesListHint}
@@ -284,13 +292,11 @@ func (t *tenant) roleOwners(role string) []string {
 	return owners
 }
 
-// selectedValue returns the single value a selector requires of key (key=v,
-// key==v or key in (v)).
-func selectedValue(selector []Requirement, key string) (string, bool) {
-	for _, req := range selector {
-		if req.Key == key && (req.Operator == "In" || req.Operator == "Equals") && len(req.Values) == 1 {
-			return req.Values[0], true
-		}
+// singleValue returns the single value a requirement requires of key
+// (key=v, key==v or key in (v)).
+func singleValue(req Requirement, key string) (string, bool) {
+	if req.Key == key && (req.Operator == "In" || req.Operator == "Equals") && len(req.Values) == 1 {
+		return req.Values[0], true
 	}
 	return "", false
 }

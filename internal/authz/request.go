@@ -174,7 +174,7 @@ func featureNeed(feature, verb string) (need, bool) {
 // OpenAPI v3 document of one group version. Nothing else, whatever prefix
 // it shares with them.
 func isDiscovery(path, verb string) bool {
-	if verb != "get" && verb != "head" {
+	if verb != "get" && verb != "head" || !strings.HasPrefix(path, "/") {
 		return false
 	}
 	switch path {
