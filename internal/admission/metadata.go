@@ -30,11 +30,8 @@ const (
 )
 
 // validatePartnerMetadata lists what a partner's write changed in metadata
-// that rule does not let it change. oldObj is nil for a create.
+// that rule does not let it change. For a create, oldObj is an empty object.
 func validatePartnerMetadata(rule metadataRule, oldObj, newObj metav1.Object) field.ErrorList {
-	if oldObj == nil {
-		oldObj = &metav1.ObjectMeta{}
-	}
 	meta := field.NewPath("metadata")
 	var errs field.ErrorList
 	switch rule {

@@ -7,7 +7,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -39,9 +38,9 @@ func (v *roleValidator) validate(ctx context.Context, oldRole, role *v1alpha1.Pa
 	}
 	spec := field.NewPath("spec")
 	if who.partner != nil {
-		var old metav1.Object
-		if oldRole != nil {
-			old = oldRole
+		old := oldRole
+		if old == nil {
+			old = &v1alpha1.PartnerRole{} // a create
 		}
 		if errs := validatePartnerMetadata(ownLabels, old, role); len(errs) > 0 {
 			return invalid(role, "PartnerRole", errs)

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -44,11 +43,7 @@ func (v *roomValidator) validate(ctx context.Context, oldRoom, room *v1alpha1.Ro
 		}
 	}
 	if who.partner != nil {
-		var old metav1.Object
-		if oldRoom.Name != "" {
-			old = oldRoom
-		}
-		errs = append(errs, validatePartnerMetadata(specOnly, old, room)...)
+		errs = append(errs, validatePartnerMetadata(specOnly, oldRoom, room)...)
 	}
 	if oldRoom.Name != "" {
 		errs = append(errs, requestedByUnchanged(who, v.opts, oldRoom, room)...)

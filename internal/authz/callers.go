@@ -33,10 +33,11 @@ type caller struct {
 	namespace  string
 	user       string
 	groups     []string
-	// class is what the username is to the partner rules (Classify);
-	// domain is its partner domain when Partner or Malformed.
-	class  Class
-	domain string
+	// class is what the username is to the partner rules, and id what
+	// Classify read of it (id.Domain: the partner domain when Partner or
+	// Malformed). id holds the entry's own copies of the user and groups.
+	class Class
+	id    Identity
 	// grants held in the namespace by the user and its own-domain groups.
 	grants []*grant
 }
@@ -82,8 +83,8 @@ func (x *Index) caller(r *Request) *caller {
 func (x *Index) resolve(r *Request) *caller {
 	e := copyCaller(r)
 	e.generation = x.generation
-	id, class := Classify(r.User, r.Groups, x.isPartnerDomain)
-	e.class, e.domain = class, id.Domain
+	id, class := Classify(e.user, e.groups, x.isPartnerDomain)
+	e.class, e.id = class, id
 	if class != Partner {
 		return e
 	}

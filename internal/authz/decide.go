@@ -71,7 +71,7 @@ func (x *Index) decide(r *Request) Decision {
 	case Customer:
 		return Decision{NoOpinion, reasonNotPartner}
 	case Malformed:
-		return Decision{Deny, malformedReason(c.domain)}
+		return Decision{Deny, malformedReason(c.id.Domain)}
 	}
 	if r.Path != "" {
 		if isDiscovery(r.Path, r.Verb) {
@@ -88,8 +88,7 @@ func (x *Index) decide(r *Request) Decision {
 	if t == nil {
 		t = noTenant
 	}
-	id, _ := ParseIdentity(r.User, r.Groups)
-	if d, decided := t.decideTenantManager(id, r, x.tenantManagerGroup); decided {
+	if d, decided := t.decideTenantManager(c.id, r, x.tenantManagerGroup); decided {
 		return d
 	}
 	n, ok := required(r)
@@ -104,7 +103,7 @@ func (x *Index) decide(r *Request) Decision {
 	case n.roles:
 		return decideRoles(t, grants, r, n)
 	case n.room:
-		return decideRoom(t, grants, x.domainRefs[c.domain], r, n)
+		return decideRoom(t, grants, x.domainRefs[c.id.Domain], r, n)
 	}
 	return Decision{Allow, reasonGranted}
 }
