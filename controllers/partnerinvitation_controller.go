@@ -3,9 +3,9 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -17,12 +17,16 @@ import (
 	"github.com/roompro/partner-operator/internal/lifecycle"
 )
 
-// InvitationReconciler keeps an invitation's expiresAt and phase. It turns a
-// Pending invitation Expired at its deadline, woken by Deadlines rather than
-// polling. The PartnerLink controller, not this one, marks invitations
-// Accepted: lifecycle.Phase never moves an Accepted or Expired one.
+// InvitationReconciler keeps an invitation's status: its deadline, and its
+// phase, derived from the PartnerLink of its name (lifecycle.Judge). It turns
+// a Pending invitation Expired at its deadline, woken by Deadlines rather than
+// polling, and Accepted when a link accepts it.
 type InvitationReconciler struct {
 	client.Client
+	// APIReader reads the invitation's link around the cache before the
+	// invitation is turned Expired: a link admitted a moment before the
+	// deadline must not be missed. Default: Client.
+	APIReader client.Reader
 	Clock     clock.PassiveClock
 	Audit     *audit.Recorder
 	Deadlines *deadline.Scheduler
@@ -37,67 +41,89 @@ func (r *InvitationReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-
-	expiresAt := lifecycle.ExpiresAt(inv)
-	phase := lifecycle.Phase(inv, r.Clock.Now())
-	if phase == v1alpha1.InvitationPending {
-		r.Deadlines.At(inv, expiresAt)
+	link, err := r.linkOf(ctx, r.Client, inv)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	now := r.Clock.Now()
+	status := invitationStatus(inv, link, now)
+	if status.Phase == v1alpha1.InvitationExpired && inv.Status.Phase != v1alpha1.InvitationExpired {
+		if link, err = r.linkOf(ctx, liveReader(r.APIReader, r.Client), inv); err != nil {
+			return ctrl.Result{}, err
+		}
+		status = invitationStatus(inv, link, now)
+	}
+	if status.Phase == v1alpha1.InvitationPending {
+		r.Deadlines.At(inv, lifecycle.ExpiresAt(inv))
 	} else {
 		r.Deadlines.Cancel(inv)
 	}
-
-	previous := inv.Status.Phase
-	status := inv.Status.DeepCopy()
-	status.Phase = phase
-	status.ExpiresAt = &metav1.Time{Time: expiresAt}
-	status.ObservedGeneration = inv.Generation
-	switch phase {
-	case v1alpha1.InvitationPending:
-		setCondition(&status.Conditions, inv, v1alpha1.ConditionReady, metav1.ConditionFalse, "AwaitingAcceptance",
-			fmt.Sprintf("waiting for a tenant manager of %s to create PartnerLink %q before %s", inv.Spec.PartnerDomain, inv.Name, expiresAt.UTC().Format(time.RFC3339)))
-	case v1alpha1.InvitationExpired:
-		setCondition(&status.Conditions, inv, v1alpha1.ConditionReady, metav1.ConditionFalse, lifecycle.ReasonInvitationExpired,
-			fmt.Sprintf("expired unaccepted at %s; create a new invitation to invite %s again", expiresAt.UTC().Format(time.RFC3339), inv.Spec.PartnerDomain))
-	case v1alpha1.InvitationAccepted:
-		setCondition(&status.Conditions, inv, v1alpha1.ConditionReady, metav1.ConditionTrue, "Accepted",
-			fmt.Sprintf("accepted by %s through PartnerLink %q", orUnknown(status.AcceptedBy), status.PartnerLink))
-	}
-	if equality.Semantic.DeepEqual(*status, inv.Status) {
+	if equality.Semantic.DeepEqual(status, inv.Status) {
 		return ctrl.Result{}, nil
 	}
-	inv.Status = *status
+	previous := inv.Status.Phase
+	inv.Status = status
+	// The update carries the resourceVersion read: of two reconciles that
+	// judge the same transition, one writes and records it, the other gets
+	// a conflict and records nothing.
 	if err := r.Status().Update(ctx, inv); err != nil {
 		return ctrl.Result{}, ignoreStale(err, "updating the invitation status")
 	}
-	r.recordTransition(inv, previous)
+	r.recordTransition(inv, previous, link)
 	return ctrl.Result{}, nil
 }
 
-func (r *InvitationReconciler) recordTransition(inv *v1alpha1.PartnerInvitation, previous v1alpha1.InvitationPhase) {
+// linkOf returns the PartnerLink named like the invitation (a link is named
+// like the invitation it accepts), or nil.
+func (r *InvitationReconciler) linkOf(ctx context.Context, reader client.Reader, inv *v1alpha1.PartnerInvitation) (*v1alpha1.PartnerLink, error) {
+	link := &v1alpha1.PartnerLink{}
+	switch err := reader.Get(ctx, client.ObjectKeyFromObject(inv), link); {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading PartnerLink %q: %w", inv.Name, err)
+	}
+	return link, nil
+}
+
+func (r *InvitationReconciler) recordTransition(inv *v1alpha1.PartnerInvitation, previous v1alpha1.InvitationPhase, link *v1alpha1.PartnerLink) {
 	if previous == inv.Status.Phase {
 		return
 	}
+	expiresAt := formatTime(inv.Status.ExpiresAt.Time)
 	switch inv.Status.Phase {
 	case v1alpha1.InvitationPending:
 		r.Audit.Record(inv, audit.Change{
 			Category: audit.CategoryPartnerInvitation, Operation: audit.OperationCreate, Result: audit.Successful,
-			UserID: inv.Annotations[v1alpha1.AnnotationRequestedBy], Reason: "InvitationSent",
-			Message: fmt.Sprintf("invited %s; the invitation expires at %s", inv.Spec.PartnerDomain, inv.Status.ExpiresAt.UTC().Format(time.RFC3339)),
+			UserID: inv.Annotations[v1alpha1.AnnotationRequestedBy], Reason: v1alpha1.ReasonInvitationSent,
+			Message: fmt.Sprintf("invited %s; the invitation expires at %s", inv.Spec.PartnerDomain, expiresAt),
 		})
 	case v1alpha1.InvitationExpired:
 		r.Audit.Record(inv, audit.Change{
 			Category: audit.CategoryPartnerInvitation, Operation: audit.OperationUpdate, Result: audit.Successful,
-			UserID: audit.OperatorUser, Reason: lifecycle.ReasonInvitationExpired,
-			Message: fmt.Sprintf("%s did not accept before %s; the invitation can no longer be accepted", inv.Spec.PartnerDomain, inv.Status.ExpiresAt.UTC().Format(time.RFC3339)),
+			UserID: audit.OperatorUser, Reason: v1alpha1.ReasonInvitationExpired,
+			Message: fmt.Sprintf("%s did not accept before %s; the invitation can no longer be accepted", inv.Spec.PartnerDomain, expiresAt),
 		})
+	case v1alpha1.InvitationAccepted:
+		change := audit.Change{
+			Category: audit.CategoryPartnerInvitation, Operation: audit.OperationUpdate, Result: audit.Successful,
+			UserID: inv.Status.AcceptedBy, Reason: v1alpha1.ReasonInvitationAccepted,
+			Message: fmt.Sprintf("%s accepted the invitation by %s at %s", inv.Spec.PartnerDomain, orUnknown(inv.Status.AcceptedBy), formatTime(inv.Status.AcceptedAt.Time)),
+		}
+		if link != nil {
+			change.Related = link
+		}
+		r.Audit.Record(inv, change)
 	}
 }
 
-// SetupWithManager registers the controller. It also wakes on its own status
-// writes; those reconciles find nothing to change and write nothing.
+// SetupWithManager registers the controller: an invitation wakes on its own
+// events (its status writes find nothing to change), on its deadline and on
+// the events of the link of its name.
 func (r *InvitationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.PartnerInvitation{}).
+		Watches(&v1alpha1.PartnerLink{}, enqueueNamed(func(o client.Object) string { return o.(*v1alpha1.PartnerLink).Spec.Invitation })).
 		WatchesRawSource(r.Deadlines.Source()).
 		Named("partnerinvitation").
 		Complete(r)

@@ -13,10 +13,12 @@ import (
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/internal/audit"
@@ -28,15 +30,13 @@ import (
 // room labels are gone.
 const linkFinalizer = "partners.roompro.io/offboard"
 
-// Reasons of a link's conditions.
 const (
-	reasonActivating        = "Activating"
-	reasonActive            = "Active"
-	reasonOffboarding       = "Offboarding"
-	reasonPrimaryAdminFound = "PrimaryAdminFound"
-	reasonNoPrimaryAdmin    = "NoPrimaryAdmin"
 	primaryAdminAssignment  = "primary-admins"
 	initialAssignmentSuffix = "-invitation"
+	// offboardRecheck is how long a leaving link waits before it looks
+	// again for rooms that still carry its partner's label; the room events
+	// that remove the label usually wake it sooner.
+	offboardRecheck = 5 * time.Second
 )
 
 // LinkReconciler activates a PartnerLink that validly accepts its invitation,
@@ -45,8 +45,10 @@ const (
 type LinkReconciler struct {
 	client.Client
 	// APIReader reads around the cache: a leaving link's children, so that
-	// a child created a moment before the delete is not missed, and the link
-	// itself before activation creates children. Default: Client.
+	// a child created a moment before the delete is not missed; the link
+	// itself before activation creates children or a built-in role is
+	// restored; an invitation before a link is refused for it. Default:
+	// Client.
 	APIReader client.Reader
 	Clock     clock.PassiveClock
 	Audit     *audit.Recorder
@@ -59,11 +61,11 @@ func (r *LinkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !link.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, r.offboard(ctx, link)
+		return r.offboard(ctx, link)
 	}
 	if controllerutil.AddFinalizer(link, linkFinalizer) {
 		if err := r.Update(ctx, link); err != nil {
-			return ctrl.Result{}, fmt.Errorf("adding the offboarding finalizer: %w", err)
+			return ctrl.Result{}, ignoreStale(err, "adding the offboarding finalizer")
 		}
 	}
 	if link.Status.Phase != v1alpha1.LinkActive {
@@ -72,54 +74,17 @@ func (r *LinkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	return ctrl.Result{}, r.maintain(ctx, link)
 }
 
-// activate accepts the invitation in three idempotent steps — claim it on the
-// link, mark it Accepted, create the link's assignment and built-in role —
-// and then marks the link Active. A crash between steps resumes where it
-// stopped (see lifecycle.AcceptedBy).
+// activate creates the link's assignment and built-in role when the link
+// accepts its invitation (lifecycle.CheckAcceptance, the rule the invitation
+// controller records the acceptance by), and then marks the link Active.
+// Every step is idempotent: a crash between steps resumes where it stopped.
 func (r *LinkReconciler) activate(ctx context.Context, link *v1alpha1.PartnerLink) error {
-	inv := &v1alpha1.PartnerInvitation{}
-	if err := r.Get(ctx, client.ObjectKey{Namespace: link.Namespace, Name: link.Spec.Invitation}, inv); err != nil {
-		if !apierrors.IsNotFound(err) {
-			return fmt.Errorf("reading PartnerInvitation %q: %w", link.Spec.Invitation, err)
-		}
-		inv = nil
+	inv, refusal, err := r.acceptance(ctx, link)
+	if err != nil {
+		return err
 	}
-	if refusal := lifecycle.CheckAcceptance(inv, link, r.Clock.Now()); refusal != nil {
+	if refusal != nil {
 		return r.refuse(ctx, link, refusal)
-	}
-
-	if link.Status.EstablishedAt == nil {
-		// Stored at second precision, so that the copy in the invitation
-		// compares equal after the round trip through the apiserver.
-		link.Status.EstablishedAt = &metav1.Time{Time: r.Clock.Now().Truncate(time.Second)}
-		link.Status.EstablishedBy = link.Annotations[v1alpha1.AnnotationRequestedBy]
-		link.Status.Phase = v1alpha1.LinkPending
-		link.Status.ObservedGeneration = link.Generation
-		setCondition(&link.Status.Conditions, link, v1alpha1.ConditionReady, metav1.ConditionFalse, reasonActivating,
-			fmt.Sprintf("accepting PartnerInvitation %q", inv.Name))
-		if err := r.Status().Update(ctx, link); err != nil {
-			return ignoreStale(err, "claiming the invitation")
-		}
-	}
-
-	if !lifecycle.AcceptedBy(inv, link) {
-		inv.Status.Phase = v1alpha1.InvitationAccepted
-		inv.Status.AcceptedBy = link.Status.EstablishedBy
-		inv.Status.AcceptedAt = link.Status.EstablishedAt.DeepCopy()
-		inv.Status.PartnerLink = link.Name
-		inv.Status.ObservedGeneration = inv.Generation
-		setCondition(&inv.Status.Conditions, inv, v1alpha1.ConditionReady, metav1.ConditionTrue, "Accepted",
-			fmt.Sprintf("accepted by %s through PartnerLink %q", orUnknown(inv.Status.AcceptedBy), link.Name))
-		if err := r.Status().Update(ctx, inv); err != nil {
-			// A conflict may be the invitation turning Expired: the next
-			// reconcile (the invitation's watch event) judges again.
-			return ignoreStale(err, "marking the invitation Accepted")
-		}
-		r.Audit.Record(inv, audit.Change{
-			Category: audit.CategoryPartnerInvitation, Operation: audit.OperationUpdate, Result: audit.Successful,
-			UserID: inv.Status.AcceptedBy, Reason: "InvitationAccepted", Related: link,
-			Message: fmt.Sprintf("%s accepted the invitation by %s", link.Spec.PartnerDomain, orUnknown(inv.Status.AcceptedBy)),
-		})
 	}
 
 	// A reconcile woken by a later change (the built-in role deleted, say)
@@ -130,31 +95,64 @@ func (r *LinkReconciler) activate(ctx context.Context, link *v1alpha1.PartnerLin
 	if err := liveReader(r.APIReader, r.Client).Get(ctx, client.ObjectKeyFromObject(link), live); err != nil {
 		return client.IgnoreNotFound(err)
 	}
-	if live.Status.Phase == v1alpha1.LinkActive {
+	switch {
+	case !live.DeletionTimestamp.IsZero():
+		return nil // its offboarding follows
+	case live.Status.Phase == v1alpha1.LinkActive:
 		return r.maintain(ctx, live)
 	}
 
-	if _, err := r.createChild(ctx, link, initialAssignment(link, inv)); err != nil {
-		return err
-	}
-	if _, err := r.createChild(ctx, link, primaryAdminRole(link)); err != nil {
-		return err
+	for _, child := range []client.Object{initialAssignment(link, inv), primaryAdminRole(link)} {
+		taken, err := r.ensureChild(ctx, link, child)
+		if err != nil {
+			return err
+		}
+		if taken != nil {
+			return r.refuse(ctx, link, taken)
+		}
 	}
 
 	link.Status.Phase = v1alpha1.LinkActive
-	setCondition(&link.Status.Conditions, link, v1alpha1.ConditionReady, metav1.ConditionTrue, reasonActive,
+	link.Status.EstablishedAt = &metav1.Time{Time: r.Clock.Now()}
+	link.Status.EstablishedBy = link.Annotations[v1alpha1.AnnotationRequestedBy]
+	link.Status.ObservedGeneration = link.Generation
+	setCondition(&link.Status.Conditions, link, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonActive,
 		fmt.Sprintf("%s manages the rooms of its RoomAssignments", link.Spec.PartnerDomain))
-	setCondition(&link.Status.Conditions, link, v1alpha1.ConditionPrimaryAdminPresent, metav1.ConditionTrue, reasonPrimaryAdminFound,
+	setCondition(&link.Status.Conditions, link, v1alpha1.ConditionPrimaryAdminPresent, metav1.ConditionTrue, v1alpha1.ReasonPrimaryAdminFound,
 		fmt.Sprintf("PartnerRole %q has %d primary admin(s)", v1alpha1.PrimaryAdminRoleName(link.Name), len(link.Spec.PrimaryAdmins)))
+	// Guarded by the resourceVersion read: one reconcile activates, and
+	// records it; a concurrent one gets a conflict and records nothing.
 	if err := r.Status().Update(ctx, link); err != nil {
 		return ignoreStale(err, "marking the link Active")
 	}
 	r.Audit.Record(link, audit.Change{
 		Category: audit.CategoryPartnerInvitation, Operation: audit.OperationCreate, Result: audit.Successful,
-		UserID: link.Status.EstablishedBy, Reason: "PartnerLinkActive", Related: inv,
+		UserID: link.Status.EstablishedBy, Reason: v1alpha1.ReasonPartnerLinkActive, Related: inv,
 		Message: fmt.Sprintf("%s is now a partner of this tenant", link.Spec.PartnerDomain),
 	})
 	return nil
+}
+
+// acceptance reads the link's invitation and judges whether the link accepts
+// it. A refusal judged on the cache is judged again on the live invitation:
+// an invitation created a moment ago, or accepted by this very link a moment
+// ago, must not be refused because the cache has not seen it yet.
+func (r *LinkReconciler) acceptance(ctx context.Context, link *v1alpha1.PartnerLink) (*v1alpha1.PartnerInvitation, *lifecycle.Refusal, error) {
+	var inv *v1alpha1.PartnerInvitation
+	var refusal *lifecycle.Refusal
+	for _, reader := range []client.Reader{r.Client, liveReader(r.APIReader, r.Client)} {
+		inv = &v1alpha1.PartnerInvitation{}
+		if err := reader.Get(ctx, client.ObjectKey{Namespace: link.Namespace, Name: link.Spec.Invitation}, inv); err != nil {
+			if !apierrors.IsNotFound(err) {
+				return nil, nil, fmt.Errorf("reading PartnerInvitation %q: %w", link.Spec.Invitation, err)
+			}
+			inv = nil
+		}
+		if refusal = lifecycle.CheckAcceptance(inv, link); refusal == nil {
+			break
+		}
+	}
+	return inv, refusal, nil
 }
 
 // refuse records why the link is not activated. It writes (and audits) only
@@ -188,22 +186,12 @@ func (r *LinkReconciler) refuse(ctx context.Context, link *v1alpha1.PartnerLink,
 func (r *LinkReconciler) maintain(ctx context.Context, link *v1alpha1.PartnerLink) error {
 	role := &v1alpha1.PartnerRole{}
 	err := r.Get(ctx, client.ObjectKey{Namespace: link.Namespace, Name: v1alpha1.PrimaryAdminRoleName(link.Name)}, role)
-	if apierrors.IsNotFound(err) {
-		role = primaryAdminRole(link)
-		created, err := r.createChild(ctx, link, role)
-		if err != nil {
+	switch {
+	case apierrors.IsNotFound(err):
+		if role, err = r.restorePrimaryAdminRole(ctx, link); role == nil || err != nil {
 			return err
 		}
-		// Not created: the cache was behind and the role exists; the
-		// reconcile that did create it has recorded the restore.
-		if created {
-			r.Audit.Record(role, audit.Change{
-				Category: audit.CategoryRole, Operation: audit.OperationCreate, Result: audit.Successful, Warning: true,
-				UserID: audit.OperatorUser, Reason: "PrimaryAdminRoleRestored", Related: link,
-				Message: fmt.Sprintf("the built-in role was missing; restored it from PartnerLink %q spec.primaryAdmins", link.Name),
-			})
-		}
-	} else if err != nil {
+	case err != nil:
 		return fmt.Errorf("reading the built-in role: %w", err)
 	}
 
@@ -214,11 +202,20 @@ func (r *LinkReconciler) maintain(ctx context.Context, link *v1alpha1.PartnerLin
 	status := link.Status.DeepCopy()
 	status.Rooms = rooms
 	status.ObservedGeneration = link.Generation
-	if members := primaryAdminCount(role); members > 0 {
-		setCondition(&status.Conditions, link, v1alpha1.ConditionPrimaryAdminPresent, metav1.ConditionTrue, reasonPrimaryAdminFound,
+	switch members := primaryAdminCount(role); {
+	case !metav1.IsControlledBy(role, link):
+		// Not this link's role, whatever its members: they are not the
+		// partner's primary admins.
+		taken := childTaken(link, "PartnerRole", role)
+		setCondition(&status.Conditions, link, v1alpha1.ConditionReady, metav1.ConditionFalse, taken.Reason, taken.Message)
+		setCondition(&status.Conditions, link, v1alpha1.ConditionPrimaryAdminPresent, metav1.ConditionFalse, taken.Reason, taken.Message)
+	case members > 0:
+		setCondition(&status.Conditions, link, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonActive,
+			fmt.Sprintf("%s manages the rooms of its RoomAssignments", link.Spec.PartnerDomain))
+		setCondition(&status.Conditions, link, v1alpha1.ConditionPrimaryAdminPresent, metav1.ConditionTrue, v1alpha1.ReasonPrimaryAdminFound,
 			fmt.Sprintf("PartnerRole %q has %d primary admin(s)", role.Name, members))
-	} else {
-		setCondition(&status.Conditions, link, v1alpha1.ConditionPrimaryAdminPresent, metav1.ConditionFalse, reasonNoPrimaryAdmin,
+	default:
+		setCondition(&status.Conditions, link, v1alpha1.ConditionPrimaryAdminPresent, metav1.ConditionFalse, v1alpha1.ReasonNoPrimaryAdmin,
 			fmt.Sprintf("PartnerRole %q has no member: the partner has no primary admin", role.Name))
 	}
 	if equality.Semantic.DeepEqual(*status, link.Status) {
@@ -228,68 +225,163 @@ func (r *LinkReconciler) maintain(ctx context.Context, link *v1alpha1.PartnerLin
 	return ignoreStale(r.Status().Update(ctx, link), "updating the link status")
 }
 
-// offboard deletes the link's roles and assignments and takes the partner's
-// label off every room before it lets the link go. From the moment the
-// delete is accepted, grantsIn no longer counts the link.
-func (r *LinkReconciler) offboard(ctx context.Context, link *v1alpha1.PartnerLink) error {
+// restorePrimaryAdminRole recreates the missing built-in role of an active
+// link from its spec.primaryAdmins. It reads the link live first: a customer
+// who deletes the link and then its role must not see the role come back
+// because the role's delete reached this controller before the link's.
+// It returns nil when there is nothing to restore.
+func (r *LinkReconciler) restorePrimaryAdminRole(ctx context.Context, link *v1alpha1.PartnerLink) (*v1alpha1.PartnerRole, error) {
+	live := &v1alpha1.PartnerLink{}
+	if err := liveReader(r.APIReader, r.Client).Get(ctx, client.ObjectKeyFromObject(link), live); err != nil {
+		return nil, client.IgnoreNotFound(err)
+	}
+	if !live.DeletionTimestamp.IsZero() || live.UID != link.UID {
+		return nil, nil
+	}
+	role := primaryAdminRole(link)
+	created, err := r.createChild(ctx, link, role)
+	if err != nil || !created {
+		// Not created: the cache was behind and the role exists; its own
+		// event reconciles the link again.
+		return nil, err
+	}
+	r.Audit.Record(role, audit.Change{
+		Category: audit.CategoryRole, Operation: audit.OperationCreate, Result: audit.Successful, Warning: true,
+		UserID: audit.OperatorUser, Reason: v1alpha1.ReasonPrimaryAdminRoleRestored, Related: link,
+		Message: fmt.Sprintf("the built-in role was missing; restored it from PartnerLink %q spec.primaryAdmins", link.Name),
+	})
+	return role, nil
+}
+
+// offboard lets a deleted link go once nothing of it is left: it deletes the
+// link's roles and assignments, and waits until no room carries the
+// partner's label unless another live link of the partner covers it. The
+// room-access controller alone writes those labels: from the moment the
+// delete is accepted, grantsIn no longer counts the link, and the link's
+// update event wakes the rooms of its scopes.
+func (r *LinkReconciler) offboard(ctx context.Context, link *v1alpha1.PartnerLink) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(link, linkFinalizer) {
-		return nil
+		return ctrl.Result{}, nil
 	}
 	if link.Status.Phase != v1alpha1.LinkTerminating {
 		link.Status.Phase = v1alpha1.LinkTerminating
-		setCondition(&link.Status.Conditions, link, v1alpha1.ConditionReady, metav1.ConditionFalse, reasonOffboarding,
+		setCondition(&link.Status.Conditions, link, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonOffboarding,
 			fmt.Sprintf("removing the roles, assignments and room labels of %s", link.Spec.PartnerDomain))
 		if err := r.Status().Update(ctx, link); err != nil {
-			return ignoreStale(err, "marking the link Terminating")
+			return ctrl.Result{}, ignoreStale(err, "marking the link Terminating")
 		}
 	}
 
+	remaining, err := r.deleteChildren(ctx, link)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	labelled, err := r.roomsStillLabelled(ctx, link)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if remaining > 0 || labelled > 0 {
+		log.FromContext(ctx).V(1).Info("offboarding waits", "children", remaining, "labelledRooms", labelled)
+		return ctrl.Result{RequeueAfter: offboardRecheck}, nil
+	}
+
+	controllerutil.RemoveFinalizer(link, linkFinalizer)
+	if err := r.Update(ctx, link); err != nil {
+		// Not recorded: the reconcile that does remove the finalizer records
+		// the offboarding, once.
+		return ctrl.Result{}, client.IgnoreNotFound(ignoreStale(err, "removing the offboarding finalizer"))
+	}
+	r.Audit.Record(link, audit.Change{
+		Category: audit.CategoryPartnerInvitation, Operation: audit.OperationDelete, Result: audit.Successful,
+		UserID: audit.OperatorUser, Reason: v1alpha1.ReasonPartnerOffboarded,
+		Message: fmt.Sprintf("offboarded %s: its roles and assignments are deleted, and no room carries its label that no other link of it covers",
+			link.Spec.PartnerDomain),
+	})
+	return ctrl.Result{}, nil
+}
+
+// deleteChildren deletes the link's roles and assignments, read live so that
+// a child created a moment before the link's delete is not missed, and
+// returns how many there were.
+func (r *LinkReconciler) deleteChildren(ctx context.Context, link *v1alpha1.PartnerLink) (int, error) {
 	roles := &v1alpha1.PartnerRoleList{}
 	assignments := &v1alpha1.RoomAssignmentList{}
 	for _, list := range []client.ObjectList{roles, assignments} {
 		// spec.partnerLink is a selectable field of both CRDs, so the
 		// apiserver filters, and the cache's index of the same name matches.
 		if err := liveReader(r.APIReader, r.Client).List(ctx, list, client.InNamespace(link.Namespace), client.MatchingFields{indexPartnerLink: link.Name}); err != nil {
-			return fmt.Errorf("listing the link's children: %w", err)
+			return 0, fmt.Errorf("listing the link's children: %w", err)
 		}
 	}
 	for i := range roles.Items {
 		if err := r.Delete(ctx, &roles.Items[i]); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("deleting PartnerRole %q: %w", roles.Items[i].Name, err)
+			return 0, fmt.Errorf("deleting PartnerRole %q: %w", roles.Items[i].Name, err)
 		}
 	}
 	for i := range assignments.Items {
 		if err := r.Delete(ctx, &assignments.Items[i]); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("deleting RoomAssignment %q: %w", assignments.Items[i].Name, err)
+			return 0, fmt.Errorf("deleting RoomAssignment %q: %w", assignments.Items[i].Name, err)
 		}
 	}
+	return len(roles.Items) + len(assignments.Items), nil
+}
 
+// roomsStillLabelled counts the rooms that carry the partner's access label
+// although no live link of the partner covers them.
+func (r *LinkReconciler) roomsStillLabelled(ctx context.Context, link *v1alpha1.PartnerLink) (int, error) {
+	domain := string(link.Spec.PartnerDomain)
 	rooms := &v1alpha1.RoomList{}
-	if err := r.List(ctx, rooms, client.InNamespace(link.Namespace),
-		client.HasLabels{v1alpha1.AccessLabel(string(link.Spec.PartnerDomain))}); err != nil {
-		return fmt.Errorf("listing the partner's rooms: %w", err)
+	if err := r.List(ctx, rooms, client.InNamespace(link.Namespace), client.HasLabels{v1alpha1.AccessLabel(domain)}); err != nil {
+		return 0, fmt.Errorf("listing the partner's rooms: %w", err)
+	}
+	if len(rooms.Items) == 0 {
+		return 0, nil
 	}
 	grants, err := grantsIn(ctx, r.Client, link.Namespace)
 	if err != nil {
-		return err
+		return 0, err
 	}
+	n := 0
 	for i := range rooms.Items {
-		if err := syncRoomAccess(ctx, r.Client, &rooms.Items[i], scope.PartnersOf(&rooms.Items[i], grants)); err != nil {
-			return err
+		if !slices.Contains(scope.PartnersOf(&rooms.Items[i], grants), domain) {
+			n++
 		}
 	}
+	return n, nil
+}
 
-	r.Audit.Record(link, audit.Change{
-		Category: audit.CategoryPartnerInvitation, Operation: audit.OperationDelete, Result: audit.Successful,
-		UserID: audit.OperatorUser, Reason: "PartnerOffboarded",
-		Message: fmt.Sprintf("deleted %d role(s) and %d assignment(s); took the label of %s off the rooms no other link of it covers",
-			len(roles.Items), len(assignments.Items), link.Spec.PartnerDomain),
-	})
-	controllerutil.RemoveFinalizer(link, linkFinalizer)
-	if err := r.Update(ctx, link); err != nil {
-		return client.IgnoreNotFound(ignoreStale(err, "removing the offboarding finalizer"))
+// ensureChild creates obj, a child of the link, and reports an existing
+// object of its name that the link does not control: a child the link did
+// not create is not the link's, whoever made it.
+func (r *LinkReconciler) ensureChild(ctx context.Context, link *v1alpha1.PartnerLink, obj client.Object) (*lifecycle.Refusal, error) {
+	created, err := r.createChild(ctx, link, obj)
+	if err != nil || created {
+		return nil, err
 	}
-	return nil
+	existing := obj.DeepCopyObject().(client.Object)
+	if err := liveReader(r.APIReader, r.Client).Get(ctx, client.ObjectKeyFromObject(obj), existing); err != nil {
+		// Gone since the create failed: the next reconcile creates it.
+		return nil, fmt.Errorf("reading the existing %s: %w", obj.GetName(), err)
+	}
+	if metav1.IsControlledBy(existing, link) {
+		return nil, nil
+	}
+	kind, err := apiutil.GVKForObject(obj, r.Scheme())
+	if err != nil {
+		return nil, err
+	}
+	return childTaken(link, kind.Kind, existing), nil
+}
+
+// childTaken is the refusal of a link whose child's name another object holds.
+func childTaken(link *v1alpha1.PartnerLink, kind string, obj client.Object) *lifecycle.Refusal {
+	owner := "it was not created by this link"
+	if ref := metav1.GetControllerOf(obj); ref != nil {
+		owner = fmt.Sprintf("it belongs to %s %q", ref.Kind, ref.Name)
+	}
+	return &lifecycle.Refusal{Reason: v1alpha1.ReasonChildNameTaken, Message: fmt.Sprintf(
+		"%s %q holds the name of this link's own %s, but %s: its members and rooms are not this partner's; the customer deletes it, and the link then creates its own",
+		kind, obj.GetName(), strings.ToLower(kind), owner)}
 }
 
 // createChild creates obj owned by the link; an existing one is left as it
@@ -397,7 +489,7 @@ func syncRoomAccess(ctx context.Context, c client.Client, room *v1alpha1.Room, d
 	if len(desired) > 0 {
 		message = "reachable by " + strings.Join(desired, ", ")
 	}
-	setCondition(&status.Conditions, room, v1alpha1.ConditionReady, metav1.ConditionTrue, "AccessReconciled", message)
+	setCondition(&status.Conditions, room, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonAccessReconciled, message)
 	if !equality.Semantic.DeepEqual(*status, room.Status) {
 		room.Status = *status
 		if err := c.Status().Update(ctx, room); err != nil {

@@ -93,7 +93,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	}
 	c := mgr.GetClient()
 	setups := []interface{ SetupWithManager(ctrl.Manager) error }{
-		&InvitationReconciler{Client: c, Clock: opts.Clock, Audit: recorder("partnerinvitation-controller"), Deadlines: deadline.New(opts.Clock)},
+		&InvitationReconciler{Client: c, APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Audit: recorder("partnerinvitation-controller"), Deadlines: deadline.New(opts.Clock)},
 		&LinkReconciler{Client: c, APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Audit: recorder("partnerlink-controller")},
 		&AssignmentReconciler{Client: c, APIReader: mgr.GetAPIReader(), Audit: recorder("roomassignment-controller")},
 		&RoleReconciler{Client: c, APIReader: mgr.GetAPIReader(), Audit: recorder("partnerrole-controller")},

@@ -19,6 +19,13 @@ func AccessLabel(domain string) string { return AccessLabelPrefix + domain }
 // log (status.establishedBy, status.acceptedBy, userId).
 const AnnotationRequestedBy = "partners.roompro.io/requested-by"
 
+// AnnotationInvitationUID records, on a PartnerLink, the UID of the
+// invitation it was created to accept. The admission webhook sets it on
+// create from the invitation it admitted the link against, overwriting any
+// value the request carried, and nobody may change it: a link accepts only
+// that invitation, never a later one created under the same name.
+const AnnotationInvitationUID = "partners.roompro.io/invitation-uid"
+
 // RoomScope selects rooms of the customer's namespace by name, by label, or both
 // (a room matches when either matches).
 //

@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // ApprovalMode says whether a partner's changes of one category take effect at
@@ -100,13 +101,19 @@ type PartnerInvitationStatus struct {
 	// +optional
 	AcceptedBy string `json:"acceptedBy,omitempty"`
 
-	// acceptedAt is when the invitation was accepted.
+	// acceptedAt is when the invitation was accepted: the creation of the
+	// PartnerLink that accepted it.
 	// +optional
 	AcceptedAt *metav1.Time `json:"acceptedAt,omitempty"`
 
 	// partnerLink names the PartnerLink that accepted the invitation.
 	// +optional
 	PartnerLink string `json:"partnerLink,omitempty"`
+
+	// partnerLinkUID is the UID of that PartnerLink: a later link of the
+	// same name is another acceptance, and is refused.
+	// +optional
+	PartnerLinkUID types.UID `json:"partnerLinkUID,omitempty"`
 
 	// observedGeneration is the generation the operator last acted on.
 	// +optional

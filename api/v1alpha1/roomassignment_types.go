@@ -49,6 +49,7 @@ type RoomAssignmentStatus struct {
 // +kubebuilder:printcolumn:name="Rooms",type=integer,JSONPath=`.status.matchedRooms`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="!self.metadata.name.endsWith('-invitation') || self.metadata.name == self.spec.partnerLink + '-invitation'",fieldPath=".spec.partnerLink",message="a RoomAssignment named <link>-invitation is the initial assignment of PartnerLink <link> and must name that link: names ending in -invitation are reserved for the assignments links create when they accept their invitation"
 type RoomAssignment struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -72,9 +72,10 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		opts.Holdings = func(string, string, []string, string) []authz.Holding { return nil }
 	}
 	r := mgr.GetAPIReader()
-	for _, kind := range []string{"room", "partnerinvitation", "partnerlink", "partnerrole", "roomassignment"} {
-		mgr.GetWebhookServer().Register("/mutate-partners-roompro-io-v1alpha1-"+kind, &webhook.Admission{Handler: requestedByStamper{}})
+	for _, kind := range []string{"room", "partnerinvitation", "partnerrole", "roomassignment"} {
+		mgr.GetWebhookServer().Register("/mutate-partners-roompro-io-v1alpha1-"+kind, &webhook.Admission{Handler: stamper{}})
 	}
+	mgr.GetWebhookServer().Register("/mutate-partners-roompro-io-v1alpha1-partnerlink", &webhook.Admission{Handler: stamper{more: linkInvitationUID(r)}})
 	register := []func() error{
 		func() error {
 			return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.Room{}).

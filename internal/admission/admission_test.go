@@ -14,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -81,15 +82,18 @@ func organization(domain string) *v1alpha1.PartnerOrganization {
 
 func invitation(name, domain string, phase v1alpha1.InvitationPhase) *v1alpha1.PartnerInvitation {
 	return &v1alpha1.PartnerInvitation{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, CreationTimestamp: metav1.NewTime(created)},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, UID: types.UID("uid-" + name), CreationTimestamp: metav1.NewTime(created)},
 		Spec:       v1alpha1.PartnerInvitationSpec{PartnerDomain: v1alpha1.Domain(domain), ExpiryDays: 1, TermsAccepted: true},
 		Status:     v1alpha1.PartnerInvitationStatus{Phase: phase},
 	}
 }
 
+// link is a link as the mutating webhook hands it to validation, with the
+// UID of invitation(name) recorded.
 func link(name string) *v1alpha1.PartnerLink {
 	return &v1alpha1.PartnerLink{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns,
+			Annotations: map[string]string{v1alpha1.AnnotationInvitationUID: "uid-" + name}},
 		Spec: v1alpha1.PartnerLinkSpec{Invitation: name, PartnerDomain: "contoso.com",
 			PrimaryAdmins: []v1alpha1.Subject{{Kind: v1alpha1.UserSubject, Name: alice}}},
 	}
@@ -164,6 +168,11 @@ func TestLinkCreate(t *testing.T) {
 		{"an invitation of another domain", as(tm, managers), []client.Object{invitation("contoso", "fabrikam.com", "")}, link("contoso"), "spec.partnerDomain|is for fabrikam.com"},
 		{"an accepted invitation", as(tm, managers), []client.Object{invitation("contoso", "contoso.com", v1alpha1.InvitationAccepted)}, link("contoso"), "spec.invitation|already accepted"},
 		{"an invitation marked expired", as(tm, managers), []client.Object{invitation("contoso", "contoso.com", v1alpha1.InvitationExpired)}, link("contoso"), "spec.invitation|expired at 2026-11-02T00:00:00Z"},
+		{"an invitation replaced after the mutating webhook read it", as(tm, managers), []client.Object{func() *v1alpha1.PartnerInvitation {
+			again := pending.DeepCopy()
+			again.UID = "uid-contoso-again"
+			return again
+		}()}, link("contoso"), `metadata.annotations[partners.roompro.io/invitation-uid]|the invitation was replaced`},
 		{"a primary admin of another domain", as(tm, managers), []client.Object{pending}, func() *v1alpha1.PartnerLink {
 			l := link("contoso")
 			l.Spec.PrimaryAdmins = append(l.Spec.PrimaryAdmins, user("bob@fabrikam.com"))
@@ -190,6 +199,57 @@ func TestLinkCreate(t *testing.T) {
 		_, err := (&linkValidator{reader: reader(pending), opts: late}).ValidateCreate(as(tm, managers), link("contoso"))
 		expect(t, err, "expired at")
 	})
+}
+
+func TestLinkKeepsItsInvitationUID(t *testing.T) {
+	old := link("contoso")
+	changed := old.DeepCopy()
+	changed.Annotations[v1alpha1.AnnotationInvitationUID] = "uid-of-a-later-invitation"
+	for _, u := range []string{tm, customer, operator} {
+		_, err := (&linkValidator{reader: reader(), opts: opts}).ValidateUpdate(as(u), old, changed)
+		expect(t, err, "metadata.annotations[partners.roompro.io/invitation-uid]|cannot be changed")
+	}
+}
+
+// The link's mutating webhook records the UID of the invitation it reads,
+// whatever the request said.
+func TestLinkStampRecordsTheInvitationUID(t *testing.T) {
+	inv := invitation("contoso", "contoso.com", v1alpha1.InvitationPending)
+	for name, tc := range map[string]struct{ raw, want string }{
+		"no annotations":       {`{"metadata":{"name":"contoso"},"spec":{"invitation":"contoso"}}`, "uid-contoso"},
+		"a forged UID":         {`{"metadata":{"name":"contoso","annotations":{"partners.roompro.io/invitation-uid":"forged"}},"spec":{"invitation":"contoso"}}`, "uid-contoso"},
+		"a missing invitation": {`{"metadata":{"name":"ghost","annotations":{"partners.roompro.io/invitation-uid":"forged"}},"spec":{"invitation":"ghost"}}`, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			resp := stamper{more: linkInvitationUID(reader(inv))}.Handle(context.Background(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+				Operation: admissionv1.Create, Namespace: ns, UserInfo: authenticationv1.UserInfo{Username: tm},
+				Object: runtime.RawExtension{Raw: []byte(tc.raw)},
+			}})
+			if !resp.Allowed {
+				t.Fatalf("response %+v", resp)
+			}
+			patched, err := jsonpatch.DecodePatch(mustJSON(t, resp.Patches))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := patched.Apply([]byte(tc.raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var obj struct {
+				Metadata metav1.ObjectMeta `json:"metadata"`
+			}
+			if err := json.Unmarshal(out, &obj); err != nil {
+				t.Fatal(err)
+			}
+			if got := obj.Metadata.Annotations[v1alpha1.AnnotationInvitationUID]; got != tc.want {
+				t.Errorf("invitation-uid = %q, want %q", got, tc.want)
+			}
+			if got := obj.Metadata.Annotations[v1alpha1.AnnotationRequestedBy]; got != tm {
+				t.Errorf("requested-by = %q, want %q", got, tm)
+			}
+		})
+	}
 }
 
 func TestInvitation(t *testing.T) {
@@ -316,6 +376,12 @@ func TestPrimaryAdminInvariant(t *testing.T) {
 
 	_, err = v.ValidateDelete(as(customer), role("helpdesk", user("carol@contoso.com")))
 	expect(t, err, "")
+
+	// A role created for a leaving link would outlive its offboarding.
+	for _, u := range []string{alice, customer} {
+		_, err = (&roleValidator{reader: reader(terminating), opts: opts}).ValidateCreate(as(u), role("contoso-helpdesk", user(carol)))
+		expect(t, err, `spec.partnerLink: Not found: "contoso"`)
+	}
 }
 
 func TestAssignment(t *testing.T) {
@@ -396,7 +462,7 @@ func TestRequestedByIsStampedAndKept(t *testing.T) {
 		"other annotation": `{"metadata":{"name":"contoso","annotations":{"x":"y"}}}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			resp := requestedByStamper{}.Handle(context.Background(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+			resp := stamper{}.Handle(context.Background(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
 				Operation: admissionv1.Create, UserInfo: authenticationv1.UserInfo{Username: customer},
 				Object: runtime.RawExtension{Raw: []byte(raw)},
 			}})

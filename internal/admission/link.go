@@ -48,15 +48,22 @@ func (v *linkValidator) ValidateCreate(ctx context.Context, link *v1alpha1.Partn
 	if err != nil {
 		return nil, err
 	}
+	phase, _ := lifecycle.Judge(inv, nil, v.opts.Clock.Now())
 	switch {
 	case inv.Spec.PartnerDomain != link.Spec.PartnerDomain:
 		errs = append(errs, field.Invalid(field.NewPath("spec", "partnerDomain"), domain,
 			fmt.Sprintf("invitation %q is for %s", inv.Name, inv.Spec.PartnerDomain)))
-	case inv.Status.Phase == v1alpha1.InvitationAccepted:
+	case phase == v1alpha1.InvitationAccepted:
 		errs = append(errs, field.Forbidden(invPath, fmt.Sprintf("invitation %q was already accepted", inv.Name)))
-	case lifecycle.Phase(inv, v.opts.Clock.Now()) == v1alpha1.InvitationExpired:
+	case phase == v1alpha1.InvitationExpired:
 		errs = append(errs, field.Forbidden(invPath, fmt.Sprintf("invitation %q expired at %s",
 			inv.Name, lifecycle.ExpiresAt(inv).UTC().Format(time.RFC3339))))
+	case link.Annotations[v1alpha1.AnnotationInvitationUID] != string(inv.UID):
+		// The mutating webhook recorded the UID of the invitation it read;
+		// the invitation was replaced since, or the webhook did not run.
+		errs = append(errs, field.Invalid(field.NewPath("metadata", "annotations").Key(v1alpha1.AnnotationInvitationUID),
+			link.Annotations[v1alpha1.AnnotationInvitationUID],
+			fmt.Sprintf("must be the UID of invitation %q (%s), which the admission webhook records: the invitation was replaced while the link was admitted; create the link again", inv.Name, inv.UID)))
 	}
 	for i, s := range link.Spec.PrimaryAdmins {
 		errs = append(errs, validateMember(s, domain, field.NewPath("spec", "primaryAdmins").Index(i))...)
@@ -97,6 +104,10 @@ func (v *linkValidator) ValidateUpdate(ctx context.Context, oldLink, link *v1alp
 	}
 	// The CRD keeps invitation and partnerDomain immutable.
 	errs := requestedByUnchanged(who, v.opts, oldLink, link)
+	if key := v1alpha1.AnnotationInvitationUID; oldLink.Annotations[key] != link.Annotations[key] {
+		errs = append(errs, field.Forbidden(field.NewPath("metadata", "annotations").Key(key),
+			"records the invitation the link was created to accept; it cannot be changed"))
+	}
 	for i, s := range link.Spec.PrimaryAdmins {
 		errs = append(errs, validateMember(s, string(link.Spec.PartnerDomain), field.NewPath("spec", "primaryAdmins").Index(i))...)
 	}

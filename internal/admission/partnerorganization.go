@@ -116,7 +116,7 @@ func referrers(domain string, invitations []v1alpha1.PartnerInvitation, links []
 	}
 	for i := range invitations {
 		inv := &invitations[i]
-		if string(inv.Spec.PartnerDomain) == domain && lifecycle.Phase(inv, now) == v1alpha1.InvitationPending {
+		if string(inv.Spec.PartnerDomain) == domain && lifecycle.Open(inv, now) {
 			invRefs = append(invRefs, "PartnerInvitation "+inv.Namespace+"/"+inv.Name)
 		}
 	}

@@ -55,7 +55,9 @@ func (v *roleValidator) validate(ctx context.Context, oldRole, role *v1alpha1.Pa
 	if err != nil {
 		return err
 	}
-	if link == nil {
+	// A link that is being deleted takes its roles with it: a role created
+	// now would outlive the offboarding's list of them.
+	if link == nil || oldRole == nil && !link.DeletionTimestamp.IsZero() {
 		return invalid(role, "PartnerRole", field.ErrorList{field.NotFound(spec.Child("partnerLink"), role.Spec.PartnerLink)})
 	}
 	domain := string(link.Spec.PartnerDomain)

@@ -204,9 +204,9 @@ func check(ctx context.Context, c client.Client, firstLinks map[string]types.UID
 			ready := meta.FindStatusCondition(l.Status.Conditions, v1alpha1.ConditionReady)
 			if l.UID == firstLinks[l.Name] {
 				fail("link %s is the first under its name, yet its invitation records another acceptance", l.Name)
-			} else if l.Status.Phase != v1alpha1.LinkPending || ready == nil || ready.Reason != lifecycle.ReasonInvitationAlreadyAccepted {
+			} else if l.Status.Phase != v1alpha1.LinkPending || ready == nil || ready.Reason != v1alpha1.ReasonInvitationAlreadyAccepted {
 				fail("link %s re-accepts an accepted invitation: phase %q, Ready %v, want Pending, %s",
-					l.Name, l.Status.Phase, ready, lifecycle.ReasonInvitationAlreadyAccepted)
+					l.Name, l.Status.Phase, ready, v1alpha1.ReasonInvitationAlreadyAccepted)
 			}
 		case l.Status.Phase != v1alpha1.LinkActive:
 			fail("link %s is %q, not Active", l.Name, l.Status.Phase)
