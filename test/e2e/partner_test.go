@@ -86,6 +86,17 @@ var _ = Describe("a partner confined to its rooms", Ordered, func() {
 			Expect(admin.Get(ctx, key(tenantA, "contoso"), inv)).To(Succeed())
 			return inv.Status.AcceptedBy
 		}).Should(Equal(tm))
+		Expect(l.Annotations).To(HaveKeyWithValue(v1alpha1.AnnotationInvitationUID, string(inv.UID)), "the webhook records the invitation the link accepts")
+		Expect(inv.Status.PartnerLinkUID).To(Equal(l.UID))
+
+		// Nobody moves the link to another invitation afterwards.
+		forged := l.DeepCopy()
+		forged.Annotations[v1alpha1.AnnotationInvitationUID] = "a-later-invitation"
+		err := as(tm, tenantManagers).Update(ctx, forged)
+		Expect(apierrors.IsInvalid(err) || apierrors.IsForbidden(err)).To(BeTrue(), "got %v", err)
+		err = admin.Update(ctx, forged)
+		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
+		Expect(err.Error()).To(ContainSubstring("records the invitation the link was created to accept"))
 		sea := &v1alpha1.Room{}
 		Eventually(func() []string {
 			Expect(admin.Get(ctx, key(tenantA, "sea"), sea)).To(Succeed())
