@@ -50,7 +50,7 @@ func removeIfOrphaned(ctx context.Context, c client.Client, reader client.Reader
 	}
 	rec.Record(obj, audit.Change{
 		Category: category, Operation: audit.OperationDelete, Result: audit.Successful, Warning: true,
-		UserID: audit.OperatorUser, Reason: "OrphanRemoved",
+		UserID: audit.OperatorUser, Reason: v1alpha1.ReasonOrphanRemoved,
 		Message: fmt.Sprintf("PartnerLink %q no longer exists; removed what would have outlived the partnership", link),
 	})
 	return true, nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
@@ -58,18 +57,12 @@ func (r *InvitationReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	} else {
 		r.Deadlines.Cancel(inv)
 	}
-	if equality.Semantic.DeepEqual(status, inv.Status) {
-		return ctrl.Result{}, nil
-	}
-	previous := inv.Status.Phase
+	before := inv.DeepCopy()
 	inv.Status = status
-	// The update carries the resourceVersion read: of two reconciles that
-	// judge the same transition, one writes and records it, the other gets
-	// a conflict and records nothing.
-	if err := r.Status().Update(ctx, inv); err != nil {
-		return ctrl.Result{}, ignoreStale(err, "updating the invitation status")
+	if written, err := patchStatus(ctx, r.Client, before, inv); !written || err != nil {
+		return ctrl.Result{}, err
 	}
-	r.recordTransition(inv, previous, link)
+	r.recordTransition(inv, before.Status.Phase, link)
 	return ctrl.Result{}, nil
 }
 

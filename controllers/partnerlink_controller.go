@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
@@ -112,18 +111,10 @@ func (r *LinkReconciler) activate(ctx context.Context, link *v1alpha1.PartnerLin
 		}
 	}
 
-	link.Status.Phase = v1alpha1.LinkActive
-	link.Status.EstablishedAt = &metav1.Time{Time: r.Clock.Now()}
-	link.Status.EstablishedBy = link.Annotations[v1alpha1.AnnotationRequestedBy]
-	link.Status.ObservedGeneration = link.Generation
-	setCondition(&link.Status.Conditions, link, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonActive,
-		fmt.Sprintf("%s manages the rooms of its RoomAssignments", link.Spec.PartnerDomain))
-	setCondition(&link.Status.Conditions, link, v1alpha1.ConditionPrimaryAdminPresent, metav1.ConditionTrue, v1alpha1.ReasonPrimaryAdminFound,
-		fmt.Sprintf("PartnerRole %q has %d primary admin(s)", v1alpha1.PrimaryAdminRoleName(link.Name), len(link.Spec.PrimaryAdmins)))
-	// Guarded by the resourceVersion read: one reconcile activates, and
-	// records it; a concurrent one gets a conflict and records nothing.
-	if err := r.Status().Update(ctx, link); err != nil {
-		return ignoreStale(err, "marking the link Active")
+	before := link.DeepCopy()
+	link.Status = activeLinkStatus(link, r.Clock.Now())
+	if written, err := patchStatus(ctx, r.Client, before, link); !written || err != nil {
+		return err
 	}
 	r.Audit.Record(link, audit.Change{
 		Category: audit.CategoryPartnerInvitation, Operation: audit.OperationCreate, Result: audit.Successful,
@@ -159,17 +150,10 @@ func (r *LinkReconciler) acceptance(ctx context.Context, link *v1alpha1.PartnerL
 // when the reason changes, so a link that stays refused causes no churn.
 func (r *LinkReconciler) refuse(ctx context.Context, link *v1alpha1.PartnerLink, refusal *lifecycle.Refusal) error {
 	previous := conditionReason(link.Status.Conditions, v1alpha1.ConditionReady)
-	status := link.Status.DeepCopy()
-	status.Phase = v1alpha1.LinkPending
-	status.EstablishedAt, status.EstablishedBy = nil, ""
-	status.ObservedGeneration = link.Generation
-	setCondition(&status.Conditions, link, v1alpha1.ConditionReady, metav1.ConditionFalse, refusal.Reason, refusal.Message)
-	if equality.Semantic.DeepEqual(*status, link.Status) {
-		return nil
-	}
-	link.Status = *status
-	if err := r.Status().Update(ctx, link); err != nil {
-		return ignoreStale(err, "recording the refusal")
+	before := link.DeepCopy()
+	link.Status = refusedLinkStatus(link, refusal)
+	if written, err := patchStatus(ctx, r.Client, before, link); !written || err != nil {
+		return err
 	}
 	if previous != refusal.Reason {
 		r.Audit.Record(link, audit.Change{
@@ -199,30 +183,10 @@ func (r *LinkReconciler) maintain(ctx context.Context, link *v1alpha1.PartnerLin
 	if err != nil {
 		return err
 	}
-	status := link.Status.DeepCopy()
-	status.Rooms = rooms
-	status.ObservedGeneration = link.Generation
-	switch members := primaryAdminCount(role); {
-	case !metav1.IsControlledBy(role, link):
-		// Not this link's role, whatever its members: they are not the
-		// partner's primary admins.
-		taken := childTaken(link, "PartnerRole", role)
-		setCondition(&status.Conditions, link, v1alpha1.ConditionReady, metav1.ConditionFalse, taken.Reason, taken.Message)
-		setCondition(&status.Conditions, link, v1alpha1.ConditionPrimaryAdminPresent, metav1.ConditionFalse, taken.Reason, taken.Message)
-	case members > 0:
-		setCondition(&status.Conditions, link, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonActive,
-			fmt.Sprintf("%s manages the rooms of its RoomAssignments", link.Spec.PartnerDomain))
-		setCondition(&status.Conditions, link, v1alpha1.ConditionPrimaryAdminPresent, metav1.ConditionTrue, v1alpha1.ReasonPrimaryAdminFound,
-			fmt.Sprintf("PartnerRole %q has %d primary admin(s)", role.Name, members))
-	default:
-		setCondition(&status.Conditions, link, v1alpha1.ConditionPrimaryAdminPresent, metav1.ConditionFalse, v1alpha1.ReasonNoPrimaryAdmin,
-			fmt.Sprintf("PartnerRole %q has no member: the partner has no primary admin", role.Name))
-	}
-	if equality.Semantic.DeepEqual(*status, link.Status) {
-		return nil
-	}
-	link.Status = *status
-	return ignoreStale(r.Status().Update(ctx, link), "updating the link status")
+	before := link.DeepCopy()
+	link.Status = maintainedLinkStatus(link, role, rooms)
+	_, err = patchStatus(ctx, r.Client, before, link)
+	return err
 }
 
 // restorePrimaryAdminRole recreates the missing built-in role of an active
@@ -263,13 +227,10 @@ func (r *LinkReconciler) offboard(ctx context.Context, link *v1alpha1.PartnerLin
 	if !controllerutil.ContainsFinalizer(link, linkFinalizer) {
 		return ctrl.Result{}, nil
 	}
-	if link.Status.Phase != v1alpha1.LinkTerminating {
-		link.Status.Phase = v1alpha1.LinkTerminating
-		setCondition(&link.Status.Conditions, link, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonOffboarding,
-			fmt.Sprintf("removing the roles, assignments and room labels of %s", link.Spec.PartnerDomain))
-		if err := r.Status().Update(ctx, link); err != nil {
-			return ctrl.Result{}, ignoreStale(err, "marking the link Terminating")
-		}
+	before := link.DeepCopy()
+	link.Status = terminatingLinkStatus(link)
+	if _, err := patchStatus(ctx, r.Client, before, link); err != nil {
+		return ctrl.Result{}, err
 	}
 
 	remaining, err := r.deleteChildren(ctx, link)
@@ -460,53 +421,6 @@ func primaryAdminRole(link *v1alpha1.PartnerLink) *v1alpha1.PartnerRole {
 			}},
 		},
 	}
-}
-
-func primaryAdminCount(role *v1alpha1.PartnerRole) int {
-	n := 0
-	for _, a := range role.Spec.Assignments {
-		n += len(a.Members)
-	}
-	return n
-}
-
-// syncRoomAccess makes the room's access labels and status.partners say
-// exactly which partners (desired, sorted) may reach it. The label patch is
-// guarded by the resourceVersion, so a decision taken on a stale room is
-// retried.
-func syncRoomAccess(ctx context.Context, c client.Client, room *v1alpha1.Room, desired []string) error {
-	if !scope.AccessLabelsMatch(room, desired) {
-		patch := client.MergeFromWithOptions(room.DeepCopy(), client.MergeFromWithOptimisticLock{})
-		room.Labels = scope.WithAccessLabels(room.Labels, desired)
-		if err := c.Patch(ctx, room, patch); err != nil {
-			return ignoreStale(err, fmt.Sprintf("labelling room %q for %v", room.Name, desired))
-		}
-	}
-	status := room.Status.DeepCopy()
-	status.Partners = desired
-	status.ObservedGeneration = room.Generation
-	message := "no partner may reach this room"
-	if len(desired) > 0 {
-		message = "reachable by " + strings.Join(desired, ", ")
-	}
-	setCondition(&status.Conditions, room, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonAccessReconciled, message)
-	if !equality.Semantic.DeepEqual(*status, room.Status) {
-		room.Status = *status
-		if err := c.Status().Update(ctx, room); err != nil {
-			return ignoreStale(err, fmt.Sprintf("updating the partners of room %q", room.Name))
-		}
-	}
-	return nil
-}
-
-// ignoreStale drops the errors of a write based on a stale version: a
-// conflict (the newer version's watch event reconciles again) or NotFound
-// (the object is gone). It wraps any other error.
-func ignoreStale(err error, doing string) error {
-	if err == nil || apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-		return nil
-	}
-	return fmt.Errorf("%s: %w", doing, err)
 }
 
 // linksReaching enqueues, on a room event, the links of the namespace whose

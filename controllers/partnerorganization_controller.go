@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"k8s.io/apimachinery/pkg/api/equality"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -24,9 +22,6 @@ type OrganizationReconciler struct {
 	client.Client
 }
 
-// ReasonRegistered is the reason of a registration's Ready condition.
-const ReasonRegistered = "Registered"
-
 func (r *OrganizationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	org := &v1alpha1.PartnerOrganization{}
 	if err := r.Get(ctx, req.NamespacedName, org); err != nil {
@@ -41,24 +36,12 @@ func (r *OrganizationReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err := r.List(ctx, links, domain); err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing the links of %s: %w", org.Spec.Domain, err)
 	}
-	original := org.DeepCopy()
-	before := &original.Status
-	org.Status.Invitations = int32(len(invitations.Items))
-	org.Status.Links = int32(len(links.Items))
-	org.Status.ObservedGeneration = org.Generation
-	setCondition(&org.Status.Conditions, org, v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonRegistered,
-		fmt.Sprintf("users of %s are partner users; customers may invite it", org.Spec.Domain))
-	if equality.Semantic.DeepEqual(before, &org.Status) {
-		return ctrl.Result{}, nil
-	}
-	// A merge patch without a resourceVersion: the counts follow events
-	// that come in bursts, and a conflict with our own previous write
-	// (read back stale from the cache) would only be retried; the next
-	// event recounts anyway.
-	if err := r.Status().Patch(ctx, org, client.MergeFrom(original)); err != nil {
-		return ctrl.Result{}, fmt.Errorf("updating the status of PartnerOrganization %s: %w", org.Name, err)
-	}
-	return ctrl.Result{}, nil
+	before := org.DeepCopy()
+	org.Status = organizationStatus(org, len(invitations.Items), len(links.Items))
+	// A stale write is dropped: the event of the write that made it stale
+	// recounts.
+	_, err := patchStatus(ctx, r.Client, before, org)
+	return ctrl.Result{}, err
 }
 
 // SetupWithManager watches registrations, and the invitations and links

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"k8s.io/apimachinery/pkg/api/equality"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -39,30 +37,13 @@ func (r *RoleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 		return ctrl.Result{}, err
 	}
 
-	status := role.Status.DeepCopy()
-	status.ObservedGeneration = role.Generation
-	members := primaryAdminCount(role)
-	switch {
-	case link == nil:
-		setCondition(&status.Conditions, role, v1alpha1.ConditionReady, metav1.ConditionFalse, "PartnerLinkNotFound",
-			fmt.Sprintf("PartnerLink %q does not exist in this namespace", role.Spec.PartnerLink))
-	case !linkGrantsAccess(link):
-		setCondition(&status.Conditions, role, v1alpha1.ConditionReady, metav1.ConditionFalse, "PartnerLinkNotActive",
-			fmt.Sprintf("PartnerLink %q is %s, not Active", link.Name, orPending(link.Status.Phase)))
-	default:
-		setCondition(&status.Conditions, role, v1alpha1.ConditionReady, metav1.ConditionTrue, "InEffect",
-			fmt.Sprintf("grants %d permission(s) to %d member(s) within the scope of %s", len(role.Spec.Permissions), members, link.Spec.PartnerDomain))
+	before := role.DeepCopy()
+	role.Status = roleStatus(role, link)
+	if written, err := patchStatus(ctx, r.Client, before, role); !written || err != nil {
+		return ctrl.Result{}, err
 	}
-	if equality.Semantic.DeepEqual(*status, role.Status) {
-		return ctrl.Result{}, nil
-	}
-	previousGeneration := role.Status.ObservedGeneration
-	role.Status = *status
-	if err := r.Status().Update(ctx, role); err != nil {
-		return ctrl.Result{}, ignoreStale(err, "updating the role status")
-	}
-	recordGenerationChange(r.Audit, role, previousGeneration, audit.CategoryRole,
-		fmt.Sprintf("grants %v to %d member(s)", role.Spec.Permissions, members))
+	recordGenerationChange(r.Audit, role, before.Status.ObservedGeneration, audit.CategoryRole,
+		fmt.Sprintf("grants %v to %d member(s)", role.Spec.Permissions, primaryAdminCount(role)))
 	return ctrl.Result{}, nil
 }
 

@@ -3,10 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"strings"
 
-	"k8s.io/apimachinery/pkg/api/equality"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -15,9 +12,6 @@ import (
 	"github.com/roompro/partner-operator/internal/audit"
 	"github.com/roompro/partner-operator/internal/scope"
 )
-
-// Condition of a RoomAssignment: False names the rooms that do not exist.
-const conditionRoomsFound = "RoomsFound"
 
 // AssignmentReconciler reports what a RoomAssignment selects: how many rooms,
 // which named rooms are missing, and whether it is in effect (its link is
@@ -46,8 +40,6 @@ func (r *AssignmentReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, err
 	}
 
-	status := a.Status.DeepCopy()
-	status.ObservedGeneration = a.Generation
 	matcher, compileErr := scope.Compile(a.Spec.Rooms)
 	selected := map[string]struct{}{}
 	if compileErr == nil {
@@ -55,37 +47,15 @@ func (r *AssignmentReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			return ctrl.Result{}, err
 		}
 	}
-	status.MatchedRooms = int32(len(selected))
 	// A named room is selected whenever it exists.
-	missing := scope.MissingNames(a.Spec.Rooms, selected)
-	if len(missing) > 0 {
-		setCondition(&status.Conditions, a, conditionRoomsFound, metav1.ConditionFalse, "RoomsNotFound",
-			fmt.Sprintf("no room named %s in this namespace; it joins the scope once it is created", strings.Join(missing, ", ")))
-	} else {
-		setCondition(&status.Conditions, a, conditionRoomsFound, metav1.ConditionTrue, "AllRoomsFound", "every named room exists")
+	sel := selection{rooms: len(selected), missing: scope.MissingNames(a.Spec.Rooms, selected), invalid: compileErr}
+
+	before := a.DeepCopy()
+	a.Status = assignmentStatus(a, link, sel)
+	if written, err := patchStatus(ctx, r.Client, before, a); !written || err != nil {
+		return ctrl.Result{}, err
 	}
-	switch {
-	case compileErr != nil:
-		setCondition(&status.Conditions, a, v1alpha1.ConditionReady, metav1.ConditionFalse, "InvalidSelector", compileErr.Error())
-	case link == nil:
-		setCondition(&status.Conditions, a, v1alpha1.ConditionReady, metav1.ConditionFalse, "PartnerLinkNotFound",
-			fmt.Sprintf("PartnerLink %q does not exist in this namespace", a.Spec.PartnerLink))
-	case !linkGrantsAccess(link):
-		setCondition(&status.Conditions, a, v1alpha1.ConditionReady, metav1.ConditionFalse, "PartnerLinkNotActive",
-			fmt.Sprintf("PartnerLink %q is %s, not Active", link.Name, orPending(link.Status.Phase)))
-	default:
-		setCondition(&status.Conditions, a, v1alpha1.ConditionReady, metav1.ConditionTrue, "InScope",
-			fmt.Sprintf("%d room(s) are in the scope of %s", status.MatchedRooms, link.Spec.PartnerDomain))
-	}
-	if equality.Semantic.DeepEqual(*status, a.Status) {
-		return ctrl.Result{}, nil
-	}
-	previousGeneration := a.Status.ObservedGeneration
-	a.Status = *status
-	if err := r.Status().Update(ctx, a); err != nil {
-		return ctrl.Result{}, ignoreStale(err, "updating the assignment status")
-	}
-	recordGenerationChange(r.Audit, a, previousGeneration, audit.CategoryAssignment,
+	recordGenerationChange(r.Audit, a, before.Status.ObservedGeneration, audit.CategoryAssignment,
 		fmt.Sprintf("assigns %d room(s) to PartnerLink %q", a.Status.MatchedRooms, a.Spec.PartnerLink))
 	return ctrl.Result{}, nil
 }
@@ -107,25 +77,3 @@ func (r *AssignmentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// recordGenerationChange audits a spec the controller sees for the first time
-// (Create) or in a new generation (Update).
-func recordGenerationChange(rec *audit.Recorder, obj client.Object, previousGeneration int64, category audit.Category, message string) {
-	if previousGeneration == obj.GetGeneration() {
-		return
-	}
-	op, reason := audit.OperationUpdate, "SpecChanged"
-	if previousGeneration == 0 {
-		op, reason = audit.OperationCreate, "Observed"
-	}
-	rec.Record(obj, audit.Change{
-		Category: category, Operation: op, Result: audit.Successful,
-		UserID: obj.GetAnnotations()[v1alpha1.AnnotationRequestedBy], Reason: reason, Message: message,
-	})
-}
-
-func orPending(p v1alpha1.LinkPhase) string {
-	if p == "" {
-		return string(v1alpha1.LinkPending)
-	}
-	return string(p)
-}

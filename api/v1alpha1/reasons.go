@@ -85,6 +85,11 @@ const (
 	// ReasonOrphanRemoved: a role or assignment outlived its link.
 	ReasonOrphanRemoved = "OrphanRemoved"
 
+	// PartnerOrganization.
+
+	// ReasonRegistered: the registration makes its domain a partner domain.
+	ReasonRegistered = "Registered"
+
 	// Room.
 
 	// ReasonAccessReconciled: the room's labels name the partners that

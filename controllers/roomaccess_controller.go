@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -55,6 +56,24 @@ func (r *RoomAccessReconciler) grantsIn(ctx context.Context, namespace string) (
 	}
 	grants, err := grantsIn(ctx, r.Client, namespace)
 	return newNamespaceGrants(grants), err
+}
+
+// syncRoomAccess makes the room's access labels and status.partners say
+// exactly which partners (desired, sorted) may reach it. Both writes are
+// guarded by the resourceVersion, so a decision taken on a stale room is
+// taken again on the newer one.
+func syncRoomAccess(ctx context.Context, c client.Client, room *v1alpha1.Room, desired []string) error {
+	if !scope.AccessLabelsMatch(room, desired) {
+		patch := client.MergeFromWithOptions(room.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		room.Labels = scope.WithAccessLabels(room.Labels, desired)
+		if err := c.Patch(ctx, room, patch); err != nil {
+			return ignoreStale(err, fmt.Sprintf("labelling room %q for %v", room.Name, desired))
+		}
+	}
+	before := room.DeepCopy()
+	room.Status = roomStatus(room, desired)
+	_, err := patchStatus(ctx, c, before, room)
+	return err
 }
 
 // SetupWithManager registers the controller. A change of an assignment, or
