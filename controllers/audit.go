@@ -22,4 +22,3 @@ func recordGenerationChange(rec *audit.Recorder, obj client.Object, previousGene
 		UserID: obj.GetAnnotations()[v1alpha1.AnnotationRequestedBy], Reason: reason, Message: message,
 	})
 }
-

@@ -76,4 +76,3 @@ func (r *AssignmentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1alpha1.PartnerLink{}, enqueueByPartnerLink(r.Client, func() client.ObjectList { return &v1alpha1.RoomAssignmentList{} })).
 		Complete(r)
 }
-
