@@ -17,23 +17,16 @@ import (
 	"runtime/debug"
 	"time"
 
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
-	partnersv1alpha1 "github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/internal/certs"
 	"github.com/roompro/partner-operator/internal/controlplane"
 	"github.com/roompro/partner-operator/internal/operator"
-	"github.com/roompro/partner-operator/internal/webhookserver"
 )
 
 type options struct {
@@ -127,48 +120,34 @@ func run(ctx context.Context, opts options) (err error) {
 		return fmt.Errorf("loading the cluster configuration (use --kubeconfig, or --local-control-plane for a local one): %w", err)
 	}
 
-	scheme := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(partnersv1alpha1.AddToScheme(scheme))
-
 	var provisioner *certs.Provisioner
 	if opts.certProvisioning == "self-signed" && !opts.localControlPlane {
-		if provisioner, err = provisionCertificate(ctx, cfg, scheme, opts); err != nil {
+		if provisioner, err = provisionCertificate(ctx, cfg, opts); err != nil {
 			return err
 		}
 	} else if opts.certProvisioning != "external" && opts.certProvisioning != "self-signed" {
 		return fmt.Errorf("--cert-provisioning=%q: want external or self-signed", opts.certProvisioning)
 	}
 
-	metricsOpts := metricsserver.Options{BindAddress: opts.metricsAddr, SecureServing: opts.metricsSecure}
-	if opts.metricsSecure {
-		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
-	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
-		Cache:                  operator.CacheOptions(),
-		Metrics:                metricsOpts,
+	operatorOpts := operator.Options{
+		TenantManagerGroup:     opts.tenantManagerGroup,
+		Webhook:                webhookOpts,
+		MetricsBindAddress:     opts.metricsAddr,
+		MetricsSecure:          opts.metricsSecure,
 		HealthProbeBindAddress: opts.probeAddr,
 		PprofBindAddress:       opts.pprofAddr,
-		WebhookServer:          webhookserver.New(webhookOpts, webhookserver.DefaultRequestTimeout),
-		LeaderElection:         opts.leaderElect,
-		LeaderElectionID:       "partner-operator.partners.roompro.io",
-	})
+	}
+	if opts.leaderElect {
+		operatorOpts.LeaderElection = &operator.LeaderElection{}
+	}
+	mgr, err := operator.New(ctx, cfg, operatorOpts)
 	if err != nil {
-		return fmt.Errorf("creating the manager: %w", err)
+		return err
 	}
 	if provisioner != nil {
 		if err := mgr.Add(provisioner); err != nil {
 			return fmt.Errorf("adding the certificate provisioner: %w", err)
 		}
-	}
-	operatorUser, err := operator.WhoAmI(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	log.Info("the operator's own requests are recognised by their user", "user", operatorUser)
-	if _, err := operator.Setup(mgr, operator.Options{OperatorUser: operatorUser, TenantManagerGroup: opts.tenantManagerGroup}); err != nil {
-		return err
 	}
 	log.Info("starting the manager")
 	if err := mgr.Start(ctx); err != nil {
@@ -180,11 +159,11 @@ func run(ctx context.Context, opts options) (err error) {
 // provisionCertificate issues (or loads) the self-signed serving certificate
 // before the webhook server starts, which needs the files to exist, and
 // returns the provisioner that renews it afterwards.
-func provisionCertificate(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, opts options) (*certs.Provisioner, error) {
+func provisionCertificate(ctx context.Context, cfg *rest.Config, opts options) (*certs.Provisioner, error) {
 	if opts.namespace == "" {
 		return nil, errors.New("--cert-provisioning=self-signed needs --namespace (or POD_NAMESPACE)")
 	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	c, err := client.New(cfg, client.Options{Scheme: operator.NewScheme()})
 	if err != nil {
 		return nil, fmt.Errorf("creating a client for certificate provisioning: %w", err)
 	}

@@ -22,17 +22,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/clock"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
-	"github.com/roompro/partner-operator/controllers"
 	"github.com/roompro/partner-operator/internal/controlplane"
 	"github.com/roompro/partner-operator/internal/lifecycle"
+	"github.com/roompro/partner-operator/internal/operator"
 	"github.com/roompro/partner-operator/internal/scope"
 	"github.com/roompro/partner-operator/internal/testenv"
 )
@@ -91,15 +86,12 @@ func TestCrashAndRestartConverges(t *testing.T) {
 }
 
 func startManager(t *testing.T, cp *controlplane.ControlPlane) (stop func()) {
-	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{
-		Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	// The control plane asks no webhooks: the controllers run alone, one
+	// manager after another.
+	mgr, err := operator.New(context.Background(), cp.Config, operator.Options{
+		AuditLog: io.Discard, ControllersOnly: true, SkipControllerNameValidation: true,
 	})
 	if err != nil {
-		t.Error(err)
-		return func() {}
-	}
-	if err := controllers.SetupWithManager(mgr, controllers.Options{Clock: clock.RealClock{}, AuditLog: io.Discard}); err != nil {
 		t.Error(err)
 		return func() {}
 	}
