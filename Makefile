@@ -77,10 +77,11 @@ verify-generated: manifests generate helm-chart ## Fail when the generated code,
 
 .PHONY: build
 build: ## Build the manager binary into bin/manager.
-	go build -o bin/manager ./cmd
+	go build -o bin/manager ./cmd/manager
 
-# `make run` starts a local control plane of its own (the embedded default);
-# `make run KUBECONFIG=path` runs against that cluster instead. The kubeconfig
+# `make run` starts a local control plane of its own (the embedded default,
+# cmd/local: the manager binary itself links no control plane);
+# `make run KUBECONFIG=path` runs cmd/manager against that cluster instead. The kubeconfig
 # that `make run` itself writes never counts as a cluster to run against: its
 # apiserver is gone once that `make run` stops.
 RUN_EXTERNAL := $(if $(KUBECONFIG),$(if $(filter $(abspath $(LOCAL_KUBECONFIG)),$(abspath $(KUBECONFIG))),,yes),)
@@ -88,9 +89,9 @@ RUN_EXTERNAL := $(if $(KUBECONFIG),$(if $(filter $(abspath $(LOCAL_KUBECONFIG)),
 .PHONY: run
 run: setup-envtest ## Run the manager in the foreground: on a local control plane, or on KUBECONFIG=... when given.
 ifeq ($(RUN_EXTERNAL),yes)
-	go run ./cmd --kubeconfig "$(KUBECONFIG)"
+	go run ./cmd/manager --kubeconfig "$(KUBECONFIG)"
 else
-	KUBEBUILDER_ASSETS="$(ENVTEST_DIR)" go run ./cmd --local-control-plane --local-kubeconfig "$(LOCAL_KUBECONFIG)"
+	KUBEBUILDER_ASSETS="$(ENVTEST_DIR)" go run ./cmd/local --local-kubeconfig "$(LOCAL_KUBECONFIG)"
 endif
 
 .PHONY: docker-build

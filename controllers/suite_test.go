@@ -15,10 +15,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/roompro/partner-operator/controllers"
 	"github.com/roompro/partner-operator/internal/controlplane"
+	"github.com/roompro/partner-operator/internal/operator"
 	"github.com/roompro/partner-operator/internal/testenv"
 )
 
@@ -50,13 +49,11 @@ var _ = BeforeSuite(func() {
 	// sleeping for days. It starts at the real time, so the apiserver's
 	// creationTimestamps and the clock agree.
 	fakeClock = clocktesting.NewFakeClock(time.Now())
-	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
+	// The control plane asks no webhooks: the controllers run alone.
+	mgr, err := operator.New(context.Background(), cp.Config, operator.Options{
+		Clock: fakeClock, AuditLog: auditLog, ControllersOnly: true,
 	})
 	Expect(err).NotTo(HaveOccurred())
-	Expect(controllers.SetupWithManager(mgr, controllers.Options{Clock: fakeClock, AuditLog: auditLog})).To(Succeed())
 
 	var ctx context.Context
 	ctx, stop = context.WithCancel(context.Background())

@@ -1,6 +1,6 @@
 // Package controlplane runs a local etcd and kube-apiserver on loopback, with
-// this operator's CRDs installed. `make run` (the manager's
-// --local-control-plane mode) and the envtest suites share it, so that what a
+// this operator's CRDs installed. `make run` (cmd/local, which runs the
+// manager on it) and the envtest suites share it, so that what a
 // developer tries by hand and what the tests prove run on the same setup.
 //
 // It wraps controller-runtime's envtest, which picks random free ports, keeps

@@ -1,26 +1,38 @@
 // Package operator assembles the partner-operator on a controller-runtime
-// manager: the controllers, the admission webhooks, the authorization index
-// and its webhook, and the health checks. The manager binary and the
-// end-to-end tests share it, so the tests run what ships.
+// manager: the scheme, the cache, the webhook server, metrics and health
+// checks, the controllers, the admission webhooks, the authorization index
+// and its webhook. The manager binaries and every suite that runs the
+// operator build it with New, so the tests run what ships and differ from it
+// only where their Options say so.
 package operator
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/controllers"
@@ -28,19 +40,124 @@ import (
 	"github.com/roompro/partner-operator/internal/authz"
 	"github.com/roompro/partner-operator/internal/authzserver"
 	"github.com/roompro/partner-operator/internal/metrics"
+	"github.com/roompro/partner-operator/internal/webhookserver"
 )
 
-// Options configure the operator.
+// LeaderElectionID names the lease the replicas elect their leader by.
+const LeaderElectionID = "partner-operator.partners.roompro.io"
+
+// Options configure the operator and its manager. The zero value is the
+// operator as it ships with every listener but the webhook server off; each
+// field set is a difference from that, so a caller's options say all in
+// which it differs.
 type Options struct {
 	// Clock judges expiry. Default: the real clock.
 	Clock clock.WithDelayedExecution
 	// AuditLog receives the JSON audit lines. Default: stdout.
 	AuditLog io.Writer
-	// OperatorUser is the username of the manager's own credentials; see WhoAmI.
+	// OperatorUser is the username of the manager's own credentials.
+	// Default: the apiserver's answer for them (WhoAmI).
 	OperatorUser string
 	// TenantManagerGroup is the group suffix of partners' tenant managers.
 	// Default: authz.DefaultTenantManagerGroup.
 	TenantManagerGroup string
+
+	// Webhook says where the webhook server (the admission webhooks and the
+	// authorization webhook) listens and where its certificate is.
+	Webhook webhook.Options
+	// ControllersOnly runs the controllers alone: no webhook server, no
+	// admission webhooks, no authorization index. For a control plane that
+	// asks no webhooks.
+	ControllersOnly bool
+
+	// MetricsBindAddress is the address of the metrics endpoint, for
+	// example :8443; "" or "0" disables it.
+	MetricsBindAddress string
+	// MetricsSecure serves metrics over HTTPS, to callers the apiserver
+	// authenticates and authorises (get on /metrics).
+	MetricsSecure bool
+	// HealthProbeBindAddress is the address of /healthz and /readyz; "" or
+	// "0" disables it.
+	HealthProbeBindAddress string
+	// PprofBindAddress is the address of /debug/pprof/; "" or "0" disables it.
+	PprofBindAddress string
+
+	// LeaderElection, when set, lets only the elected replica reconcile.
+	// Every replica serves the webhooks.
+	LeaderElection *LeaderElection
+
+	// SkipControllerNameValidation lets several managers in one process
+	// register the same controllers: tests that run replicas side by side
+	// or start one manager after another.
+	SkipControllerNameValidation bool
+}
+
+// LeaderElection configures the election of LeaderElectionID.
+type LeaderElection struct {
+	// Namespace holds the lease. Default: the namespace the pod runs in.
+	Namespace string
+	// LeaseDuration, RenewDeadline and RetryPeriod time the election; zero
+	// leaves controller-runtime's default.
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+}
+
+// NewScheme returns the scheme of the operator: the built-in kinds and the
+// operator's own.
+func NewScheme() *runtime.Scheme {
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(v1alpha1.AddToScheme(scheme))
+	return scheme
+}
+
+// New returns a manager for cfg with the whole operator on it, ready to
+// Start. ctx bounds asking the apiserver for the operator's user.
+func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, error) {
+	metricsOpts := metricsserver.Options{BindAddress: cmp.Or(opts.MetricsBindAddress, "0"), SecureServing: opts.MetricsSecure}
+	if opts.MetricsSecure {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	mgrOpts := ctrl.Options{
+		Scheme:                 NewScheme(),
+		Cache:                  CacheOptions(),
+		Metrics:                metricsOpts,
+		HealthProbeBindAddress: opts.HealthProbeBindAddress,
+		PprofBindAddress:       opts.PprofBindAddress,
+		WebhookServer:          webhookserver.New(opts.Webhook, webhookserver.DefaultRequestTimeout),
+	}
+	if le := opts.LeaderElection; le != nil {
+		mgrOpts.LeaderElection = true
+		mgrOpts.LeaderElectionID = LeaderElectionID
+		mgrOpts.LeaderElectionNamespace = le.Namespace
+		mgrOpts.LeaseDuration = nonZero(le.LeaseDuration)
+		mgrOpts.RenewDeadline = nonZero(le.RenewDeadline)
+		mgrOpts.RetryPeriod = nonZero(le.RetryPeriod)
+	}
+	if opts.SkipControllerNameValidation {
+		mgrOpts.Controller = config.Controller{SkipNameValidation: ptr.To(true)}
+	}
+	mgr, err := ctrl.NewManager(cfg, mgrOpts)
+	if err != nil {
+		return nil, fmt.Errorf("creating the manager: %w", err)
+	}
+	if opts.OperatorUser == "" && !opts.ControllersOnly {
+		if opts.OperatorUser, err = WhoAmI(ctx, cfg); err != nil {
+			return nil, err
+		}
+		ctrl.Log.WithName("setup").Info("the operator's own requests are recognised by their user", "user", opts.OperatorUser)
+	}
+	if err := setup(mgr, opts); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}
+
+// nonZero is d as the manager's options take it: nil for the default.
+func nonZero(d time.Duration) *time.Duration {
+	if d == 0 {
+		return nil
+	}
+	return &d
 }
 
 // CacheOptions are the manager's cache options. Managed fields are dropped
@@ -73,31 +190,34 @@ func roomAccessView(obj any) (any, error) {
 	return obj, nil
 }
 
-// Setup registers everything on mgr and returns the authorization index.
-func Setup(mgr ctrl.Manager, opts Options) (*authz.Index, error) {
+// setup registers the operator on mgr.
+func setup(mgr ctrl.Manager, opts Options) error {
 	if err := controllers.SetupWithManager(mgr, controllers.Options{Clock: opts.Clock, AuditLog: opts.AuditLog}); err != nil {
-		return nil, err
+		return err
 	}
+	if err := (&metrics.StateCollector{Reader: mgr.GetCache()}).Register(); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
+		return fmt.Errorf("registering the state metrics: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding the health check: %w", err)
+	}
+	if opts.ControllersOnly {
+		return nil
+	}
+
 	index := authz.NewIndex(authz.WithTenantManagerGroup(opts.TenantManagerGroup))
 	if err := admission.SetupWithManager(mgr, admission.Options{
 		OperatorUser: opts.OperatorUser, Clock: opts.Clock, IsPartnerDomain: index.IsPartnerDomain,
 		TenantManagerGroup: opts.TenantManagerGroup, Holdings: index.Holdings,
 	}); err != nil {
-		return nil, fmt.Errorf("setting up the admission webhooks: %w", err)
+		return fmt.Errorf("setting up the admission webhooks: %w", err)
 	}
 	if err := mgr.Add(&authzserver.Feeder{Cache: mgr.GetCache(), Index: index}); err != nil {
-		return nil, fmt.Errorf("adding the authorization index: %w", err)
+		return fmt.Errorf("adding the authorization index: %w", err)
 	}
 	mgr.GetWebhookServer().Register(authzserver.Path, &authzserver.Handler{Index: index})
-	if err := (&metrics.StateCollector{Reader: mgr.GetCache()}).Register(); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
-		return nil, fmt.Errorf("registering the state metrics: %w", err)
-	}
-
-	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		return nil, fmt.Errorf("adding the health check: %w", err)
-	}
 	if err := mgr.AddReadyzCheck("webhook-server", mgr.GetWebhookServer().StartedChecker()); err != nil {
-		return nil, fmt.Errorf("adding the readiness check: %w", err)
+		return fmt.Errorf("adding the readiness check: %w", err)
 	}
 	// Not ready until the index has synced: until then partners are denied.
 	if err := mgr.AddReadyzCheck("authorization-index", func(*http.Request) error {
@@ -106,9 +226,9 @@ func Setup(mgr ctrl.Manager, opts Options) (*authz.Index, error) {
 		}
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("adding the readiness check: %w", err)
+		return fmt.Errorf("adding the readiness check: %w", err)
 	}
-	return index, nil
+	return nil
 }
 
 // WhoAmI asks the apiserver which user cfg's credentials are: the admission

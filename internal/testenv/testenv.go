@@ -12,20 +12,17 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/internal/controlplane"
+	"github.com/roompro/partner-operator/internal/operator"
 )
 
-// NewScheme returns a scheme with the built-in kinds and the operator's.
+// NewScheme returns the operator's scheme (operator.NewScheme), for the
+// suites' own clients.
 func NewScheme() *runtime.Scheme {
-	scheme := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(v1alpha1.AddToScheme(scheme))
-	return scheme
+	return operator.NewScheme()
 }
 
 // BenchmarksRequested reports whether `go test -bench` was given, for a

@@ -31,13 +31,11 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/roompro/partner-operator/internal/controlplane"
 	"github.com/roompro/partner-operator/internal/operator"
 	"github.com/roompro/partner-operator/internal/testenv"
-	"github.com/roompro/partner-operator/internal/webhookserver"
 )
 
 var (
@@ -92,21 +90,11 @@ func start() (stop func(), err error) {
 	if err != nil {
 		return stop, err
 	}
-	mgr, err := ctrl.NewManager(managerConfig, ctrl.Options{
-		Scheme:                 scheme,
-		Cache:                  operator.CacheOptions(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		WebhookServer:          webhookserver.New(webhook.Options{Host: cp.Webhook.Host, Port: cp.Webhook.Port, CertDir: cp.Webhook.CertDir}, 0),
+	mgr, err := operator.New(ctx, managerConfig, operator.Options{
+		Clock: clocktesting.NewFakeClock(time.Now()), AuditLog: io.Discard,
+		Webhook: webhook.Options{Host: cp.Webhook.Host, Port: cp.Webhook.Port, CertDir: cp.Webhook.CertDir},
 	})
 	if err != nil {
-		return stop, err
-	}
-	operatorUser, err := operator.WhoAmI(ctx, managerConfig)
-	if err != nil {
-		return stop, err
-	}
-	if _, err = operator.Setup(mgr, operator.Options{Clock: clocktesting.NewFakeClock(time.Now()), AuditLog: io.Discard, OperatorUser: operatorUser}); err != nil {
 		return stop, err
 	}
 	if opUser, err = client.New(managerConfig, client.Options{Scheme: scheme, Mapper: admin.RESTMapper()}); err != nil {

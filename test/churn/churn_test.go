@@ -37,17 +37,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
-	"github.com/roompro/partner-operator/controllers"
 	"github.com/roompro/partner-operator/internal/audit"
 	"github.com/roompro/partner-operator/internal/controlplane"
 	"github.com/roompro/partner-operator/internal/lifecycle"
+	"github.com/roompro/partner-operator/internal/operator"
 	"github.com/roompro/partner-operator/internal/scope"
 	"github.com/roompro/partner-operator/internal/testenv"
 )
@@ -122,15 +118,12 @@ func TestCrashAndRestartConverges(t *testing.T) {
 }
 
 func startManager(t *testing.T, cp *controlplane.ControlPlane, auditLog io.Writer) (stop func()) {
-	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{
-		Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	// The control plane asks no webhooks: the controllers run alone, one
+	// manager after another.
+	mgr, err := operator.New(context.Background(), cp.Config, operator.Options{
+		Clock: managerClock{}, AuditLog: auditLog, ControllersOnly: true, SkipControllerNameValidation: true,
 	})
 	if err != nil {
-		t.Error(err)
-		return func() {}
-	}
-	if err := controllers.SetupWithManager(mgr, controllers.Options{Clock: managerClock{}, AuditLog: auditLog}); err != nil {
 		t.Error(err)
 		return func() {}
 	}

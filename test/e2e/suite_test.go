@@ -17,14 +17,12 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/internal/controlplane"
 	"github.com/roompro/partner-operator/internal/operator"
 	"github.com/roompro/partner-operator/internal/testenv"
-	"github.com/roompro/partner-operator/internal/webhookserver"
 )
 
 func TestEndToEnd(t *testing.T) {
@@ -61,17 +59,10 @@ var _ = BeforeSuite(func() {
 	managerConfig, err := cp.AddUser("partner-operator", "system:masters")
 	Expect(err).NotTo(HaveOccurred())
 	fakeClock = clocktesting.NewFakeClock(time.Now())
-	mgr, err := ctrl.NewManager(managerConfig, ctrl.Options{
-		Scheme:                 scheme,
-		Cache:                  operator.CacheOptions(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		WebhookServer:          webhookserver.New(webhook.Options{Host: cp.Webhook.Host, Port: cp.Webhook.Port, CertDir: cp.Webhook.CertDir}, 0),
+	mgr, err := operator.New(ctx, managerConfig, operator.Options{
+		Clock: fakeClock, AuditLog: GinkgoWriter,
+		Webhook: webhook.Options{Host: cp.Webhook.Host, Port: cp.Webhook.Port, CertDir: cp.Webhook.CertDir},
 	})
-	Expect(err).NotTo(HaveOccurred())
-	operatorUser, err := operator.WhoAmI(ctx, managerConfig)
-	Expect(err).NotTo(HaveOccurred())
-	_, err = operator.Setup(mgr, operator.Options{Clock: fakeClock, AuditLog: GinkgoWriter, OperatorUser: operatorUser})
 	Expect(err).NotTo(HaveOccurred())
 
 	var mgrCtx context.Context

@@ -25,18 +25,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/internal/controlplane"
 	"github.com/roompro/partner-operator/internal/operator"
 	"github.com/roompro/partner-operator/internal/testenv"
-	"github.com/roompro/partner-operator/internal/webhookserver"
 )
 
 const (
@@ -95,22 +91,17 @@ type replica struct {
 func startReplica(t *testing.T, cp *controlplane.ControlPlane, cfg *rest.Config, user string) *replica {
 	t.Helper()
 	r := &replica{port: freePort(t), exited: make(chan struct{})}
-	lease, renew, retry := leaseDuration, 3*time.Second, 500*time.Millisecond
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		WebhookServer:    webhookserver.New(webhook.Options{Host: "127.0.0.1", Port: r.port, CertDir: cp.Webhook.CertDir}, 0),
-		LeaderElection:   true,
-		LeaderElectionID: "partner-operator-failover-test", LeaderElectionNamespace: "default",
-		LeaseDuration: &lease, RenewDeadline: &renew, RetryPeriod: &retry,
-		// A crash, not a graceful hand-over: the lease is not released.
-		LeaderElectionReleaseOnCancel: false,
+	// A crash of a replica is not a graceful hand-over: as shipped, the
+	// lease is not released on cancel.
+	mgr, err := operator.New(context.Background(), cfg, operator.Options{
+		OperatorUser: user, AuditLog: io.Discard,
+		Webhook: webhook.Options{Host: "127.0.0.1", Port: r.port, CertDir: cp.Webhook.CertDir},
+		LeaderElection: &operator.LeaderElection{Namespace: "default",
+			LeaseDuration: leaseDuration, RenewDeadline: 3 * time.Second, RetryPeriod: 500 * time.Millisecond},
 		// Two managers in one test process register the same controllers.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		SkipControllerNameValidation: true,
 	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := operator.Setup(mgr, operator.Options{OperatorUser: user, AuditLog: io.Discard}); err != nil {
 		t.Fatal(err)
 	}
 	r.mgr = mgr

@@ -20,17 +20,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/internal/operator"
-	"github.com/roompro/partner-operator/internal/webhookserver"
 )
 
 // requestCounter counts the manager's API requests by kind, so that a
@@ -209,22 +204,19 @@ func startOperator(tb testing.TB, clk clock.WithDelayedExecution) *runningOperat
 	// The benchmarks drive the operator hard; client-side throttling would
 	// measure the rate limiter, not the operator.
 	cfg.QPS, cfg.Burst = 1000, 2000
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		WebhookServer:          webhookserver.New(webhook.Options{Host: cp.Webhook.Host, Port: cp.Webhook.Port, CertDir: cp.Webhook.CertDir}, 0),
+	opts := operator.Options{
+		// Asked once in TestMain, so that the request counter counts only
+		// the operator's work.
+		OperatorUser: operatorUser, AuditLog: io.Discard,
+		Webhook: webhook.Options{Host: cp.Webhook.Host, Port: cp.Webhook.Port, CertDir: cp.Webhook.CertDir},
 		// Each benchmark registers the same controllers on a new manager.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		tb.Fatal(err)
+		SkipControllerNameValidation: true,
 	}
-	opts := operator.Options{OperatorUser: operatorUser, AuditLog: io.Discard}
 	if clk != nil {
 		opts.Clock = clk
 	}
-	if _, err := operator.Setup(mgr, opts); err != nil {
+	mgr, err := operator.New(context.Background(), cfg, opts)
+	if err != nil {
 		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

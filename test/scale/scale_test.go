@@ -2,7 +2,7 @@
 // against a real kube-apiserver and etcd: 100,000 rooms, 1,000 partner links
 // (each with the assignment and the primary-admin role the operator creates)
 // and 4,000 more roles, in one namespace and spread over 100. The operator
-// runs as its own process, built from ./cmd, so that its peak RSS is its own.
+// runs as its own process, built from ./cmd/manager, so that its peak RSS is its own.
 //
 // It runs only as a benchmark (`make bench`), never in `make test`:
 //
@@ -325,7 +325,7 @@ func startOperator(b *testing.B, cp *controlplane.ControlPlane) *operatorProcess
 		b.Fatal(err)
 	}
 	binary := filepath.Join(dir, "manager")
-	build := exec.Command("go", "build", "-o", binary, "./cmd")
+	build := exec.Command("go", "build", "-o", binary, "./cmd/manager")
 	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		b.Fatalf("building the manager: %v", err)

@@ -1,0 +1,170 @@
+// Package managercmd is the manager's command line: its flags, the
+// certificate provisioning and memory limit they ask for, and running the
+// operator (internal/operator) with them. The two entry points share it:
+// cmd/manager, the binary that ships, runs against a cluster; cmd/local
+// first starts a local control plane (`make run`). It links no control
+// plane and no test code, so that the shipped binary does not either.
+package managercmd
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/roompro/partner-operator/internal/certs"
+	"github.com/roompro/partner-operator/internal/operator"
+)
+
+// The values of --cert-provisioning.
+const (
+	ExternalCertificates   = "external"
+	SelfSignedCertificates = "self-signed"
+)
+
+// Options are the manager's command-line options.
+type Options struct {
+	MetricsAddr   string
+	MetricsSecure bool
+	ProbeAddr     string
+	PprofAddr     string
+	LeaderElect   bool
+	// WebhookHost is the address the webhook server binds to; "" is every
+	// interface. It has no flag: cmd/local sets it to its control plane's.
+	WebhookHost    string
+	WebhookPort    int
+	WebhookCertDir string
+
+	// Built-in certificate provisioning (--cert-provisioning=self-signed).
+	CertProvisioning  string
+	Namespace         string
+	CertSecret        string
+	WebhookService    string
+	MutatingWebhooks  string
+	ValidatingWebhook string
+
+	TenantManagerGroup string
+}
+
+// BindFlags binds the manager's flags to o, with their defaults.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", "0",
+		"The address the metrics endpoint binds to, for example :8443; 0 disables it.")
+	fs.BoolVar(&o.MetricsSecure, "metrics-secure", true,
+		"Serve metrics over HTTPS, to callers the apiserver authenticates and authorises (get on /metrics).")
+	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "The address the health probe endpoint binds to.")
+	fs.StringVar(&o.PprofAddr, "pprof-bind-address", "0", "The address of the Go profiling endpoints (/debug/pprof/); \"0\" disables them.")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", false,
+		"Enable leader election, so that only one replica reconciles at a time. Every replica serves the webhooks.")
+	fs.IntVar(&o.WebhookPort, "webhook-port", 9443, "The port of the webhook server (admission webhooks and /authorize).")
+	fs.StringVar(&o.WebhookCertDir, "webhook-cert-dir", filepath.Join(os.TempDir(), "k8s-webhook-server", "serving-certs"),
+		"The directory with the webhook server's tls.crt and tls.key.")
+	fs.StringVar(&o.CertProvisioning, "cert-provisioning", ExternalCertificates,
+		"Who provides the webhook serving certificate: external (cert-manager or a mounted Secret) or self-signed (the operator issues and rotates it, and patches the caBundle of its webhook configurations).")
+	fs.StringVar(&o.Namespace, "namespace", os.Getenv("POD_NAMESPACE"), "The operator's namespace (self-signed certificates).")
+	fs.StringVar(&o.CertSecret, "cert-secret", "partner-operator-webhook-server-cert", "The Secret of the self-signed certificate.")
+	fs.StringVar(&o.WebhookService, "webhook-service", "partner-operator-webhook-service", "The Service in front of the webhook server (self-signed certificates).")
+	fs.StringVar(&o.MutatingWebhooks, "mutating-webhook-configuration", "partner-operator-mutating-webhook-configuration",
+		"The MutatingWebhookConfiguration whose caBundle the self-signed provisioning keeps current.")
+	fs.StringVar(&o.ValidatingWebhook, "validating-webhook-configuration", "partner-operator-validating-webhook-configuration",
+		"The ValidatingWebhookConfiguration whose caBundle the self-signed provisioning keeps current.")
+	fs.StringVar(&o.TenantManagerGroup, "tenant-manager-group-suffix", "tenant-managers",
+		"Members of <partner-domain>:<suffix> are the partner's tenant managers.")
+}
+
+// Run runs the operator against the apiserver of cfg until ctx ends.
+func Run(ctx context.Context, cfg *rest.Config, o Options) error {
+	if err := setMemoryLimit(); err != nil {
+		return err
+	}
+	var provisioner *certs.Provisioner
+	switch o.CertProvisioning {
+	case ExternalCertificates:
+	case SelfSignedCertificates:
+		var err error
+		if provisioner, err = provisionCertificate(ctx, cfg, o); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("--cert-provisioning=%q: want %s or %s", o.CertProvisioning, ExternalCertificates, SelfSignedCertificates)
+	}
+
+	opts := operator.Options{
+		TenantManagerGroup:     o.TenantManagerGroup,
+		Webhook:                webhook.Options{Host: o.WebhookHost, Port: o.WebhookPort, CertDir: o.WebhookCertDir},
+		MetricsBindAddress:     o.MetricsAddr,
+		MetricsSecure:          o.MetricsSecure,
+		HealthProbeBindAddress: o.ProbeAddr,
+		PprofBindAddress:       o.PprofAddr,
+	}
+	if o.LeaderElect {
+		opts.LeaderElection = &operator.LeaderElection{}
+	}
+	mgr, err := operator.New(ctx, cfg, opts)
+	if err != nil {
+		return err
+	}
+	if provisioner != nil {
+		if err := mgr.Add(provisioner); err != nil {
+			return fmt.Errorf("adding the certificate provisioner: %w", err)
+		}
+	}
+	ctrl.Log.WithName("setup").Info("starting the manager")
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("running the manager: %w", err)
+	}
+	return nil
+}
+
+// provisionCertificate issues (or loads) the self-signed serving certificate
+// before the webhook server starts, which needs the files to exist, and
+// returns the provisioner that renews it afterwards.
+func provisionCertificate(ctx context.Context, cfg *rest.Config, o Options) (*certs.Provisioner, error) {
+	if o.Namespace == "" {
+		return nil, errors.New("--cert-provisioning=self-signed needs --namespace (or POD_NAMESPACE)")
+	}
+	c, err := client.New(cfg, client.Options{Scheme: operator.NewScheme()})
+	if err != nil {
+		return nil, fmt.Errorf("creating a client for certificate provisioning: %w", err)
+	}
+	svc := o.WebhookService
+	p := &certs.Provisioner{
+		Client: c, Clock: clock.RealClock{}, Namespace: o.Namespace, SecretName: o.CertSecret,
+		DNSNames: []string{svc + "." + o.Namespace + ".svc", svc + "." + o.Namespace + ".svc.cluster.local", svc + "." + o.Namespace, svc},
+		CertDir:  o.WebhookCertDir, MutatingWebhookConfiguration: o.MutatingWebhooks,
+		ValidatingWebhookConfiguration: o.ValidatingWebhook,
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if _, err := p.Ensure(ctx); err != nil {
+		return nil, fmt.Errorf("provisioning the webhook serving certificate: %w", err)
+	}
+	return p, nil
+}
+
+// setMemoryLimit sets the runtime's soft memory limit below the container's
+// (operator.SoftMemoryLimit), so that the heap is collected harder before
+// the kernel kills the process. GOMEMLIMIT, when set, wins.
+func setMemoryLimit() error {
+	container := os.Getenv(operator.ContainerMemoryLimitEnv)
+	if container == "" || os.Getenv("GOMEMLIMIT") != "" {
+		return nil
+	}
+	limit, err := operator.SoftMemoryLimit(container)
+	if err != nil {
+		return err
+	}
+	debug.SetMemoryLimit(limit)
+	ctrl.Log.WithName("setup").Info("set the Go runtime's memory limit", "bytes", limit, "containerLimit", container)
+	return nil
+}
