@@ -221,7 +221,7 @@ func (r *LinkReconciler) restorePrimaryAdminRole(ctx context.Context, link *v1al
 // link's roles and assignments, and waits until no room carries the
 // partner's label unless another live link of the partner covers it. The
 // room-access controller alone writes those labels: from the moment the
-// delete is accepted, grantsIn no longer counts the link, and the link's
+// delete is accepted, reachIn no longer counts the link, and the link's
 // update event wakes the rooms of its scopes.
 func (r *LinkReconciler) offboard(ctx context.Context, link *v1alpha1.PartnerLink) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(link, linkFinalizer) {
@@ -298,13 +298,13 @@ func (r *LinkReconciler) roomsStillLabelled(ctx context.Context, link *v1alpha1.
 	if len(rooms.Items) == 0 {
 		return 0, nil
 	}
-	grants, err := grantsIn(ctx, r.Client, link.Namespace)
+	reach, err := reachIn(ctx, r.Client, link.Namespace)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for i := range rooms.Items {
-		if !slices.Contains(scope.PartnersOf(&rooms.Items[i], grants), domain) {
+		if !slices.Contains(scope.PartnersOf(&rooms.Items[i], reach), domain) {
 			n++
 		}
 	}

@@ -23,7 +23,7 @@ import (
 // leaves. Only rooms whose labels differ are written.
 type RoomAccessReconciler struct {
 	client.Client
-	grants *grantCache
+	reach *reachCache
 }
 
 // Workers per controller. Reconciles of different objects are independent
@@ -41,21 +41,21 @@ func (r *RoomAccessReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err := r.Get(ctx, req.NamespacedName, room); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	grants, err := r.grantsIn(ctx, room.Namespace)
+	reach, err := r.reachIn(ctx, room.Namespace)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{}, syncRoomAccess(ctx, r.Client, room, grants.partnersOf(room))
+	return ctrl.Result{}, syncRoomAccess(ctx, r.Client, room, reach.partnersOf(room))
 }
 
-// grantsIn reads the namespace's grants: memoized when the controller runs
+// reachIn reads the namespace's reach: memoized when the controller runs
 // in a manager, computed afresh when it is called on its own.
-func (r *RoomAccessReconciler) grantsIn(ctx context.Context, namespace string) (*namespaceGrants, error) {
-	if r.grants != nil {
-		return r.grants.forNamespace(ctx, namespace)
+func (r *RoomAccessReconciler) reachIn(ctx context.Context, namespace string) (*namespaceReach, error) {
+	if r.reach != nil {
+		return r.reach.forNamespace(ctx, namespace)
 	}
-	grants, err := grantsIn(ctx, r.Client, namespace)
-	return newNamespaceGrants(grants), err
+	reach, err := reachIn(ctx, r.Client, namespace)
+	return newNamespaceReach(reach), err
 }
 
 // syncRoomAccess makes the room's access labels and status.partners say
@@ -81,7 +81,7 @@ func syncRoomAccess(ctx context.Context, c client.Client, room *v1alpha1.Room, d
 // (before and after the change), found through the cache's label index: one
 // assignment change costs no API call for an unrelated room.
 func (r *RoomAccessReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	r.grants = newGrantCache(mgr.GetCache())
+	r.reach = newReachCache(mgr.GetCache())
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Room{}).
 		Watches(&v1alpha1.RoomAssignment{}, r.roomsInScopesOf(r.assignmentScope, assignmentMoved)).
@@ -94,11 +94,11 @@ func (r *RoomAccessReconciler) SetupWithManager(mgr ctrl.Manager) error {
 type queue = workqueue.TypedRateLimitingInterface[ctrl.Request]
 
 // roomsInScopesOf is the event handler of an object with scopes: it drops the
-// namespace's memoized grants and enqueues the rooms of the object's scopes,
+// namespace's memoized reach and enqueues the rooms of the object's scopes,
 // old and new; changed filters the updates that cannot move a room.
 func (r *RoomAccessReconciler) roomsInScopesOf(scopes func(context.Context, client.Object) []*scope.Matcher, changed func(old, new client.Object) bool) handler.EventHandler {
 	enqueue := func(ctx context.Context, q queue, objs ...client.Object) {
-		r.grants.invalidate(objs[0].GetNamespace())
+		r.reach.invalidate(objs[0].GetNamespace())
 		for _, obj := range objs {
 			for _, m := range scopes(ctx, obj) {
 				enqueueRoomsOf(ctx, r.Client, q, obj.GetNamespace(), m)

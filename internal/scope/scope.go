@@ -94,18 +94,18 @@ func MissingNames(s v1alpha1.RoomScope, present map[string]struct{}) []string {
 	return slices.Compact(missing)
 }
 
-// Grant is one active link's assignment: the partner domain it gives rooms to
+// Reach is one active link's assignment: the partner domain it gives rooms to
 // and the rooms it selects.
-type Grant struct {
+type Reach struct {
 	Domain  string
 	Matcher *Matcher
 }
 
-// PartnersOf returns the sorted, distinct domains of the grants that select
+// PartnersOf returns the sorted, distinct domains whose reach selects
 // the room: the partners that may reach it.
-func PartnersOf(room *v1alpha1.Room, grants []Grant) []string {
+func PartnersOf(room *v1alpha1.Room, reach []Reach) []string {
 	var domains []string
-	for _, g := range grants {
+	for _, g := range reach {
 		if !slices.Contains(domains, g.Domain) && g.Matcher.Matches(room) {
 			domains = append(domains, g.Domain)
 		}
@@ -144,7 +144,7 @@ func WithAccessLabels(current map[string]string, domains []string) map[string]st
 	return out
 }
 
-// Anchors files values (links, grants) under the anchors of their matchers,
+// Anchors files values (links, reach) under the anchors of their matchers,
 // so that a room change finds the values whose scopes could select the room
 // without testing every one. A value filed twice must be removed twice.
 type Anchors[T comparable] struct {

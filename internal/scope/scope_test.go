@@ -66,17 +66,17 @@ func TestMissingNames(t *testing.T) {
 	}
 }
 
-func TestPartnersOfIsTheSortedUnionOfGrants(t *testing.T) {
-	grants := []Grant{
+func TestPartnersOfIsTheSortedUnionOfReach(t *testing.T) {
+	reach := []Reach{
 		{Domain: "fabrikam.com", Matcher: mustCompile(t, v1alpha1.RoomScope{Names: []string{"a"}})},
 		{Domain: "contoso.com", Matcher: mustCompile(t, v1alpha1.RoomScope{Names: []string{"a", "b"}})},
 		{Domain: "contoso.com", Matcher: mustCompile(t, v1alpha1.RoomScope{Selector: &metav1.LabelSelector{}})},
 	}
-	if got, want := PartnersOf(room("a", nil), grants), []string{"contoso.com", "fabrikam.com"}; !slices.Equal(got, want) {
+	if got, want := PartnersOf(room("a", nil), reach), []string{"contoso.com", "fabrikam.com"}; !slices.Equal(got, want) {
 		t.Errorf("PartnersOf(a) = %v, want %v", got, want)
 	}
 	if got := PartnersOf(room("a", nil), nil); len(got) != 0 {
-		t.Errorf("PartnersOf without grants = %v, want none", got)
+		t.Errorf("PartnersOf without reach = %v, want none", got)
 	}
 }
 

@@ -309,7 +309,7 @@ func check(ctx context.Context, c client.Client) []string {
 			builtins[r.Spec.PartnerLink]++
 		}
 	}
-	var grants []scope.Grant
+	var reach []scope.Reach
 	for _, a := range assignments.Items {
 		l := linkByName[a.Spec.PartnerLink]
 		if l == nil {
@@ -317,26 +317,26 @@ func check(ctx context.Context, c client.Client) []string {
 			continue
 		}
 		if l.Status.Phase != v1alpha1.LinkActive {
-			continue // a link that is not Active grants nothing
+			continue // a link that is not Active reach nothing
 		}
 		m, err := scope.Compile(a.Spec.Rooms)
 		if err != nil {
 			fail("assignment %s: %v", a.Name, err)
 			continue
 		}
-		grants = append(grants, scope.Grant{Domain: string(l.Spec.PartnerDomain), Matcher: m})
+		reach = append(reach, scope.Reach{Domain: string(l.Spec.PartnerDomain), Matcher: m})
 	}
 	for name, l := range linkByName {
 		// A refused link has none, unless it was refused after it created
 		// its children (its invitation deleted in the middle of activation);
-		// it grants nothing either way.
+		// it reach nothing either way.
 		if active := l.Status.Phase == v1alpha1.LinkActive; active && builtins[name] != 1 || !active && builtins[name] > 1 {
 			fail("link %s (%s) has %d built-in roles", name, l.Status.Phase, builtins[name])
 		}
 	}
 	for i := range rooms.Items {
 		r := &rooms.Items[i]
-		want := scope.PartnersOf(r, grants)
+		want := scope.PartnersOf(r, reach)
 		if !scope.AccessLabelsMatch(r, want) || !slices.Equal(r.Status.Partners, want) {
 			fail("room %s: labels %v / partners %v, want %v", r.Name, r.Labels, r.Status.Partners, want)
 		}

@@ -20,10 +20,10 @@ func linkGrantsAccess(link *v1alpha1.PartnerLink) bool {
 	return link.Status.Phase == v1alpha1.LinkActive && link.DeletionTimestamp.IsZero()
 }
 
-// grantsIn returns the grants of every active link of the namespace, read
-// from the cache. An assignment with a selector that does not compile grants
+// reachIn returns the reach of every active link of the namespace, read
+// from the cache. An assignment with a selector that does not compile reaches
 // nothing (the CRD and the webhook reject those; failing closed is right).
-func grantsIn(ctx context.Context, c client.Reader, namespace string) ([]scope.Grant, error) {
+func reachIn(ctx context.Context, c client.Reader, namespace string) ([]scope.Reach, error) {
 	links := &v1alpha1.PartnerLinkList{}
 	if err := c.List(ctx, links, client.InNamespace(namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing PartnerLinks: %w", err)
@@ -41,7 +41,7 @@ func grantsIn(ctx context.Context, c client.Reader, namespace string) ([]scope.G
 	if err := c.List(ctx, assignments, client.InNamespace(namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing RoomAssignments: %w", err)
 	}
-	var grants []scope.Grant
+	var reach []scope.Reach
 	for i := range assignments.Items {
 		a := &assignments.Items[i]
 		domain, active := domains[a.Spec.PartnerLink]
@@ -52,70 +52,70 @@ func grantsIn(ctx context.Context, c client.Reader, namespace string) ([]scope.G
 		if err != nil {
 			continue
 		}
-		grants = append(grants, scope.Grant{Domain: domain, Matcher: m})
+		reach = append(reach, scope.Reach{Domain: domain, Matcher: m})
 	}
-	return grants, nil
+	return reach, nil
 }
 
-// namespaceGrants are the grants of one namespace, filed by anchor so that a
+// namespaceReach is the reach of one namespace, filed by anchor so that a
 // room is tested only against the scopes that could select it.
-type namespaceGrants struct {
-	grants  []scope.Grant
-	anchors *scope.Anchors[int] // index into grants
+type namespaceReach struct {
+	reach   []scope.Reach
+	anchors *scope.Anchors[int] // index into reach
 }
 
-func newNamespaceGrants(grants []scope.Grant) *namespaceGrants {
-	g := &namespaceGrants{grants: grants, anchors: scope.NewAnchors[int]()}
-	for i := range grants {
-		g.anchors.Add(i, grants[i].Matcher)
+func newNamespaceReach(reach []scope.Reach) *namespaceReach {
+	g := &namespaceReach{reach: reach, anchors: scope.NewAnchors[int]()}
+	for i := range reach {
+		g.anchors.Add(i, reach[i].Matcher)
 	}
 	return g
 }
 
 // partnersOf returns the sorted, distinct domains that may reach the room.
-func (g *namespaceGrants) partnersOf(room *v1alpha1.Room) []string {
-	var candidates []scope.Grant
+func (g *namespaceReach) partnersOf(room *v1alpha1.Room) []string {
+	var candidates []scope.Reach
 	seen := map[int]bool{}
 	g.anchors.Candidates(room, func(i int) {
 		if !seen[i] {
 			seen[i] = true
-			candidates = append(candidates, g.grants[i])
+			candidates = append(candidates, g.reach[i])
 		}
 	})
 	return scope.PartnersOf(room, candidates)
 }
 
-// grantCache memoizes the grants of each namespace between changes of its
+// reachCache memoizes the reach of each namespace between changes of its
 // links and assignments, so that relabelling 100k rooms compiles the scopes
 // once, not once per room. The event handlers of links and assignments call
 // invalidate before they enqueue rooms, and the informer has stored the new
 // object before it calls them: a reconcile that follows an event recomputes
 // from the changed cache. The generation keeps a computation that raced an
 // invalidation from being remembered.
-type grantCache struct {
+type reachCache struct {
 	reader client.Reader
 
 	mu          sync.Mutex
-	namespaces  map[string]*namespaceGrants
+	namespaces  map[string]*namespaceReach
 	generations map[string]uint64
 }
 
-func newGrantCache(reader client.Reader) *grantCache {
-	return &grantCache{reader: reader, namespaces: map[string]*namespaceGrants{}, generations: map[string]uint64{}}
+func newReachCache(reader client.Reader) *reachCache {
+	return &reachCache{reader: reader, namespaces: map[string]*namespaceReach{}, generations: map[string]uint64{}}
 }
 
-func (c *grantCache) forNamespace(ctx context.Context, namespace string) (*namespaceGrants, error) {
+func (c *reachCache) forNamespace(ctx context.Context, namespace string) (*namespaceReach, error) {
 	c.mu.Lock()
 	g, generation := c.namespaces[namespace], c.generations[namespace]
 	c.mu.Unlock()
 	if g != nil {
 		return g, nil
 	}
-	grants, err := grantsIn(ctx, c.reader, namespace)
+	reach, err := reachIn(ctx, c.reader, namespace)
 	if err != nil {
 		return nil, err
 	}
-	g = newNamespaceGrants(grants)
+	g = newNamespaceReach(reach)
 	c.mu.Lock()
 	if c.generations[namespace] == generation {
 		c.namespaces[namespace] = g
@@ -124,7 +124,7 @@ func (c *grantCache) forNamespace(ctx context.Context, namespace string) (*names
 	return g, nil
 }
 
-func (c *grantCache) invalidate(namespace string) {
+func (c *reachCache) invalidate(namespace string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.namespaces, namespace)
