@@ -3,7 +3,6 @@ package admission
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -118,24 +117,17 @@ func (v *linkValidator) ValidateDelete(context.Context, *v1alpha1.PartnerLink) (
 	return nil, nil // either side may end the relationship
 }
 
-// validateMember checks that a subject is a user (name@domain) or a group
-// (domain:group) of the partner's own domain, and never a system: identity.
+// validateMember checks that a subject is a member a role of the domain's
+// link may hold (authz.ParseMember, the one definition the index uses too).
 func validateMember(s v1alpha1.Subject, domain string, path *field.Path) field.ErrorList {
-	name := strings.ToLower(strings.TrimSpace(s.Name))
-	if strings.HasPrefix(name, "system:") {
-		return field.ErrorList{field.Forbidden(path.Child("name"), "system: users, groups and service accounts are never partner members")}
+	_, err := authz.ParseMember(s, domain)
+	switch {
+	case err == nil:
+		return nil
+	case err.Field == "kind":
+		return field.ErrorList{field.NotSupported(path.Child("kind"), s.Kind, []string{string(v1alpha1.UserSubject), string(v1alpha1.GroupSubject)})}
+	case err.Forbidden:
+		return field.ErrorList{field.Forbidden(path.Child("name"), err.Detail)}
 	}
-	switch s.Kind {
-	case v1alpha1.UserSubject:
-		if id, ok := authz.ParseIdentity(name, nil); ok && id.Domain == domain {
-			return nil
-		}
-		return field.ErrorList{field.Invalid(path.Child("name"), s.Name, fmt.Sprintf("must be a user of the partner's own domain: name@%s", domain))}
-	case v1alpha1.GroupSubject:
-		if group, ok := strings.CutPrefix(name, domain+":"); ok && group != "" {
-			return nil
-		}
-		return field.ErrorList{field.Invalid(path.Child("name"), s.Name, fmt.Sprintf("must be a group of the partner's own domain: %s:<group>", domain))}
-	}
-	return field.ErrorList{field.NotSupported(path.Child("kind"), s.Kind, []string{string(v1alpha1.UserSubject), string(v1alpha1.GroupSubject)})}
+	return field.ErrorList{field.Invalid(path.Child("name"), s.Name, err.Detail)}
 }

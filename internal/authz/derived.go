@@ -2,7 +2,6 @@ package authz
 
 import (
 	"slices"
-	"strings"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/internal/scope"
@@ -333,18 +332,14 @@ func (t *tenant) dropGrant(g *grant) {
 // are kept, or false for a member outside the link's own domain (the webhook
 // rejects those; the index ignores them).
 func memberKey(s v1alpha1.Subject, domain string) (subjectKind, string, bool) {
-	name := lower(s.Name)
-	switch s.Kind {
-	case v1alpha1.UserSubject:
-		if id, ok := ParseIdentity(name, nil); ok && id.Domain == domain {
-			return userSubject, id.User, true
-		}
-	case v1alpha1.GroupSubject:
-		if group, ok := strings.CutPrefix(name, domain+":"); ok && group != "" {
-			return groupSubject, name, true
-		}
+	name, err := ParseMember(s, domain)
+	if err != nil {
+		return 0, "", false
 	}
-	return 0, "", false
+	if s.Kind == v1alpha1.UserSubject {
+		return userSubject, name, true
+	}
+	return groupSubject, name, true
 }
 
 func matchesAny(matchers []*scope.Matcher, room *v1alpha1.Room) bool {
