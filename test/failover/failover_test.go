@@ -226,12 +226,37 @@ func TestFailureModes(t *testing.T) {
 		<-a.exited
 		died := time.Now()
 		svc.backend.Store("127.0.0.1:" + strconv.Itoa(b.port)) // the Service's endpoints follow
+		// A partner accepts while no replica leads: B's webhooks admit the
+		// acceptance, and B activates it once it has taken over.
 		inv := invitation("after-failover")
 		eventually(t, 10*time.Second, "the webhooks of B to admit writes", func() bool { return admin.Create(ctx, inv) == nil })
+		accepted := &v1alpha1.PartnerLink{ObjectMeta: metav1.ObjectMeta{Name: "after-failover", Namespace: ns},
+			Spec: v1alpha1.PartnerLinkSpec{Invitation: "after-failover", PartnerDomain: "contoso.com",
+				PrimaryAdmins: []v1alpha1.Subject{{Kind: v1alpha1.UserSubject, Name: "bob@contoso.com"}}}}
+		// One live partnership per domain: end the first one, as the
+		// customer would before a new partnership.
+		must(t, admin.Delete(ctx, link))
+		eventually(t, 10*time.Second, "the acceptance to be admitted by B", func() bool {
+			return as(t, cp.Config, "tm@contoso.com", "contoso.com:tenant-managers").Create(ctx, accepted) == nil
+		})
+		acceptedWithoutLeader := false
+		select {
+		case <-b.mgr.Elected():
+		default:
+			acceptedWithoutLeader = true
+		}
 		eventually(t, leaseDuration+5*time.Second, "B to reconcile the new invitation", func() bool {
-			return admin.Get(ctx, client.ObjectKeyFromObject(inv), inv) == nil && inv.Status.Phase == v1alpha1.InvitationPending
+			return admin.Get(ctx, client.ObjectKeyFromObject(inv), inv) == nil && inv.Status.Phase != ""
 		})
 		took := time.Since(died)
+		eventually(t, 20*time.Second, "B to activate the link accepted during the failover", func() bool {
+			return admin.Get(ctx, client.ObjectKeyFromObject(accepted), accepted) == nil && accepted.Status.Phase == v1alpha1.LinkActive &&
+				admin.Get(ctx, client.ObjectKeyFromObject(inv), inv) == nil && inv.Status.Phase == v1alpha1.InvitationAccepted
+		})
+		if inv.Status.PartnerLinkUID != accepted.UID {
+			t.Errorf("the invitation records link %s, want %s", inv.Status.PartnerLinkUID, accepted.UID)
+		}
+		t.Logf("acceptance made while no replica led: %v", acceptedWithoutLeader)
 		t.Logf("the follower reconciled %s after the leader died (lease duration %s)", took.Round(10*time.Millisecond), leaseDuration)
 		// Takeover waits for the lease to expire, then one retry period.
 		if took > leaseDuration+2*time.Second {
