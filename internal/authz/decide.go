@@ -7,105 +7,123 @@ import (
 	"github.com/roompro/partner-operator/api/v1alpha1"
 )
 
-// Decide answers one request.
+// Decide answers one request. Every request passes once through the same
+// stages, in the order of DESIGN.md:
+//
+//  1. who asks: the caller, resolved once per index generation
+//     (callers.go); only a well-formed partner user goes on.
+//  2. what it needs: the request mapped to nothing (discovery, self
+//     reviews), to the tenant-manager rules, or to a permission of the
+//     matrix (request.go); partners may make no other request.
+//  3. where: whether the caller's grants give the permission on what the
+//     request acts on (decideScope).
+//
+// A request on one named room, nearly every review, is decided by the one
+// scan of the caller's grants that stage 3 makes anyway: a probe of the
+// caller cache, then one of the room per grant.
 func (x *Index) Decide(r *Request) Decision {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	if x.synced && r.Path == "" && r.Name != "" && r.Group == Group && r.Resource == "rooms" {
-		if d, decided := x.decideNamedRoom(r); decided {
-			return d
-		}
-	}
-	return x.decide(r)
-}
-
-// decideNamedRoom is the hot path: a request on one room, by a partner user
-// (or by the customer's staff, who get no opinion). decided is false for
-// the rare requests whose answer decide words.
-//
-// The caller is resolved once per index generation (callers.go); after that
-// a decision is a probe of the caller cache and one of the room.
-func (x *Index) decideNamedRoom(r *Request) (d Decision, decided bool) {
-	p, ok := roomPermission(r.Verb, r.Subresource)
-	if !ok || r.Subresource == "" && r.Verb == "create" {
-		return Decision{}, false
-	}
-	c := x.caller(r)
-	switch c.class {
-	case Customer:
-		return Decision{NoOpinion, reasonNotPartner}, true
-	case NotAnIdentity, Malformed:
-		return Decision{}, false // decide says why
-	}
-	bit := bitOf(p)
-	held := false
-	for _, g := range c.grants {
-		if g.permissions&bit != 0 {
-			if g.covers(r.Name) {
-				return Decision{Allow, reasonGranted}, true
-			}
-			held = true
-		}
-	}
-	if held {
-		return Decision{Deny, reasonRoomOutOfScope}, true
-	}
-	// The same answer in every namespace where the caller holds nothing,
-	// whether another partner is there or the namespace exists at all: a
-	// partner cannot tell the customer's namespaces from the answers.
-	return Decision{Deny, noRoleGrants(p)}, true
-}
-
-// decide applies every rule, in the order of DESIGN.md.
-func (x *Index) decide(r *Request) Decision {
 	if !x.synced {
-		if _, named := NormalizedDomain(r.User); !named {
-			return Decision{NoOpinion, reasonNotAnIdentity}
-		}
-		return Decision{Deny, "the partner-operator is starting: its decision index has not synced yet"}
+		return starting(r)
 	}
 	c := x.caller(r)
-	switch c.class {
-	case NotAnIdentity:
-		return Decision{NoOpinion, reasonNotAnIdentity}
-	case Customer:
-		return Decision{NoOpinion, reasonNotPartner}
-	case Malformed:
-		return Decision{Deny, malformedReason(c.id.Domain)}
-	}
-	if r.Path != "" {
-		if isDiscovery(r.Path, r.Verb) {
-			return Decision{Allow, "discovery"}
-		}
-		return Decision{Deny, fmt.Sprintf("partner users may not %s %s", r.Verb, r.Path)}
-	}
-	if isSelfReview(r) {
-		return Decision{Allow, "self review"}
-	}
-	// A namespace the index knows nothing of is answered as an empty one,
-	// with the same reasons (see decideNamedRoom).
-	t := x.tenants[r.Namespace]
-	if t == nil {
-		t = noTenant
-	}
-	if d, decided := t.decideTenantManager(c.id, r, x.tenantManagerGroup); decided {
+	if d, decided := decideClass(c); decided {
 		return d
 	}
-	n, ok := required(r)
-	if !ok {
-		return Decision{Deny, fmt.Sprintf("partner users may not %s %s", r.Verb, resourceName(r))}
+	n := required(r)
+	switch n.kind {
+	case never:
+		return Decision{Deny, fmt.Sprintf("partner users may not %s %s", r.Verb, requested(r))}
+	case anyone:
+		return Decision{Allow, n.reason}
+	case tenantManagement:
+		return x.tenantOf(r.Namespace).decideTenantManager(c.id, r, x.tenantManagerGroup)
 	}
-	grants := c.grants
-	if find(grants, n.permission, anyGrant) == nil {
-		return Decision{Deny, noRoleGrants(n.permission)}
+	return x.decideScope(c, r, n)
+}
+
+// starting answers until the index has synced. It cannot tell partner
+// domains yet, so every name with a domain is denied: fail closed.
+func starting(r *Request) Decision {
+	if _, named := NormalizedDomain(r.User); !named {
+		return Decision{NoOpinion, reasonNotAnIdentity}
 	}
+	return Decision{Deny, "the partner-operator is starting: its decision index has not synced yet"}
+}
+
+// decideClass answers every caller that is not a well-formed partner user
+// by its class alone. decided is false for a Partner.
+func decideClass(c *caller) (d Decision, decided bool) {
+	switch c.class {
+	case NotAnIdentity:
+		return Decision{NoOpinion, reasonNotAnIdentity}, true
+	case Customer:
+		return Decision{NoOpinion, reasonNotPartner}, true
+	case Malformed:
+		return Decision{Deny, malformedReason(c.id.Domain)}, true
+	}
+	return Decision{}, false
+}
+
+// decideScope is stage 3: some grant of the caller must give the permission
+// the request needs, and, for a room or a role, give it where the request
+// acts.
+func (x *Index) decideScope(c *caller, r *Request, n need) Decision {
+	room := ""
+	if n.room {
+		room = r.Name
+	}
+	held, inScope := scan(c.grants, n.permission, room)
 	switch {
+	case !held:
+		// The same answer in every namespace where the caller holds
+		// nothing, whether another partner is there or the namespace
+		// exists at all: a partner cannot tell the customer's namespaces
+		// from the answers.
+		return Decision{Deny, noRoleGrants(n.permission)}
+	case inScope:
+		return Decision{Allow, reasonGranted}
+	case room != "":
+		return Decision{Deny, reasonRoomOutOfScope}
 	case n.roles:
-		return decideRoles(t, grants, r, n)
+		return decideRoles(x.tenantOf(r.Namespace), c.grants, r, n)
 	case n.room:
-		return decideRoom(t, grants, x.domainRefs[c.id.Domain], r, n)
+		return decideUnnamedRooms(x.tenantOf(r.Namespace), c.grants, x.domainRefs[c.id.Domain], r, n)
 	}
 	return Decision{Allow, reasonGranted}
+}
+
+// scan is the one pass over the caller's grants that every permission check
+// makes. held reports whether some grant gives the permission; when the
+// request names a room (room is not ""), inScope reports whether some grant
+// gives it on that room. Without a room the scan stops at the first grant
+// that holds it. It allocates nothing: a caller holds few grants.
+func scan(grants []*grant, p v1alpha1.Permission, room string) (held, inScope bool) {
+	bit := bitOf(p)
+	for _, g := range grants {
+		if g.permissions&bit == 0 {
+			continue
+		}
+		if room == "" {
+			return true, false
+		}
+		if g.covers(room) {
+			return true, true
+		}
+		held = true
+	}
+	return held, false
+}
+
+// tenantOf returns the namespace's tenant. A namespace the index knows
+// nothing of is answered as an empty one, with the same reasons (see
+// decideScope).
+func (x *Index) tenantOf(namespace string) *tenant {
+	if t := x.tenants[namespace]; t != nil {
+		return t
+	}
+	return noTenant
 }
 
 // noTenant stands for every namespace the index holds nothing of. It is
@@ -129,8 +147,6 @@ func find(grants []*grant, p v1alpha1.Permission, ok func(*grant) bool) *grant {
 	}
 	return nil
 }
-
-func anyGrant(*grant) bool { return true }
 
 // Reasons of the decisions on the hot path: constants, so that deciding
 // allocates nothing. The apiserver's Forbidden message names the user, verb,
@@ -171,32 +187,27 @@ func noRoleGrantsReason(p v1alpha1.Permission) string {
 	return "no role of the caller grants " + string(p)
 }
 
-// decideRoom allows a request on a named room in the link's scope and in the
-// assignment's scope; a list or watch only when its label selector confines
-// it to the partner's rooms and the caller's grants cover the whole scope of
-// every active link of its domain in the namespace (the access label is per
-// domain, so it selects the rooms of all of them).
-func decideRoom(t *tenant, grants []*grant, partner *partnerDomain, r *Request, n need) Decision {
-	if r.Name == "" {
-		if r.Subresource == "" && (r.Verb == "list" || r.Verb == "watch") {
-			if !requiresAccessLabel(r.LabelSelector, partner.accessLabel) {
-				return Decision{Deny, partner.listHint}
-			}
-			covered := wholeLinksCovered(grants, n.permission)
-			switch {
-			case covered == 0:
-				return Decision{Deny, reasonPartialScope}
-			case covered < t.activeLinksOf[partner.domain]:
-				return Decision{Deny, reasonAllLinksList}
-			}
-			return Decision{Allow, reasonGranted}
-		}
+// decideUnnamedRooms decides a request on rooms that names none (a named
+// one is decided by decideScope's scan): a list or watch is allowed only
+// when its label selector confines it to the partner's rooms and the
+// caller's grants cover the whole scope of every active link of its domain
+// in the namespace (the access label is per domain, so it selects the rooms
+// of all of them).
+func decideUnnamedRooms(t *tenant, grants []*grant, partner *partnerDomain, r *Request, n need) Decision {
+	if r.Subresource != "" || r.Verb != "list" && r.Verb != "watch" {
 		return Decision{Deny, fmt.Sprintf("%s %s needs a room name", r.Verb, resourceName(r))}
 	}
-	if find(grants, n.permission, func(g *grant) bool { return g.covers(r.Name) }) != nil {
-		return Decision{Allow, reasonGranted}
+	if !requiresAccessLabel(r.LabelSelector, partner.accessLabel) {
+		return Decision{Deny, partner.listHint}
 	}
-	return Decision{Deny, reasonRoomOutOfScope}
+	covered := wholeLinksCovered(grants, n.permission)
+	switch {
+	case covered == 0:
+		return Decision{Deny, reasonPartialScope}
+	case covered < t.activeLinksOf[partner.domain]:
+		return Decision{Deny, reasonAllLinksList}
+	}
+	return Decision{Allow, reasonGranted}
 }
 
 // wholeLinksCovered counts the links on whose whole scope some grant gives
@@ -300,42 +311,39 @@ func singleValue(req Requirement, key string) (string, bool) {
 	return "", false
 }
 
-// decideTenantManager applies the rights of a partner's tenant managers:
-// read and decline (delete) their domain's invitations, accept one by
-// creating a PartnerLink, and read or end (delete) their links. decided is
-// false for every other request.
-func (t *tenant) decideTenantManager(id Identity, r *Request, managers string) (d Decision, decided bool) {
-	if r.Group != Group || r.Subresource != "" || (r.Resource != "partnerinvitations" && r.Resource != "partnerlinks") {
-		return Decision{}, false
-	}
+// decideTenantManager applies the rights of a partner's tenant managers to
+// a request on invitations or links (see required): read and decline
+// (delete) their domain's invitations, accept one by creating a
+// PartnerLink, and read or end (delete) their links.
+func (t *tenant) decideTenantManager(id Identity, r *Request, managers string) Decision {
 	if !id.InGroup(managers) {
-		return Decision{Deny, fmt.Sprintf("only members of %s:%s may %s %s", id.Domain, managers, r.Verb, r.Resource)}, true
+		return Decision{Deny, fmt.Sprintf("only members of %s:%s may %s %s", id.Domain, managers, r.Verb, r.Resource)}
 	}
 	switch {
 	case r.Resource == "partnerinvitations" && (r.Verb == "get" || r.Verb == "delete"):
 		if inv, ok := t.invitations[r.Name]; ok && string(inv.Spec.PartnerDomain) == id.Domain {
-			return Decision{Allow, "tenant manager of the invited partner"}, true
+			return Decision{Allow, "tenant manager of the invited partner"}
 		}
-		return Decision{Deny, fmt.Sprintf("no invitation %q for %s in namespace %q", r.Name, id.Domain, r.Namespace)}, true
+		return Decision{Deny, fmt.Sprintf("no invitation %q for %s in namespace %q", r.Name, id.Domain, r.Namespace)}
 	case r.Resource == "partnerlinks" && r.Verb == "create":
 		for _, inv := range t.invitations {
 			if string(inv.Spec.PartnerDomain) == id.Domain && inv.Status.Phase != v1alpha1.InvitationAccepted && inv.Status.Phase != v1alpha1.InvitationExpired {
-				return Decision{Allow, "tenant manager accepting an invitation; the admission webhook checks which"}, true
+				return Decision{Allow, "tenant manager accepting an invitation; the admission webhook checks which"}
 			}
 		}
-		return Decision{Deny, fmt.Sprintf("no pending invitation for %s in namespace %q", id.Domain, r.Namespace)}, true
+		return Decision{Deny, fmt.Sprintf("no pending invitation for %s in namespace %q", id.Domain, r.Namespace)}
 	case r.Resource == "partnerlinks" && (r.Verb == "get" || r.Verb == "delete"):
 		if l, ok := t.links[r.Name]; ok && string(l.Spec.PartnerDomain) == id.Domain {
-			return Decision{Allow, "tenant manager of the linked partner"}, true
+			return Decision{Allow, "tenant manager of the linked partner"}
 		}
 		// kubectl apply reads the link before it creates it: a link that
 		// does not exist yet may be read under the name of an invitation.
 		if inv, ok := t.invitations[r.Name]; ok && r.Verb == "get" && string(inv.Spec.PartnerDomain) == id.Domain {
-			return Decision{Allow, "tenant manager of the invited partner"}, true
+			return Decision{Allow, "tenant manager of the invited partner"}
 		}
-		return Decision{Deny, fmt.Sprintf("no PartnerLink %q of %s in namespace %q", r.Name, id.Domain, r.Namespace)}, true
+		return Decision{Deny, fmt.Sprintf("no PartnerLink %q of %s in namespace %q", r.Name, id.Domain, r.Namespace)}
 	}
-	return Decision{Deny, fmt.Sprintf("tenant managers may not %s %s", r.Verb, r.Resource)}, true
+	return Decision{Deny, fmt.Sprintf("tenant managers may not %s %s", r.Verb, r.Resource)}
 }
 
 // requiresAccessLabel reports whether a selector confines a list to the
@@ -356,6 +364,15 @@ func requiresAccessLabel(selector []Requirement, key string) bool {
 		}
 	}
 	return false
+}
+
+// requested names what a request acts on, for a denial: its path, or its
+// resource.
+func requested(r *Request) string {
+	if r.Path != "" {
+		return r.Path
+	}
+	return resourceName(r)
 }
 
 func resourceName(r *Request) string {
