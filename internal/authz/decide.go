@@ -34,8 +34,10 @@ func (x *Index) Decide(r *Request) Decision {
 	switch n.kind {
 	case never:
 		return Decision{Deny, fmt.Sprintf("partner users may not %s %s", r.Verb, requested(r))}
-	case anyone:
-		return Decision{Allow, n.reason}
+	case discovery:
+		return Decision{Allow, "discovery"}
+	case selfReview:
+		return Decision{Allow, "self review"}
 	case tenantManagement:
 		return x.tenantOf(r.Namespace).decideTenantManager(c.id, r, x.tenantManagerGroup)
 	}

@@ -65,11 +65,10 @@ type Decision struct {
 	Reason  string
 }
 
-// need is what a request needs of a partner user (stage 2 of Decide).
+// need is what a request needs of a partner user (stage 2 of Decide). It
+// is kept small: it is returned and passed on every decision.
 type need struct {
 	kind needKind
-	// reason is the reason of an allowed anyone request.
-	reason string
 	// permission is the permission a permission request needs.
 	permission v1alpha1.Permission
 	// room: the request acts on the room it names and is allowed only for
@@ -86,8 +85,9 @@ const (
 	// never: partners may never make the request. The zero need, so that
 	// every request the mapping does not name is denied.
 	never needKind = iota
-	// anyone: every partner user may (discovery, self reviews).
-	anyone
+	// discovery and selfReview: every partner user may.
+	discovery
+	selfReview
 	// tenantManagement: a request on invitations or links, which the
 	// rights of tenant managers decide.
 	tenantManagement
@@ -104,11 +104,11 @@ func required(r *Request) need {
 	switch {
 	case r.Path != "":
 		if isDiscovery(r.Path, r.Verb) {
-			return need{kind: anyone, reason: "discovery"}
+			return need{kind: discovery}
 		}
 		return need{}
 	case isSelfReview(r):
-		return need{kind: anyone, reason: "self review"}
+		return need{kind: selfReview}
 	case r.Group != Group:
 		return need{}
 	}
