@@ -107,9 +107,10 @@ func required(r *Request) need {
 			return need{kind: discovery}
 		}
 		return need{}
-	case isSelfReview(r):
-		return need{kind: selfReview}
 	case r.Group != Group:
+		if isSelfReview(r) {
+			return need{kind: selfReview}
+		}
 		return need{}
 	}
 	switch r.Resource {
