@@ -20,8 +20,8 @@ primary_admin_permissions := {
 	"reports.view", "tickets.create", "tickets.view", "tickets.update", "roles.view", "roles.modify",
 }
 
-# The verdict, rule by rule in the order of authz.Index.Decide. (Decide's
-# fast path for named rooms answers as the full rules do; it is only faster.)
+# The verdict, rule by rule in the order of authz.Index.Decide: the caller,
+# what the request needs, then the caller's grants where it acts.
 verdict := "NoOpinion" if {
 	not normalised # no domain at all: not a partner identity
 } else := "Deny" if {

@@ -65,8 +65,11 @@ type Decision struct {
 	Reason  string
 }
 
-// need is the permission a request requires and whether it names a room.
+// need is what a request needs of a partner user (stage 2 of Decide). It
+// is kept small: it is returned and passed on every decision.
 type need struct {
+	kind needKind
+	// permission is the permission a permission request needs.
 	permission v1alpha1.Permission
 	// room: the request acts on the room it names and is allowed only for
 	// rooms in scope.
@@ -75,14 +78,40 @@ type need struct {
 	roles bool
 }
 
+// needKind says which rules decide a request.
+type needKind uint8
+
+const (
+	// never: partners may never make the request. The zero need, so that
+	// every request the mapping does not name is denied.
+	never needKind = iota
+	// discovery and selfReview: every partner user may.
+	discovery
+	selfReview
+	// tenantManagement: a request on invitations or links, which the
+	// rights of tenant managers decide.
+	tenantManagement
+	// permission: a permission of the matrix, where the request acts.
+	permission
+)
+
 func isRead(verb string) bool { return verb == "get" || verb == "list" || verb == "watch" }
 
-// required maps a resource request to the permission it needs (the table
-// "How a request maps to a permission" of DESIGN.md). ok is false for every
-// request partners may never make.
-func required(r *Request) (n need, ok bool) {
-	if r.Group != Group {
-		return need{}, false
+// required maps a request to what it needs (the table "How a request maps
+// to a permission" of DESIGN.md, after the requests every partner user and
+// the tenant managers may make).
+func required(r *Request) need {
+	switch {
+	case r.Path != "":
+		if isDiscovery(r.Path, r.Verb) {
+			return need{kind: discovery}
+		}
+		return need{}
+	case r.Group != Group:
+		if isSelfReview(r) {
+			return need{kind: selfReview}
+		}
+		return need{}
 	}
 	switch r.Resource {
 	case "rooms":
@@ -95,23 +124,30 @@ func required(r *Request) (n need, ok bool) {
 		return featureNeed("settings", r.Verb)
 	case "partnerroles":
 		if r.Subresource != "" {
-			return need{}, false
+			return need{}
 		}
 		if isRead(r.Verb) {
-			return need{permission: v1alpha1.RolesView, roles: true}, true
+			return need{kind: permission, permission: v1alpha1.RolesView, roles: true}
 		}
 		switch r.Verb {
 		case "create", "update", "patch", "delete":
-			return need{permission: v1alpha1.RolesModify, roles: true}, true
+			return need{kind: permission, permission: v1alpha1.RolesModify, roles: true}
+		}
+	case "partnerinvitations", "partnerlinks":
+		if r.Subresource == "" {
+			return need{kind: tenantManagement}
 		}
 	}
-	return need{}, false
+	return need{}
 }
 
-func roomNeed(verb, subresource string) (need, bool) {
+func roomNeed(verb, subresource string) need {
 	p, ok := roomPermission(verb, subresource)
+	if !ok {
+		return need{}
+	}
 	// A create names no room yet (rooms.create, rooms/tickets are per room).
-	return need{permission: p, room: !(subresource == "" && verb == "create")}, ok
+	return need{kind: permission, permission: p, room: !(subresource == "" && verb == "create")}
 }
 
 func roomPermission(verb, subresource string) (v1alpha1.Permission, bool) {
@@ -152,7 +188,7 @@ func roomPermission(verb, subresource string) (v1alpha1.Permission, bool) {
 	return "", false
 }
 
-func featureNeed(feature, verb string) (need, bool) {
+func featureNeed(feature, verb string) need {
 	var action string
 	switch {
 	case isRead(verb):
@@ -162,9 +198,9 @@ func featureNeed(feature, verb string) (need, bool) {
 	case verb == "create":
 		action = "create"
 	default:
-		return need{}, false
+		return need{}
 	}
-	return need{permission: v1alpha1.Permission(feature + "." + action)}, true
+	return need{kind: permission, permission: v1alpha1.Permission(feature + "." + action)}
 }
 
 // isDiscovery reports whether a non-resource request reads discovery or
