@@ -3,26 +3,20 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/internal/audit"
 	"github.com/roompro/partner-operator/internal/lifecycle"
-	"github.com/roompro/partner-operator/internal/scope"
 )
 
 // linkFinalizer holds a deleted PartnerLink until its roles, assignments and
@@ -217,152 +211,6 @@ func (r *LinkReconciler) restorePrimaryAdminRole(ctx context.Context, link *v1al
 	return role, nil
 }
 
-// offboard lets a deleted link go once nothing of it is left: it deletes the
-// link's roles and assignments, and waits until no room carries the
-// partner's label unless another live link of the partner covers it. The
-// room-access controller alone writes those labels: from the moment the
-// delete is accepted, reachIn no longer counts the link, and the link's
-// update event wakes the rooms of its scopes.
-func (r *LinkReconciler) offboard(ctx context.Context, link *v1alpha1.PartnerLink) (ctrl.Result, error) {
-	if !controllerutil.ContainsFinalizer(link, linkFinalizer) {
-		return ctrl.Result{}, nil
-	}
-	before := link.DeepCopy()
-	link.Status = terminatingLinkStatus(link)
-	if _, err := patchStatus(ctx, r.Client, before, link); err != nil {
-		return ctrl.Result{}, err
-	}
-
-	remaining, err := r.deleteChildren(ctx, link)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	labelled, err := r.roomsStillLabelled(ctx, link)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	if remaining > 0 || labelled > 0 {
-		log.FromContext(ctx).V(1).Info("offboarding waits", "children", remaining, "labelledRooms", labelled)
-		return ctrl.Result{RequeueAfter: offboardRecheck}, nil
-	}
-
-	controllerutil.RemoveFinalizer(link, linkFinalizer)
-	if err := r.Update(ctx, link); err != nil {
-		// Not recorded: the reconcile that does remove the finalizer records
-		// the offboarding, once.
-		return ctrl.Result{}, client.IgnoreNotFound(ignoreStale(err, "removing the offboarding finalizer"))
-	}
-	r.Audit.Record(link, audit.Change{
-		Category: audit.CategoryPartnerInvitation, Operation: audit.OperationDelete, Result: audit.Successful,
-		UserID: audit.OperatorUser, Reason: v1alpha1.ReasonPartnerOffboarded,
-		Message: fmt.Sprintf("offboarded %s: its roles and assignments are deleted, and no room carries its label that no other link of it covers",
-			link.Spec.PartnerDomain),
-	})
-	return ctrl.Result{}, nil
-}
-
-// deleteChildren deletes the link's roles and assignments, read live so that
-// a child created a moment before the link's delete is not missed, and
-// returns how many there were.
-func (r *LinkReconciler) deleteChildren(ctx context.Context, link *v1alpha1.PartnerLink) (int, error) {
-	roles := &v1alpha1.PartnerRoleList{}
-	assignments := &v1alpha1.RoomAssignmentList{}
-	for _, list := range []client.ObjectList{roles, assignments} {
-		// spec.partnerLink is a selectable field of both CRDs, so the
-		// apiserver filters, and the cache's index of the same name matches.
-		if err := liveReader(r.APIReader, r.Client).List(ctx, list, client.InNamespace(link.Namespace), client.MatchingFields{indexPartnerLink: link.Name}); err != nil {
-			return 0, fmt.Errorf("listing the link's children: %w", err)
-		}
-	}
-	for i := range roles.Items {
-		if err := r.Delete(ctx, &roles.Items[i]); client.IgnoreNotFound(err) != nil {
-			return 0, fmt.Errorf("deleting PartnerRole %q: %w", roles.Items[i].Name, err)
-		}
-	}
-	for i := range assignments.Items {
-		if err := r.Delete(ctx, &assignments.Items[i]); client.IgnoreNotFound(err) != nil {
-			return 0, fmt.Errorf("deleting RoomAssignment %q: %w", assignments.Items[i].Name, err)
-		}
-	}
-	return len(roles.Items) + len(assignments.Items), nil
-}
-
-// roomsStillLabelled counts the rooms that carry the partner's access label
-// although no live link of the partner covers them.
-func (r *LinkReconciler) roomsStillLabelled(ctx context.Context, link *v1alpha1.PartnerLink) (int, error) {
-	domain := string(link.Spec.PartnerDomain)
-	rooms := &v1alpha1.RoomList{}
-	if err := r.List(ctx, rooms, client.InNamespace(link.Namespace), client.HasLabels{v1alpha1.AccessLabel(domain)}); err != nil {
-		return 0, fmt.Errorf("listing the partner's rooms: %w", err)
-	}
-	if len(rooms.Items) == 0 {
-		return 0, nil
-	}
-	reach, err := reachIn(ctx, r.Client, link.Namespace)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for i := range rooms.Items {
-		if !slices.Contains(scope.PartnersOf(&rooms.Items[i], reach), domain) {
-			n++
-		}
-	}
-	return n, nil
-}
-
-// ensureChild creates obj, a child of the link, and reports an existing
-// object of its name that the link does not control: a child the link did
-// not create is not the link's, whoever made it.
-func (r *LinkReconciler) ensureChild(ctx context.Context, link *v1alpha1.PartnerLink, obj client.Object) (*lifecycle.Refusal, error) {
-	created, err := r.createChild(ctx, link, obj)
-	if err != nil || created {
-		return nil, err
-	}
-	existing := obj.DeepCopyObject().(client.Object)
-	if err := liveReader(r.APIReader, r.Client).Get(ctx, client.ObjectKeyFromObject(obj), existing); err != nil {
-		// Gone since the create failed: the next reconcile creates it.
-		return nil, fmt.Errorf("reading the existing %s: %w", obj.GetName(), err)
-	}
-	if metav1.IsControlledBy(existing, link) {
-		return nil, nil
-	}
-	kind, err := apiutil.GVKForObject(obj, r.Scheme())
-	if err != nil {
-		return nil, err
-	}
-	return childTaken(link, kind.Kind, existing), nil
-}
-
-// childTaken is the refusal of a link whose child's name another object holds.
-func childTaken(link *v1alpha1.PartnerLink, kind string, obj client.Object) *lifecycle.Refusal {
-	owner := "it was not created by this link"
-	if ref := metav1.GetControllerOf(obj); ref != nil {
-		owner = fmt.Sprintf("it belongs to %s %q", ref.Kind, ref.Name)
-	}
-	return &lifecycle.Refusal{Reason: v1alpha1.ReasonChildNameTaken, Message: fmt.Sprintf(
-		"%s %q holds the name of this link's own %s, but %s: its members and rooms are not this partner's; the customer deletes it, and the link then creates its own",
-		kind, obj.GetName(), strings.ToLower(kind), owner)}
-}
-
-// createChild creates obj owned by the link; an existing one is left as it
-// is, and created says which happened. The role and assignment controllers
-// audit the creation when they first see the object; the annotation names the
-// operator as its author.
-func (r *LinkReconciler) createChild(ctx context.Context, link *v1alpha1.PartnerLink, obj client.Object) (created bool, err error) {
-	if err := controllerutil.SetControllerReference(link, obj, r.Scheme()); err != nil {
-		return false, fmt.Errorf("owning %s: %w", obj.GetName(), err)
-	}
-	obj.SetAnnotations(map[string]string{v1alpha1.AnnotationRequestedBy: audit.OperatorUser})
-	switch err := r.Create(ctx, obj); {
-	case apierrors.IsAlreadyExists(err):
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("creating %T %q: %w", obj, obj.GetName(), err)
-	}
-	return true, nil
-}
-
 // roomsInScope counts the rooms the link's assignments select.
 func (r *LinkReconciler) roomsInScope(ctx context.Context, link *v1alpha1.PartnerLink) (int32, error) {
 	matchers, err := linkMatchers(ctx, r.Client, link)
@@ -399,28 +247,6 @@ func (r *LinkReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("partnerlink").
 		WithOptions(controller.Options{MaxConcurrentReconciles: objectWorkers}).
 		Complete(r)
-}
-
-func initialAssignment(link *v1alpha1.PartnerLink, inv *v1alpha1.PartnerInvitation) *v1alpha1.RoomAssignment {
-	return &v1alpha1.RoomAssignment{
-		ObjectMeta: metav1.ObjectMeta{Name: link.Name + initialAssignmentSuffix, Namespace: link.Namespace},
-		Spec:       v1alpha1.RoomAssignmentSpec{PartnerLink: link.Name, Rooms: *inv.Spec.Rooms.DeepCopy()},
-	}
-}
-
-func primaryAdminRole(link *v1alpha1.PartnerLink) *v1alpha1.PartnerRole {
-	return &v1alpha1.PartnerRole{
-		ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.PrimaryAdminRoleName(link.Name), Namespace: link.Namespace},
-		Spec: v1alpha1.PartnerRoleSpec{
-			PartnerLink: link.Name,
-			Builtin:     v1alpha1.BuiltinPrimaryAdmin,
-			Permissions: slices.Clone(v1alpha1.PrimaryAdminPermissions),
-			Assignments: []v1alpha1.RoleAssignment{{
-				Name:    primaryAdminAssignment,
-				Members: slices.Clone(link.Spec.PrimaryAdmins),
-			}},
-		},
-	}
 }
 
 // linksReaching enqueues, on a room event, the links of the namespace whose

@@ -1,0 +1,110 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/roompro/partner-operator/api/v1alpha1"
+	"github.com/roompro/partner-operator/internal/audit"
+	"github.com/roompro/partner-operator/internal/scope"
+)
+
+// offboard lets a deleted link go once nothing of it is left: it deletes the
+// link's roles and assignments, and waits until no room carries the
+// partner's label unless another live link of the partner covers it. The
+// room-access controller alone writes those labels: from the moment the
+// delete is accepted, reachIn no longer counts the link, and the link's
+// update event wakes the rooms of its scopes.
+func (r *LinkReconciler) offboard(ctx context.Context, link *v1alpha1.PartnerLink) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(link, linkFinalizer) {
+		return ctrl.Result{}, nil
+	}
+	before := link.DeepCopy()
+	link.Status = terminatingLinkStatus(link)
+	if _, err := patchStatus(ctx, r.Client, before, link); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	remaining, err := r.deleteChildren(ctx, link)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	labelled, err := r.roomsStillLabelled(ctx, link)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if remaining > 0 || labelled > 0 {
+		log.FromContext(ctx).V(1).Info("offboarding waits", "children", remaining, "labelledRooms", labelled)
+		return ctrl.Result{RequeueAfter: offboardRecheck}, nil
+	}
+
+	controllerutil.RemoveFinalizer(link, linkFinalizer)
+	if err := r.Update(ctx, link); err != nil {
+		// Not recorded: the reconcile that does remove the finalizer records
+		// the offboarding, once.
+		return ctrl.Result{}, client.IgnoreNotFound(ignoreStale(err, "removing the offboarding finalizer"))
+	}
+	r.Audit.Record(link, audit.Change{
+		Category: audit.CategoryPartnerInvitation, Operation: audit.OperationDelete, Result: audit.Successful,
+		UserID: audit.OperatorUser, Reason: v1alpha1.ReasonPartnerOffboarded,
+		Message: fmt.Sprintf("offboarded %s: its roles and assignments are deleted, and no room carries its label that no other link of it covers",
+			link.Spec.PartnerDomain),
+	})
+	return ctrl.Result{}, nil
+}
+
+// deleteChildren deletes the link's roles and assignments, read live so that
+// a child created a moment before the link's delete is not missed, and
+// returns how many there were.
+func (r *LinkReconciler) deleteChildren(ctx context.Context, link *v1alpha1.PartnerLink) (int, error) {
+	roles := &v1alpha1.PartnerRoleList{}
+	assignments := &v1alpha1.RoomAssignmentList{}
+	for _, list := range []client.ObjectList{roles, assignments} {
+		// spec.partnerLink is a selectable field of both CRDs, so the
+		// apiserver filters, and the cache's index of the same name matches.
+		if err := liveReader(r.APIReader, r.Client).List(ctx, list, client.InNamespace(link.Namespace), client.MatchingFields{indexPartnerLink: link.Name}); err != nil {
+			return 0, fmt.Errorf("listing the link's children: %w", err)
+		}
+	}
+	for i := range roles.Items {
+		if err := r.Delete(ctx, &roles.Items[i]); client.IgnoreNotFound(err) != nil {
+			return 0, fmt.Errorf("deleting PartnerRole %q: %w", roles.Items[i].Name, err)
+		}
+	}
+	for i := range assignments.Items {
+		if err := r.Delete(ctx, &assignments.Items[i]); client.IgnoreNotFound(err) != nil {
+			return 0, fmt.Errorf("deleting RoomAssignment %q: %w", assignments.Items[i].Name, err)
+		}
+	}
+	return len(roles.Items) + len(assignments.Items), nil
+}
+
+// roomsStillLabelled counts the rooms that carry the partner's access label
+// although no live link of the partner covers them.
+func (r *LinkReconciler) roomsStillLabelled(ctx context.Context, link *v1alpha1.PartnerLink) (int, error) {
+	domain := string(link.Spec.PartnerDomain)
+	rooms := &v1alpha1.RoomList{}
+	if err := r.List(ctx, rooms, client.InNamespace(link.Namespace), client.HasLabels{v1alpha1.AccessLabel(domain)}); err != nil {
+		return 0, fmt.Errorf("listing the partner's rooms: %w", err)
+	}
+	if len(rooms.Items) == 0 {
+		return 0, nil
+	}
+	reach, err := reachIn(ctx, r.Client, link.Namespace)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := range rooms.Items {
+		if !slices.Contains(scope.PartnersOf(&rooms.Items[i], reach), domain) {
+			n++
+		}
+	}
+	return n, nil
+}
