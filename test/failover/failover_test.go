@@ -25,7 +25,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -63,12 +62,12 @@ func (s *service) serve(t *testing.T, addr string) {
 				return
 			}
 			go func() {
-				defer in.Close()
+				defer func() { _ = in.Close() }()
 				out, err := net.Dial("tcp", s.backend.Load().(string))
 				if err != nil {
 					return
 				}
-				defer out.Close()
+				defer func() { _ = out.Close() }()
 				go func() { _, _ = io.Copy(out, in) }()
 				_, _ = io.Copy(in, out)
 			}()
@@ -81,7 +80,7 @@ func freePort(t *testing.T) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port
 }
 
@@ -105,7 +104,7 @@ func startReplica(t *testing.T, cp *controlplane.ControlPlane, cfg *rest.Config,
 		// A crash, not a graceful hand-over: the lease is not released.
 		LeaderElectionReleaseOnCancel: false,
 		// Two managers in one test process register the same controllers.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		Controller: config.Controller{SkipNameValidation: new(true)},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -272,7 +271,7 @@ func postReview(t *testing.T, cp *controlplane.ControlPlane, port int, user, roo
 	if err != nil {
 		return authorizationv1.SubjectAccessReviewStatus{Reason: err.Error()}
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var out authorizationv1.SubjectAccessReview
 	_ = json.NewDecoder(resp.Body).Decode(&out)
 	return out.Status
