@@ -41,6 +41,41 @@ fmt: ## Run go fmt.
 vet: ## Run go vet.
 	go vet ./...
 
+# golangci-lint and govulncheck are pinned in hack/tools/go.mod (a module of
+# their own, so that their dependencies stay out of the product's go.mod);
+# `go tool` builds them on first use and caches the binaries.
+GOLANGCI_LINT ?= go tool -modfile=$(CURDIR)/hack/tools/go.mod golangci-lint
+GOVULNCHECK ?= go tool -modfile=$(CURDIR)/hack/tools/go.mod govulncheck
+# The Go vulnerability database is built offline from the golang.org/x/vulndb
+# module pinned in hack/tools/vulndb/go.mod (its data/osv reports, indexed by
+# its cmd/indexdb) into $(VULNDB_DIR)/<version>/, once per version.
+VULNDB_MODFILE = $(CURDIR)/hack/tools/vulndb/go.mod
+VULNDB_DIR ?= $(CURDIR)/bin/vulndb
+
+.PHONY: lint
+lint: ## Run golangci-lint (.golangci.yml) on the module and on bench/.
+	$(GOLANGCI_LINT) run ./...
+	cd bench && $(GOLANGCI_LINT) run ./...
+
+.PHONY: lint-fix
+lint-fix: ## Run golangci-lint and apply the fixes it can (formatting, modernize).
+	$(GOLANGCI_LINT) run --fix ./...
+	cd bench && $(GOLANGCI_LINT) run --fix ./...
+
+.PHONY: vulncheck
+vulncheck: ## Run govulncheck on the module against the pinned Go vulnerability database (offline).
+	@version=$$(cd hack/tools/vulndb && go list -m -f '{{.Version}}' golang.org/x/vulndb); \
+	db="$(VULNDB_DIR)/$$version"; \
+	if [ ! -f "$$db/index/db.json" ]; then \
+		echo "building the vulnerability database $$version into $$db (once)..."; \
+		(cd hack/tools/vulndb && go mod download golang.org/x/vulndb); \
+		data=$$(cd hack/tools/vulndb && go list -m -f '{{.Dir}}' golang.org/x/vulndb)/data/osv; \
+		rm -rf "$$db.tmp"; mkdir -p "$(VULNDB_DIR)"; \
+		go tool -modfile=$(VULNDB_MODFILE) indexdb -vulns "$$data" -out "$$db.tmp"; \
+		rm -rf "$$db"; mv "$$db.tmp" "$$db"; \
+	fi; \
+	$(GOVULNCHECK) -db "file://$$db" ./...
+
 .PHONY: setup-envtest
 setup-envtest: ## Build etcd, kube-apiserver and kubectl from the Go module proxy into bin/k8s/ (once).
 	@./hack/setup-envtest.sh >/dev/null

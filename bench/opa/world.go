@@ -16,6 +16,19 @@ import (
 // Namespace is the customer tenant of every generated world.
 const Namespace = "tenant-a"
 
+const (
+	// primaryAdmins is the assignment of a link's built-in role that the
+	// operator's PartnerLink controller keeps.
+	primaryAdmins = "primary-admins"
+	// partnerLabel is the room label the invitations' assignments select on.
+	partnerLabel = "partner"
+	// floorLabel is the room label the narrowed roles select on.
+	floorLabel = "floor"
+	// deletingField is the field of the policy's documents that tells an
+	// object is Terminating (policy.rego reads it).
+	deletingField = "deleting"
+)
+
 // World is one set of objects, loaded into both engines.
 type World struct {
 	Rooms, Partners, Users int
@@ -50,7 +63,7 @@ func NewWorld(rooms, partners, users int) *World {
 	w := &World{Rooms: rooms, Partners: partners, Users: users}
 	add := func(o any) { w.Objects = append(w.Objects, o) }
 	for r := range rooms {
-		labels := map[string]string{"partner": fmt.Sprintf("p%d", r%partners), "floor": fmt.Sprint(r / partners % 2)}
+		labels := map[string]string{partnerLabel: fmt.Sprintf("p%d", r%partners), floorLabel: fmt.Sprint(r / partners % 2)}
 		if r%7 == 3 {
 			labels["retired"] = "true" // for a DoesNotExist selector
 		}
@@ -62,22 +75,22 @@ func NewWorld(rooms, partners, users int) *World {
 		for u := p; u < users; u += partners {
 			admins = append(admins, subject(v1alpha1.UserSubject, fmt.Sprintf("u%d@%s", u, domain)))
 		}
-		var named []string
+		named := make([]string, 0, 5)
 		for k := range 5 {
 			named = append(named, fmt.Sprintf("room-%d", p+2*k*partners))
 		}
 		add(organization(domain))
 		add(invitation(link, domain, v1alpha1.InvitationAccepted))
 		add(partnerLink(link, domain, v1alpha1.LinkActive))
-		add(assignment(link+"-invitation", link, byLabels(map[string]string{"partner": link})))
+		add(assignment(link+"-invitation", link, byLabels(map[string]string{partnerLabel: link})))
 		add(role(v1alpha1.PrimaryAdminRoleName(link), link, v1alpha1.PrimaryAdminPermissions,
-			v1alpha1.RoleAssignment{Name: "primary-admins", Members: admins}))
+			v1alpha1.RoleAssignment{Name: primaryAdmins, Members: admins}))
 		add(role(link+"-site-techs", link,
 			[]v1alpha1.Permission{v1alpha1.RoomsView, v1alpha1.RoomsModify, v1alpha1.RoomsResetKey, v1alpha1.TicketsCreate},
 			v1alpha1.RoleAssignment{Name: "by-name", Members: []v1alpha1.Subject{subject(v1alpha1.GroupSubject, domain+":site-techs")},
 				Scope: v1alpha1.RoomScope{Names: named}},
 			v1alpha1.RoleAssignment{Name: "by-floor", Members: []v1alpha1.Subject{subject(v1alpha1.GroupSubject, domain+":floor-techs")},
-				Scope: byLabels(map[string]string{"floor": "1"})}))
+				Scope: byLabels(map[string]string{floorLabel: "1"})}))
 	}
 	addEdgeCases(add)
 	add(organization("pending.example.com"))
@@ -89,7 +102,7 @@ func NewWorld(rooms, partners, users int) *World {
 	add(partnerLink("gone", "gone.example.com", v1alpha1.LinkTerminating))
 	add(assignment("gone-invitation", "gone", v1alpha1.RoomScope{Selector: &metav1.LabelSelector{}}))
 	add(role(v1alpha1.PrimaryAdminRoleName("gone"), "gone", v1alpha1.PrimaryAdminPermissions,
-		v1alpha1.RoleAssignment{Name: "primary-admins", Members: []v1alpha1.Subject{subject(v1alpha1.UserSubject, "admin@gone.example.com")}}))
+		v1alpha1.RoleAssignment{Name: primaryAdmins, Members: []v1alpha1.Subject{subject(v1alpha1.UserSubject, "admin@gone.example.com")}}))
 
 	w.Index = authz.NewIndex()
 	for _, o := range w.Objects {
@@ -114,17 +127,17 @@ func addEdgeCases(add func(any)) {
 	}
 	// p0 also reaches the floor-0 rooms, not retired, of the partners but p1.
 	add(assignment("p0-extra", "p0", v1alpha1.RoomScope{Selector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
-		expr("floor", metav1.LabelSelectorOpIn, "0"), expr("partner", metav1.LabelSelectorOpNotIn, "p1"),
-		expr("partner", metav1.LabelSelectorOpExists), expr("retired", metav1.LabelSelectorOpDoesNotExist)}}}))
+		expr(floorLabel, metav1.LabelSelectorOpIn, "0"), expr(partnerLabel, metav1.LabelSelectorOpNotIn, "p1"),
+		expr(partnerLabel, metav1.LabelSelectorOpExists), expr("retired", metav1.LabelSelectorOpDoesNotExist)}}}))
 	add(role("p0-ring-techs", "p0", []v1alpha1.Permission{v1alpha1.RoomsView, v1alpha1.TicketsView, v1alpha1.RolesView},
 		v1alpha1.RoleAssignment{Name: "not-p2", Members: group("p0.example.com:ring-techs"),
 			Scope: v1alpha1.RoomScope{Names: []string{"room-0"}, Selector: &metav1.LabelSelector{
-				MatchLabels:      map[string]string{"floor": "0"},
-				MatchExpressions: []metav1.LabelSelectorRequirement{expr("partner", metav1.LabelSelectorOpNotIn, "p2", "p3")}}}},
+				MatchLabels:      map[string]string{floorLabel: "0"},
+				MatchExpressions: []metav1.LabelSelectorRequirement{expr(partnerLabel, metav1.LabelSelectorOpNotIn, "p2", "p3")}}}},
 		// In without values is invalid: the assignment grants nothing.
 		v1alpha1.RoleAssignment{Name: "broken", Members: group("p0.example.com:broken-techs"),
 			Scope: v1alpha1.RoomScope{Selector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
-				expr("floor", metav1.LabelSelectorOpIn)}}}},
+				expr(floorLabel, metav1.LabelSelectorOpIn)}}}},
 		// A member of another domain is ignored.
 		v1alpha1.RoleAssignment{Name: "foreign", Members: group("p1.example.com:ring-techs")}))
 	// Being deleted: neither the assignment nor the role grants anything.
@@ -144,7 +157,7 @@ func addEdgeCases(add func(any)) {
 	add(partnerLink("p0-2", "p0.example.com", v1alpha1.LinkActive))
 	add(assignment("p0-2-invitation", "p0-2", v1alpha1.RoomScope{Names: []string{"room-1", "room-2", "room-10"}}))
 	add(role(v1alpha1.PrimaryAdminRoleName("p0-2"), "p0-2", v1alpha1.PrimaryAdminPermissions,
-		v1alpha1.RoleAssignment{Name: "primary-admins", Members: []v1alpha1.Subject{subject(v1alpha1.UserSubject, "u0@p0.example.com")}}))
+		v1alpha1.RoleAssignment{Name: primaryAdmins, Members: []v1alpha1.Subject{subject(v1alpha1.UserSubject, "u0@p0.example.com")}}))
 	// A second link of p1.example.com that is not active: it grants nothing
 	// and does not count among the domain's links a list must cover, but it
 	// may own a role name no role has yet (p1-2-<x>).
@@ -221,12 +234,12 @@ func Document(objects []any) map[string]any {
 			domains[strings.ToLower(string(o.Spec.PartnerDomain))] = true
 			t := tenant(o.Namespace)
 			t["links"].(map[string]any)[o.Name] = map[string]any{
-				"partnerDomain": string(o.Spec.PartnerDomain), "phase": string(o.Status.Phase), "deleting": o.DeletionTimestamp != nil}
+				"partnerDomain": string(o.Spec.PartnerDomain), "phase": string(o.Status.Phase), deletingField: o.DeletionTimestamp != nil}
 			index(t, "linksOfDomain", string(o.Spec.PartnerDomain), o.Name)
 		case *v1alpha1.RoomAssignment:
 			t := tenant(o.Namespace)
 			t["assignments"].(map[string]any)[o.Name] = map[string]any{
-				"partnerLink": o.Spec.PartnerLink, "deleting": o.DeletionTimestamp != nil, "rooms": scopeDoc(o.Spec.Rooms)}
+				"partnerLink": o.Spec.PartnerLink, deletingField: o.DeletionTimestamp != nil, "rooms": scopeDoc(o.Spec.Rooms)}
 			index(t, "assignmentsOfLink", o.Spec.PartnerLink, o.Name)
 		case *v1alpha1.PartnerRole:
 			t := tenant(o.Namespace)
@@ -234,7 +247,7 @@ func Document(objects []any) map[string]any {
 			for _, p := range o.Spec.Permissions {
 				perms[string(p)] = true
 			}
-			assignments := []any{}
+			assignments := make([]any, 0, len(o.Spec.Assignments))
 			for _, a := range o.Spec.Assignments {
 				members := map[string]any{}
 				for _, m := range a.Members {
@@ -249,7 +262,7 @@ func Document(objects []any) map[string]any {
 				assignments = append(assignments, map[string]any{"members": members, "scope": scopeDoc(a.Scope)})
 			}
 			t["roles"].(map[string]any)[o.Name] = map[string]any{
-				"partnerLink": o.Spec.PartnerLink, "deleting": o.DeletionTimestamp != nil,
+				"partnerLink": o.Spec.PartnerLink, deletingField: o.DeletionTimestamp != nil,
 				"permissions": perms, "assignments": assignments}
 			index(t, "rolesOfLink", o.Spec.PartnerLink, o.Name)
 		}
@@ -274,9 +287,9 @@ func scopeDoc(s v1alpha1.RoomScope) map[string]any {
 		for k, v := range s.Selector.MatchLabels {
 			matchLabels[k] = v
 		}
-		expressions := []any{}
+		expressions := make([]any, 0, len(s.Selector.MatchExpressions))
 		for _, e := range s.Selector.MatchExpressions {
-			values := []any{}
+			values := make([]any, 0, len(e.Values))
 			for _, v := range e.Values {
 				values = append(values, v)
 			}
@@ -290,7 +303,7 @@ func scopeDoc(s v1alpha1.RoomScope) map[string]any {
 // Input converts a request into the policy's input document, the fields of
 // a SubjectAccessReview that the rules read.
 func Input(r *authz.Request) map[string]any {
-	groups := []any{}
+	groups := make([]any, 0, len(r.Groups))
 	for _, g := range r.Groups {
 		groups = append(groups, g)
 	}
@@ -304,9 +317,9 @@ func Input(r *authz.Request) map[string]any {
 
 // requirementsDoc is a selector's requirements as plain JSON.
 func requirementsDoc(reqs []authz.Requirement) []any {
-	out := []any{}
+	out := make([]any, 0, len(reqs))
 	for _, req := range reqs {
-		values := []any{}
+		values := make([]any, 0, len(req.Values))
 		for _, v := range req.Values {
 			values = append(values, v)
 		}

@@ -52,8 +52,7 @@ func (h *referenceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func referenceDecodeReview(body io.Reader) (*authorizationv1.SubjectAccessReview, error) {
 	review := &authorizationv1.SubjectAccessReview{}
 	if err := json.NewDecoder(body).Decode(review); err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return nil, fmt.Errorf("the review is larger than %d bytes", MaxBodyBytes)
 		}
 		return nil, fmt.Errorf("the body is not a JSON SubjectAccessReview: %w", err)
@@ -258,8 +257,7 @@ func checkCodec(t *testing.T, body []byte) {
 		t.Fatalf("body %q:\ncodec: %+v\nk8s:   %+v", body, normalize(got), normalize(k8s))
 	case k8sErr != nil && gotErr == nil:
 		// Only a type error in a field the codec skips may tell them apart.
-		var syntaxErr *json.SyntaxError
-		if errors.As(k8sErr, &syntaxErr) {
+		if _, ok := errors.AsType[*json.SyntaxError](k8sErr); ok {
 			t.Fatalf("body %q: a syntax error (%v) the codec accepts", body, k8sErr)
 		}
 	}

@@ -109,8 +109,7 @@ func (st *state) release() {
 func (st *state) decode(body io.Reader) (*authz.Request, error) {
 	var err error
 	if st.body, err = readAll(st.body[:0], body); err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return nil, fmt.Errorf("the review is larger than %d bytes", MaxBodyBytes)
 		}
 		return nil, fmt.Errorf("the body is not a JSON SubjectAccessReview: %w", err)

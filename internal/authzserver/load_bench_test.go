@@ -57,7 +57,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"golang.org/x/net/http2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -247,7 +246,9 @@ func startServer(b *testing.B, certDir string, h http.Handler) string {
 	go func() { done <- srv.Start(ctx) }()
 	b.Cleanup(func() {
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			b.Errorf("webhook server: %v", err)
+		}
 	})
 	started := srv.StartedChecker()
 	for deadline := time.Now().Add(10 * time.Second); ; {
@@ -300,7 +301,9 @@ func loadClient(proto string, clients int, pool *x509.CertPool) (*http.Client, f
 		}
 		return &http.Client{Transport: t}, t.CloseIdleConnections
 	default:
-		t := &http2.Transport{TLSClientConfig: tlsConfig}
+		protocols := new(http.Protocols)
+		protocols.SetHTTP2(true)
+		t := &http.Transport{TLSClientConfig: tlsConfig, Protocols: protocols}
 		return &http.Client{Transport: t}, t.CloseIdleConnections
 	}
 }

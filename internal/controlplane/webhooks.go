@@ -73,14 +73,19 @@ func writeServingCertificate(dir, ip string) ([]byte, error) {
 	return issued.CA, nil
 }
 
+// authorizerName names the partner-operator's webhook authorizer in the
+// shipped config/authorization files, and the cluster and context of the
+// kubeconfig it is pointed at.
+const authorizerName = "partner-operator"
+
 // writeAuthorizationConfig copies the shipped AuthorizationConfiguration with
 // its webhook pointed at the local webhook server, and returns its path.
 func writeAuthorizationConfig(dir, shipped string, ws *WebhookServing, authorizePath string) (string, error) {
 	kubeconfig := clientcmdapi.NewConfig()
-	kubeconfig.Clusters["partner-operator"] = &clientcmdapi.Cluster{Server: ws.URL(authorizePath), CertificateAuthorityData: ws.CA}
+	kubeconfig.Clusters[authorizerName] = &clientcmdapi.Cluster{Server: ws.URL(authorizePath), CertificateAuthorityData: ws.CA}
 	kubeconfig.AuthInfos["kube-apiserver"] = &clientcmdapi.AuthInfo{}
-	kubeconfig.Contexts["partner-operator"] = &clientcmdapi.Context{Cluster: "partner-operator", AuthInfo: "kube-apiserver"}
-	kubeconfig.CurrentContext = "partner-operator"
+	kubeconfig.Contexts[authorizerName] = &clientcmdapi.Context{Cluster: authorizerName, AuthInfo: "kube-apiserver"}
+	kubeconfig.CurrentContext = authorizerName
 	kubeconfigPath := filepath.Join(dir, "authorization-webhook.kubeconfig")
 	if err := clientcmd.WriteToFile(*kubeconfig, kubeconfigPath); err != nil {
 		return "", fmt.Errorf("writing the authorization webhook kubeconfig: %w", err)
@@ -99,7 +104,7 @@ func writeAuthorizationConfig(dir, shipped string, ws *WebhookServing, authorize
 	for _, a := range authorizers {
 		authorizer, _ := a.(map[string]any)
 		webhook, _ := authorizer["webhook"].(map[string]any)
-		if authorizer["name"] != "partner-operator" || webhook == nil {
+		if authorizer["name"] != authorizerName || webhook == nil {
 			continue
 		}
 		connection, _ := webhook["connectionInfo"].(map[string]any)

@@ -46,13 +46,17 @@ type StateCollector struct {
 	Reader client.Reader
 }
 
+// namespaceLabel is the label of every partner state metric that names the
+// tenant namespace.
+const namespaceLabel = "namespace"
+
 var (
 	invitationsDesc = prometheus.NewDesc("partner_operator_invitations",
-		"PartnerInvitations by namespace and phase.", []string{"namespace", "phase"}, nil)
+		"PartnerInvitations by namespace and phase.", []string{namespaceLabel, "phase"}, nil)
 	linksDesc = prometheus.NewDesc("partner_operator_links",
-		"PartnerLinks by namespace and phase.", []string{"namespace", "phase"}, nil)
+		"PartnerLinks by namespace and phase.", []string{namespaceLabel, "phase"}, nil)
 	roomsDesc = prometheus.NewDesc("partner_operator_rooms_in_scope",
-		"Rooms a partner may reach, by namespace and partner domain.", []string{"namespace", "partner"}, nil)
+		"Rooms a partner may reach, by namespace and partner domain.", []string{namespaceLabel, "partner"}, nil)
 )
 
 // Register adds the collector to controller-runtime's registry.

@@ -26,8 +26,10 @@ func TestStalledBodyIsCutOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "POST /authorize HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"apiVersion\":")
+	defer func() { _ = conn.Close() }()
+	if _, err := fmt.Fprintf(conn, "POST /authorize HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"apiVersion\":"); err != nil {
+		t.Fatal(err)
+	}
 
 	select {
 	case err := <-read:

@@ -43,14 +43,14 @@ func mayGrant(user, ns, link string, perms []v1alpha1.Permission, scope v1alpha1
 		if g.ns != ns || g.link != link || !g.perms[v1alpha1.RolesModify] {
 			continue
 		}
-		if !slices.ContainsFunc(perms, func(p v1alpha1.Permission) bool { return !g.perms[p] }) && scopeWithin(ns, link, scope, g) {
+		if !slices.ContainsFunc(perms, func(p v1alpha1.Permission) bool { return !g.perms[p] }) && scopeWithin(scope, g) {
 			return true
 		}
 	}
 	return false
 }
 
-func scopeWithin(ns, link string, scope v1alpha1.RoomScope, g grant) bool {
+func scopeWithin(scope v1alpha1.RoomScope, g grant) bool {
 	if len(scope.Names) == 0 && scope.Selector == nil {
 		return g.whole
 	}
@@ -127,22 +127,22 @@ func testSecondPartnership(t *testing.T) {
 	}
 }
 
-// crossOp is one write a writer attempts on a target; it returns the
-// write's error, and whether the design allows it; verify checks the stored
-// state after a refusal.
+// crossOp is one write a writer attempts on a target; it returns whether
+// the design allows it, verify (which checks the stored state after a
+// refusal), and the write's error.
 type crossOp struct {
 	name string
-	run  func(t *testing.T, writer string, tg crossTarget) (err error, allowed bool, verify func() error)
+	run  func(t *testing.T, writer string, tg crossTarget) (allowed bool, verify func() error, err error)
 }
 
 var crossOps = []crossOp{
-	{"create-role-full-permissions-self-member", func(t *testing.T, w string, tg crossTarget) (error, bool, func() error) {
+	{"create-role-full-permissions-self-member", func(t *testing.T, w string, tg crossTarget) (bool, func() error, error) {
 		role := newRole(roleDef{ns: tg.ns, name: tg.link + "-x-" + userLocal(w), link: tg.link, perms: v1alpha1.PrimaryAdminPermissions, member: w})
 		err := as(w).Create(ctx, role)
 		t.Cleanup(func() { _ = opUser.Delete(ctx, role) })
-		return err, linkExists(tg.ns, tg.link) && mayGrant(w, tg.ns, tg.link, v1alpha1.PrimaryAdminPermissions, v1alpha1.RoomScope{}), absent(role)
+		return linkExists(tg.ns, tg.link) && mayGrant(w, tg.ns, tg.link, v1alpha1.PrimaryAdminPermissions, v1alpha1.RoomScope{}), absent(role), err
 	}},
-	{"update-role-add-member", func(t *testing.T, w string, tg crossTarget) (error, bool, func() error) {
+	{"update-role-add-member", func(t *testing.T, w string, tg crossTarget) (bool, func() error, error) {
 		d, ok := victimRole(tg)
 		if !ok {
 			t.Skip("no role on this link")
@@ -151,9 +151,9 @@ var crossOps = []crossOp{
 		before := get(t, &v1alpha1.PartnerRole{}, tg.ns, d.name)
 		err := as(w).Patch(ctx, &v1alpha1.PartnerRole{ObjectMeta: metav1.ObjectMeta{Namespace: tg.ns, Name: d.name}}, client.RawPatch(types.JSONPatchType, []byte(patch)))
 		t.Cleanup(func() { restoreRole(before) })
-		return err, mayGrant(w, tg.ns, tg.link, d.perms, d.scope), unchanged(before)
+		return mayGrant(w, tg.ns, tg.link, d.perms, d.scope), unchanged(before), err
 	}},
-	{"delete-role", func(t *testing.T, w string, tg crossTarget) (error, bool, func() error) {
+	{"delete-role", func(t *testing.T, w string, tg crossTarget) (bool, func() error, error) {
 		if !linkExists(tg.ns, tg.link) {
 			t.Skip("no such link")
 		}
@@ -171,9 +171,9 @@ var crossOps = []crossOp{
 		before := get(t, &v1alpha1.PartnerRole{}, tg.ns, victim.name)
 		err := as(w).Delete(ctx, before.DeepCopy())
 		_, holds := holdsOn(w, tg.ns, tg.link, v1alpha1.RolesModify)
-		return err, holds, unchanged(before)
+		return holds, unchanged(before), err
 	}},
-	{"delete-builtin-role", func(t *testing.T, w string, tg crossTarget) (error, bool, func() error) {
+	{"delete-builtin-role", func(t *testing.T, w string, tg crossTarget) (bool, func() error, error) {
 		if !linkExists(tg.ns, tg.link) {
 			t.Skip("no such link")
 		}
@@ -185,38 +185,38 @@ var crossOps = []crossOp{
 				waitAllowed(t, linkAdmin(tg), tg.ns, map[string]string{"contoso": "nyc-1", "fabrikam": "sea-1"}[tg.link])
 			})
 		}
-		return err, false, unchanged(before)
+		return false, unchanged(before), err
 	}},
-	{"create-roomassignment", func(t *testing.T, w string, tg crossTarget) (error, bool, func() error) {
+	{"create-roomassignment", func(t *testing.T, w string, tg crossTarget) (bool, func() error, error) {
 		a := &v1alpha1.RoomAssignment{ObjectMeta: metav1.ObjectMeta{Namespace: tg.ns, Name: "grab-" + userLocal(w)},
 			Spec: v1alpha1.RoomAssignmentSpec{PartnerLink: tg.link, Rooms: v1alpha1.RoomScope{Names: []string{"par-1"}}}}
 		err := as(w).Create(ctx, a)
 		t.Cleanup(func() { _ = opUser.Delete(ctx, a) })
-		return err, false, absent(a)
+		return false, absent(a), err
 	}},
-	{"update-invitation", func(t *testing.T, w string, tg crossTarget) (error, bool, func() error) {
+	{"update-invitation", func(t *testing.T, w string, tg crossTarget) (bool, func() error, error) {
 		if !linkExists(tg.ns, tg.link) {
 			t.Skip("no such invitation")
 		}
 		before := get(t, &v1alpha1.PartnerInvitation{}, tg.ns, tg.link)
 		err := as(w).Patch(ctx, before.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(`{"spec":{"rooms":{"names":["par-1"]}}}`)))
-		return err, false, unchanged(before)
+		return false, unchanged(before), err
 	}},
-	{"delete-invitation", func(t *testing.T, w string, tg crossTarget) (error, bool, func() error) {
+	{"delete-invitation", func(t *testing.T, w string, tg crossTarget) (bool, func() error, error) {
 		if !linkExists(tg.ns, tg.link) {
 			t.Skip("no such invitation")
 		}
 		before := get(t, &v1alpha1.PartnerInvitation{}, tg.ns, tg.link)
 		err := as(w).Delete(ctx, before.DeepCopy())
-		return err, false, unchanged(before)
+		return false, unchanged(before), err
 	}},
-	{"create-partnerlink", func(t *testing.T, w string, tg crossTarget) (error, bool, func() error) {
+	{"create-partnerlink", func(t *testing.T, w string, tg crossTarget) (bool, func() error, error) {
 		l := &v1alpha1.PartnerLink{ObjectMeta: metav1.ObjectMeta{Namespace: tg.ns, Name: tg.link + "-by-" + userLocal(w)},
 			Spec: v1alpha1.PartnerLinkSpec{Invitation: tg.link, PartnerDomain: v1alpha1.Domain(domainOf(w)),
 				PrimaryAdmins: []v1alpha1.Subject{{Kind: v1alpha1.UserSubject, Name: w}}}}
 		err := as(w).Create(ctx, l)
 		t.Cleanup(func() { _ = opUser.Delete(ctx, l) })
-		return err, false, absent(l)
+		return false, absent(l), err
 	}},
 }
 
@@ -225,7 +225,7 @@ func testCrossWrites(t *testing.T) {
 		for _, tg := range crossTargets {
 			for _, op := range crossOps {
 				t.Run(fmt.Sprintf("%s/%s/%s/%s", w, tg.ns, tg.link, op.name), func(t *testing.T) {
-					err, allowed, verify := op.run(t, w, tg)
+					allowed, verify, err := op.run(t, w, tg)
 					switch {
 					case allowed && err != nil:
 						t.Errorf("want allowed, got %v", err)

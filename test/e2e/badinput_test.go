@@ -44,7 +44,7 @@ func invalidManifests() []invalidManifest {
 			panic(err)
 		}
 		m := invalidManifest{file: filepath.Base(f), obj: &unstructured.Unstructured{}}
-		for _, line := range strings.Split(string(data), "\n") {
+		for line := range strings.SplitSeq(string(data), "\n") {
 			if v, ok := strings.CutPrefix(line, "# expect: "); ok {
 				m.expect = v
 			}

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -29,7 +29,7 @@ func applySamples(c client.Client, dir string) {
 	files, err := filepath.Glob(filepath.Join(root, "config", "samples", dir, "*.yaml"))
 	Expect(err).NotTo(HaveOccurred())
 	Expect(files).NotTo(BeEmpty())
-	sort.Strings(files)
+	slices.Sort(files)
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		Expect(err).NotTo(HaveOccurred())

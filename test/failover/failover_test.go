@@ -59,12 +59,12 @@ func (s *service) serve(t *testing.T, addr string) {
 				return
 			}
 			go func() {
-				defer in.Close()
+				defer func() { _ = in.Close() }()
 				out, err := net.Dial("tcp", s.backend.Load().(string))
 				if err != nil {
 					return
 				}
-				defer out.Close()
+				defer func() { _ = out.Close() }()
 				go func() { _, _ = io.Copy(out, in) }()
 				_, _ = io.Copy(in, out)
 			}()
@@ -77,7 +77,7 @@ func freePort(t *testing.T) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port
 }
 
@@ -288,7 +288,7 @@ func postReview(t *testing.T, cp *controlplane.ControlPlane, port int, user, roo
 	if err != nil {
 		return authorizationv1.SubjectAccessReviewStatus{Reason: err.Error()}
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var out authorizationv1.SubjectAccessReview
 	_ = json.NewDecoder(resp.Body).Decode(&out)
 	return out.Status

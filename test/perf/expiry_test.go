@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -296,7 +295,7 @@ func runExpiry(b *testing.B) map[string]float64 {
 			delta = append(delta, fmt.Sprintf("%s=%d", key, n))
 		}
 	}
-	sort.Strings(delta)
+	slices.Sort(delta)
 	lists := 0
 	for key, n := range after {
 		if len(key) > 5 && key[:5] == "list " {

@@ -152,7 +152,7 @@ func runRevocation(b *testing.B) map[string]float64 {
 		must(b, admin.Create(ctx, room(ns, "room-"+name)))
 	}
 	parallel(b, 8, all, func(name string) error {
-		return establish(ctx, b, ns, name)
+		return establish(ctx, ns, name)
 	})
 	must(b, admin.Create(ctx, &v1alpha1.PartnerRole{
 		ObjectMeta: metav1.ObjectMeta{Name: memberRole, Namespace: ns},
@@ -314,7 +314,7 @@ func room(ns, name string) *v1alpha1.Room {
 // establish invites <name>.example.com to the room room-<name>, has its
 // tenant manager accept with admin@<name>.example.com as primary admin,
 // and waits until the link is Active.
-func establish(ctx context.Context, b *testing.B, ns, name string) error {
+func establish(ctx context.Context, ns, name string) error {
 	domain := name + ".example.com"
 	if err := testenv.RegisterPartners(ctx, admin, domain); err != nil {
 		return err
@@ -374,15 +374,13 @@ func parallel(b *testing.B, workers int, items []string, f func(string) error) {
 	errs := make(chan error, len(items))
 	var wg sync.WaitGroup
 	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for item := range work {
 				if err := f(item); err != nil {
 					errs <- err
 				}
 			}
-		}()
+		})
 	}
 	for _, item := range items {
 		work <- item

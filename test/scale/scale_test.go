@@ -114,8 +114,8 @@ func (w world) run(b *testing.B) (converged time.Duration, peakRSS int64) {
 		b.Fatal(err)
 	}
 	parallel(b, w.links/w.namespaces, func(j int) error { return testenv.RegisterPartners(ctx, admin, domainOf(j)) })
-	operator := startOperator(b, cp)
-	defer operator.stop()
+	proc := startOperator(b, cp)
+	defer proc.stop()
 	waitForWebhooks(b, admin)
 	progressf("operator ready")
 	impersonators := map[string]client.Client{}
@@ -186,8 +186,8 @@ func (w world) run(b *testing.B) (converged time.Duration, peakRSS int64) {
 		time.Sleep(2 * time.Second)
 	}
 	converged = time.Since(start)
-	peakRSS = operator.peakRSS(b)
-	operator.heapProfile(b)
+	peakRSS = proc.peakRSS(b)
+	proc.heapProfile(b)
 	b.Logf("converged in %s (created in %s); operator peak RSS %d MiB", converged.Round(time.Millisecond), created.Round(time.Millisecond), peakRSS>>20)
 	return converged, peakRSS
 }
@@ -272,16 +272,14 @@ func parallel(b *testing.B, n int, create func(int) error) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 32)
 	for range 32 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
 				if err := create(i); err != nil {
 					errs <- fmt.Errorf("object %d: %w", i, err)
 					return
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	close(errs)
@@ -367,7 +365,7 @@ func freeAddress() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().String(), nil
 }
 
@@ -378,13 +376,13 @@ func (p *operatorProcess) heapProfile(b *testing.B) {
 		b.Logf("no heap profile: %v", err)
 		return
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	path := filepath.Join(p.dir, "heap.pprof")
 	f, err := os.Create(path)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	if _, err := io.Copy(f, resp.Body); err != nil {
 		b.Fatal(err)
 	}
@@ -425,7 +423,7 @@ func (p *operatorProcess) peakRSS(b *testing.B) int64 {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, line := range strings.Split(string(status), "\n") {
+	for line := range strings.SplitSeq(string(status), "\n") {
 		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			if err != nil {
