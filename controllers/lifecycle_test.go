@@ -58,9 +58,9 @@ func link(ns, name, domain string) *v1alpha1.PartnerLink {
 	}
 }
 
-func room(ns, name string, labels map[string]string) *v1alpha1.Room {
+func room(ns, name string, roomLabels map[string]string) *v1alpha1.Room {
 	return &v1alpha1.Room{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: roomLabels},
 		Spec:       v1alpha1.RoomSpec{DisplayName: name},
 	}
 }
@@ -135,7 +135,7 @@ func activeLink(ns, name, domain string) *v1alpha1.PartnerLink {
 
 func auditLines() []audit.Line {
 	var lines []audit.Line
-	for _, s := range strings.Split(strings.TrimSpace(auditLog.String()), "\n") {
+	for s := range strings.SplitSeq(strings.TrimSpace(auditLog.String()), "\n") {
 		var l audit.Line
 		if s != "" && json.Unmarshal([]byte(s), &l) == nil {
 			lines = append(lines, l)

@@ -37,11 +37,11 @@ func (r *LinkReconciler) ensureChild(ctx context.Context, link *v1alpha1.Partner
 	if err != nil {
 		return nil, err
 	}
-	return childTaken(link, kind.Kind, existing), nil
+	return childTaken(kind.Kind, existing), nil
 }
 
 // childTaken is the refusal of a link whose child's name another object holds.
-func childTaken(link *v1alpha1.PartnerLink, kind string, obj client.Object) *lifecycle.Refusal {
+func childTaken(kind string, obj client.Object) *lifecycle.Refusal {
 	owner := "it was not created by this link"
 	if ref := metav1.GetControllerOf(obj); ref != nil {
 		owner = fmt.Sprintf("it belongs to %s %q", ref.Kind, ref.Name)

@@ -48,7 +48,7 @@ func maintainedLinkStatus(link *v1alpha1.PartnerLink, role *v1alpha1.PartnerRole
 	status.ObservedGeneration = link.Generation
 	switch members := primaryAdminCount(role); {
 	case !metav1.IsControlledBy(role, link):
-		taken := childTaken(link, "PartnerRole", role)
+		taken := childTaken("PartnerRole", role)
 		setCondition(&status.Conditions, link, v1alpha1.ConditionReady, metav1.ConditionFalse, taken.Reason, taken.Message)
 		setCondition(&status.Conditions, link, v1alpha1.ConditionPrimaryAdminPresent, metav1.ConditionFalse, taken.Reason, taken.Message)
 	case members > 0:

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/internal/lifecycle"
@@ -38,7 +37,7 @@ func TestLinkStatuses(t *testing.T) {
 	})
 
 	owned := primaryAdminRole(link)
-	owned.OwnerReferences = []metav1.OwnerReference{{Kind: "PartnerLink", Name: "contoso", UID: "link", Controller: ptr.To(true)}}
+	owned.OwnerReferences = []metav1.OwnerReference{{Kind: "PartnerLink", Name: "contoso", UID: "link", Controller: new(true)}}
 	empty := owned.DeepCopy()
 	empty.Spec.Assignments = nil
 	stray := owned.DeepCopy()

@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -254,7 +253,7 @@ func TestAnActiveLinkDoesNotCountAnotherRolesMembers(t *testing.T) {
 	l.Status.Phase = v1alpha1.LinkActive
 	stray := &v1alpha1.PartnerRole{
 		ObjectMeta: metav1.ObjectMeta{Name: "contoso-primary-admins", Namespace: "tenant", OwnerReferences: []metav1.OwnerReference{{
-			APIVersion: v1alpha1.GroupVersion.String(), Kind: "PartnerLink", Name: "contoso", UID: "an-earlier-link", Controller: ptr.To(true)}}},
+			APIVersion: v1alpha1.GroupVersion.String(), Kind: "PartnerLink", Name: "contoso", UID: "an-earlier-link", Controller: new(true)}}},
 		Spec: v1alpha1.PartnerRoleSpec{PartnerLink: "contoso", Builtin: v1alpha1.BuiltinPrimaryAdmin, Permissions: v1alpha1.PrimaryAdminPermissions,
 			Assignments: []v1alpha1.RoleAssignment{{Name: "primary-admins", Members: []v1alpha1.Subject{{Kind: v1alpha1.UserSubject, Name: "mallory@contoso.com"}}}}},
 	}

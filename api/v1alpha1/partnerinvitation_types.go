@@ -157,5 +157,5 @@ type PartnerInvitationList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&PartnerInvitation{}, &PartnerInvitationList{})
+	register(&PartnerInvitation{}, &PartnerInvitationList{})
 }

@@ -112,5 +112,5 @@ type PartnerLinkList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&PartnerLink{}, &PartnerLinkList{})
+	register(&PartnerLink{}, &PartnerLinkList{})
 }

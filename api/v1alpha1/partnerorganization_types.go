@@ -79,5 +79,5 @@ type PartnerOrganizationList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&PartnerOrganization{}, &PartnerOrganizationList{})
+	register(&PartnerOrganization{}, &PartnerOrganizationList{})
 }

@@ -124,5 +124,5 @@ type PartnerRoleList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&PartnerRole{}, &PartnerRoleList{})
+	register(&PartnerRole{}, &PartnerRoleList{})
 }

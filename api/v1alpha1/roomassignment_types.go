@@ -69,5 +69,5 @@ type RoomAssignmentList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&RoomAssignment{}, &RoomAssignmentList{})
+	register(&RoomAssignment{}, &RoomAssignmentList{})
 }

@@ -130,7 +130,7 @@ func expect(t *testing.T, err error, want string) {
 	if err == nil {
 		t.Fatalf("accepted, want an error with %q", want)
 	}
-	for _, part := range strings.Split(want, "|") {
+	for part := range strings.SplitSeq(want, "|") {
 		if !strings.Contains(err.Error(), part) {
 			t.Errorf("error %q does not contain %q", err, part)
 		}

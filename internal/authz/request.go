@@ -224,10 +224,10 @@ func isDiscovery(path, verb string) bool {
 	if slices.ContainsFunc(parts, func(p string) bool { return !isPathSegment(p) }) {
 		return false
 	}
-	switch {
-	case parts[0] == "api":
+	switch parts[0] {
+	case "api":
 		return len(parts) == 2
-	case parts[0] == "apis":
+	case "apis":
 		return len(parts) == 2 || len(parts) == 3
 	}
 	return false

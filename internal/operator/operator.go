@@ -24,7 +24,6 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -134,7 +133,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 		mgrOpts.RetryPeriod = nonZero(le.RetryPeriod)
 	}
 	if opts.SkipControllerNameValidation {
-		mgrOpts.Controller = config.Controller{SkipNameValidation: ptr.To(true)}
+		mgrOpts.Controller = config.Controller{SkipNameValidation: new(true)}
 	}
 	mgr, err := ctrl.NewManager(cfg, mgrOpts)
 	if err != nil {

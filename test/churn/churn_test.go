@@ -61,8 +61,6 @@ func (managerClock) Now() time.Time { return time.Now().Add(24*time.Hour - accep
 
 func (c managerClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
 
-var scheme = testenv.NewScheme()
-
 func TestCrashAndRestartConverges(t *testing.T) {
 	changes := 150
 	if v, err := strconv.Atoi(os.Getenv("CHURN_CHANGES")); err == nil && v > 0 {
@@ -361,7 +359,7 @@ func auditedOnce(log string, made creates) []string {
 	}
 	counts := map[string]int{}
 	var problems []string
-	for _, text := range strings.Split(log, "\n") {
+	for text := range strings.SplitSeq(log, "\n") {
 		var line audit.Line
 		if text == "" || json.Unmarshal([]byte(text), &line) != nil {
 			continue
