@@ -1,9 +1,7 @@
 package controllers_test
 
 import (
-	"bytes"
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,7 +28,7 @@ var (
 	cp        *controlplane.ControlPlane
 	k8sClient client.Client
 	fakeClock *clocktesting.FakeClock
-	auditLog  = &syncBuffer{}
+	auditLog  = &testenv.SyncBuffer{}
 	scheme    = testenv.NewScheme()
 	stop      context.CancelFunc
 	done      = make(chan struct{})
@@ -80,22 +78,4 @@ func newNamespace() string {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "tenant-"}}
 	Expect(k8sClient.Create(context.Background(), ns)).To(Succeed())
 	return ns.Name
-}
-
-// syncBuffer is the audit log of the manager under test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

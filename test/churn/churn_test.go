@@ -17,7 +17,6 @@
 package churn
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -27,7 +26,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -74,7 +72,7 @@ func TestCrashAndRestartConverges(t *testing.T) {
 
 	// Managers come and go while the changes are made; they all write one
 	// audit log.
-	auditLog := &syncBuffer{}
+	auditLog := &testenv.SyncBuffer{}
 	done := make(chan struct{})
 	crashes := make(chan int, 1)
 	go func() {
@@ -374,22 +372,4 @@ func auditedOnce(log string, made creates) []string {
 		}
 	}
 	return problems
-}
-
-// syncBuffer is the audit log the managers share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
