@@ -119,6 +119,18 @@ func fakeAPI(objs ...client.Object) client.Client {
 		}).Build()
 }
 
+// admittedPair is a pending invitation and a link created for it at now, as
+// admission leaves them: the link records the invitation's UID and carries
+// its finalizer.
+func admittedPair(now time.Time) (*v1alpha1.PartnerInvitation, *v1alpha1.PartnerLink) {
+	inv := invitation("tenant", "contoso", "contoso.com", 30)
+	inv.UID, inv.CreationTimestamp = "inv-uid", metav1.NewTime(now)
+	l := link("tenant", "contoso", "contoso.com")
+	l.UID, l.CreationTimestamp, l.Finalizers = "link-uid", metav1.NewTime(now), []string{"partners.roompro.io/offboard"}
+	l.Annotations[v1alpha1.AnnotationInvitationUID] = string(inv.UID)
+	return inv, l
+}
+
 func drain(r *events.FakeRecorder) []string {
 	var got []string
 	for {
@@ -164,11 +176,7 @@ func TestTheBuiltinRoleOfALeavingLinkIsNotRestored(t *testing.T) {
 func TestAJustCreatedInvitationIsNotMissedByALaggingCache(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Second)
-	inv := invitation("tenant", "contoso", "contoso.com", 30)
-	inv.UID, inv.CreationTimestamp = "inv-uid", metav1.NewTime(now)
-	l := link("tenant", "contoso", "contoso.com")
-	l.UID, l.CreationTimestamp, l.Finalizers = "link-uid", metav1.NewTime(now), []string{"partners.roompro.io/offboard"}
-	l.Annotations[v1alpha1.AnnotationInvitationUID] = "inv-uid"
+	inv, l := admittedPair(now)
 
 	apiserver := fakeAPI(inv, l)
 	r, recorded := linkReconcilerOn(apiserver, fakeAPI(l.DeepCopy()), now)
@@ -197,11 +205,7 @@ func TestAJustCreatedInvitationIsNotMissedByALaggingCache(t *testing.T) {
 func TestAChildNameHeldByAnotherObjectKeepsTheLinkFromReady(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Second)
-	inv := invitation("tenant", "contoso", "contoso.com", 30)
-	inv.UID, inv.CreationTimestamp = "inv-uid", metav1.NewTime(now)
-	l := link("tenant", "contoso", "contoso.com")
-	l.UID, l.CreationTimestamp, l.Finalizers = "link-uid", metav1.NewTime(now), []string{"partners.roompro.io/offboard"}
-	l.Annotations[v1alpha1.AnnotationInvitationUID] = "inv-uid"
+	inv, l := admittedPair(now)
 	squatter := &v1alpha1.RoomAssignment{
 		ObjectMeta: metav1.ObjectMeta{Name: "contoso-invitation", Namespace: "tenant"},
 		Spec:       v1alpha1.RoomAssignmentSpec{PartnerLink: "contoso", Rooms: v1alpha1.RoomScope{Names: []string{"ber"}}},
