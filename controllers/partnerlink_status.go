@@ -32,11 +32,17 @@ func activeLinkStatus(link *v1alpha1.PartnerLink, now time.Time) v1alpha1.Partne
 	status.EstablishedAt = &metav1.Time{Time: now}
 	status.EstablishedBy = link.Annotations[v1alpha1.AnnotationRequestedBy]
 	status.ObservedGeneration = link.Generation
-	setCondition(&status.Conditions, link, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonActive,
-		fmt.Sprintf("%s manages the rooms of its RoomAssignments", link.Spec.PartnerDomain))
-	setCondition(&status.Conditions, link, v1alpha1.ConditionPrimaryAdminPresent, metav1.ConditionTrue, v1alpha1.ReasonPrimaryAdminFound,
-		fmt.Sprintf("PartnerRole %q has %d primary admin(s)", v1alpha1.PrimaryAdminRoleName(link.Name), len(link.Spec.PrimaryAdmins)))
+	setActive(&status.Conditions, link, v1alpha1.PrimaryAdminRoleName(link.Name), len(link.Spec.PrimaryAdmins))
 	return status
+}
+
+// setActive sets the conditions of an active link whose built-in role (of
+// that name) has members primary admins.
+func setActive(conds *[]metav1.Condition, link *v1alpha1.PartnerLink, role string, members int) {
+	setCondition(conds, link, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonActive,
+		fmt.Sprintf("%s manages the rooms of its RoomAssignments", link.Spec.PartnerDomain))
+	setCondition(conds, link, v1alpha1.ConditionPrimaryAdminPresent, metav1.ConditionTrue, v1alpha1.ReasonPrimaryAdminFound,
+		fmt.Sprintf("PartnerRole %q has %d primary admin(s)", role, members))
 }
 
 // maintainedLinkStatus: an active link with its built-in role as read (a
@@ -52,10 +58,7 @@ func maintainedLinkStatus(link *v1alpha1.PartnerLink, role *v1alpha1.PartnerRole
 		setCondition(&status.Conditions, link, v1alpha1.ConditionReady, metav1.ConditionFalse, taken.Reason, taken.Message)
 		setCondition(&status.Conditions, link, v1alpha1.ConditionPrimaryAdminPresent, metav1.ConditionFalse, taken.Reason, taken.Message)
 	case members > 0:
-		setCondition(&status.Conditions, link, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonActive,
-			fmt.Sprintf("%s manages the rooms of its RoomAssignments", link.Spec.PartnerDomain))
-		setCondition(&status.Conditions, link, v1alpha1.ConditionPrimaryAdminPresent, metav1.ConditionTrue, v1alpha1.ReasonPrimaryAdminFound,
-			fmt.Sprintf("PartnerRole %q has %d primary admin(s)", role.Name, members))
+		setActive(&status.Conditions, link, role.Name, members)
 	default:
 		setCondition(&status.Conditions, link, v1alpha1.ConditionPrimaryAdminPresent, metav1.ConditionFalse, v1alpha1.ReasonNoPrimaryAdmin,
 			fmt.Sprintf("PartnerRole %q has no member: the partner has no primary admin", role.Name))
