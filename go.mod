@@ -1,6 +1,8 @@
 module github.com/roompro/partner-operator
 
-go 1.26.0
+go 1.27
+
+toolchain go1.27.3
 
 require (
 	github.com/evanphx/json-patch/v5 v5.9.11

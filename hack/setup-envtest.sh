@@ -6,6 +6,9 @@
 # binaries are present it does nothing. The last line printed is the directory
 # that holds them (what KUBEBUILDER_ASSETS wants).
 set -euo pipefail
+# The Go of the project (see the Makefile), fetched from the Go module proxy
+# when the machine has an older one.
+export GOTOOLCHAIN="${GOTOOLCHAIN:-go1.27.3}"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 kube_version="v1.37.2"     # keep in step with k8s.io/kubernetes in hack/envtest/kube/go.mod

@@ -1,6 +1,8 @@
 module github.com/roompro/partner-operator/hack/tools
 
-go 1.26.0
+go 1.27
+
+toolchain go1.27.3
 
 tool (
 	github.com/golangci/golangci-lint/v2/cmd/golangci-lint

@@ -96,11 +96,11 @@ func partnerParent(domain string, isPartner func(string) bool) (string, bool) {
 // its last @, lower-cased, without a trailing dot, in IDNA ASCII form. ok is
 // false when the name has no @ or nothing after it.
 func NormalizedDomain(user string) (string, bool) {
-	at := strings.LastIndexByte(user, '@')
-	if at < 0 {
+	_, after, found := strings.CutLast(user, "@")
+	if !found {
 		return "", false
 	}
-	domain := strings.TrimSuffix(strings.TrimSpace(strings.ToLower(user[at+1:])), ".")
+	domain := strings.TrimSuffix(strings.TrimSpace(strings.ToLower(after)), ".")
 	if domain == "" {
 		return "", false
 	}

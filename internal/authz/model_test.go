@@ -151,11 +151,11 @@ func (w *modelWorld) isPartnerDomain(domain string) bool {
 // partner domain (it or a sub-domain) that is not exactly local@domain is
 // denied.
 func (w *modelWorld) modelIdentity(raw string) (user, domain string, v Verdict, decided bool) {
-	at := strings.LastIndex(raw, "@")
-	if at < 0 {
+	_, after, found := strings.CutLast(raw, "@")
+	if !found {
 		return "", "", NoOpinion, true
 	}
-	normalised := strings.TrimSuffix(strings.TrimSpace(strings.ToLower(raw[at+1:])), ".")
+	normalised := strings.TrimSuffix(strings.TrimSpace(strings.ToLower(after)), ".")
 	under := w.isPartnerDomain(normalised)
 	for _, d := range []string{"contoso.com", "fabrikam.com", "northwind.com"} {
 		under = under || strings.HasSuffix(normalised, "."+d) && w.isPartnerDomain(d)

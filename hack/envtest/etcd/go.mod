@@ -1,6 +1,8 @@
 module github.com/roompro/partner-operator/hack/envtest/etcd
 
-go 1.26.0
+go 1.27
+
+toolchain go1.27.3
 
 require go.etcd.io/etcd/server/v3 v3.7.3
 

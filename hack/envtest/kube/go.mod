@@ -1,6 +1,8 @@
 module github.com/roompro/partner-operator/hack/envtest/kube
 
-go 1.26.0
+go 1.27
+
+toolchain go1.27.3
 
 require k8s.io/kubernetes v1.37.2
 

@@ -1,6 +1,8 @@
 module github.com/roompro/partner-operator/hack/tools/vulndb
 
-go 1.26.0
+go 1.27
+
+toolchain go1.27.3
 
 tool golang.org/x/vulndb/cmd/indexdb
 
