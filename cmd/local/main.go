@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -25,9 +26,14 @@ func main() {
 	opts.BindFlags(flag.CommandLine)
 	kubeconfig := flag.String("local-kubeconfig", "bin/local/kubeconfig",
 		"Where to write the admin kubeconfig of the local control plane.")
-	zapOpts := zap.Options{Development: true}
+	// INFO, as the shipped manager logs, but as lines a person reads
+	// rather than JSON, unless --zap-encoder says otherwise.
+	var zapOpts zap.Options
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if zapOpts.NewEncoder == nil {
+		zap.ConsoleEncoder()(&zapOpts)
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
 	if err := run(ctrl.SetupSignalHandler(), opts, *kubeconfig); err != nil {
@@ -38,13 +44,24 @@ func main() {
 
 func run(ctx context.Context, opts managercmd.Options, kubeconfig string) (err error) {
 	log := ctrl.Log.WithName("setup")
+	// The banner names the kubeconfig by its absolute path, which works
+	// from any shell.
+	if kubeconfig, err = filepath.Abs(kubeconfig); err != nil {
+		return fmt.Errorf("locating the kubeconfig: %w", err)
+	}
+	kubectl, err := kubectlPath()
+	if err != nil {
+		return err
+	}
 	cp, err := controlplane.Start(controlplane.Options{KubeconfigPath: kubeconfig, Webhooks: true})
 	if err != nil {
 		return err
 	}
 	defer func() {
 		log.Info("stopping the local control plane")
-		err = errors.Join(err, cp.Stop())
+		if err = errors.Join(err, cp.Stop()); err == nil {
+			log.Info("stopped; the local control plane's data is removed")
+		}
 	}()
 	// The manager runs as its own user, so that the admission webhooks tell
 	// its writes from the admin's (the kubeconfig printed below).
@@ -58,9 +75,36 @@ func run(ctx context.Context, opts managercmd.Options, kubeconfig string) (err e
 	if opts.CertProvisioning == managercmd.SelfSignedCertificates {
 		opts.CertProvisioning = managercmd.ExternalCertificates
 	}
-	fmt.Fprintf(os.Stderr, "\nLocal control plane is up. In another shell:\n\n"+
-		"    export KUBECONFIG=%s\n    kubectl apply -f config/samples/\n    kubectl get roompro\n\n"+
-		"The apiserver asks this manager's webhooks: partner users (--as alice@contoso.com) see only their rooms.\n"+
-		"Ctrl-C stops the manager and the control plane and removes their data.\n\n", kubeconfig)
+	opts.Ready = func() { fmt.Fprint(os.Stderr, banner(kubeconfig, kubectl)) }
 	return managercmd.Run(ctx, cfg, opts)
+}
+
+// kubectlPath is the kubectl to tell the user of: $KUBECTL (the Makefile
+// passes the one hack/setup-envtest.sh built), else that one, found as the
+// control plane finds its binaries.
+func kubectlPath() (string, error) {
+	if kubectl := os.Getenv("KUBECTL"); kubectl != "" {
+		return filepath.Abs(kubectl)
+	}
+	dir, err := controlplane.BinaryDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Abs(filepath.Join(dir, "kubectl"))
+}
+
+// banner is what a person needs to start, printed once the manager runs.
+func banner(kubeconfig, kubectl string) string {
+	return fmt.Sprintf(`
+The local control plane and the partner-operator are running. In another shell:
+
+    export KUBECONFIG=%s
+    alias kubectl=%s    # built by make setup-envtest; or your own kubectl, v1.36 to v1.38
+    kubectl apply -f config/samples/
+    kubectl get roompro
+
+The apiserver asks this manager's webhooks: partner users (kubectl --as alice@contoso.com) see only their rooms.
+Ctrl-C stops the manager and the control plane and removes their data.
+
+`, kubeconfig, kubectl)
 }

@@ -19,7 +19,10 @@ import (
 func main() {
 	var opts managercmd.Options
 	opts.BindFlags(flag.CommandLine)
-	zapOpts := zap.Options{Development: true}
+	// Production logging: JSON lines at INFO. Authorization decisions are
+	// logged only at V(1) (--zap-log-level=debug); denials are counted by
+	// cause in partner_operator_authorization_denials_total instead.
+	var zapOpts zap.Options
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))

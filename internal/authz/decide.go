@@ -35,9 +35,9 @@ func (x *Index) Decide(r *Request) Decision {
 	case never:
 		return forbidden(r)
 	case discovery:
-		return Decision{Allow, "discovery"}
+		return allow("discovery")
 	case selfReview:
-		return Decision{Allow, "self review"}
+		return allow("self review")
 	case tenantManagement:
 		return x.tenantOf(r.Namespace).decideTenantManager(c.id, r, x.tenantManagerGroup)
 	}
@@ -48,9 +48,9 @@ func (x *Index) Decide(r *Request) Decision {
 // domains yet, so every name with a domain is denied: fail closed.
 func starting(r *Request) Decision {
 	if _, named := NormalizedDomain(r.User); !named {
-		return Decision{NoOpinion, reasonNotAnIdentity}
+		return noOpinion(reasonNotAnIdentity)
 	}
-	return Decision{Deny, "the partner-operator is starting: its decision index has not synced yet"}
+	return deny(IndexNotSynced, "the partner-operator is starting: its decision index has not synced yet")
 }
 
 // decideClass answers every caller that is not a well-formed partner user
@@ -58,11 +58,11 @@ func starting(r *Request) Decision {
 func decideClass(c *caller) (d Decision, decided bool) {
 	switch c.class {
 	case NotAnIdentity:
-		return Decision{NoOpinion, reasonNotAnIdentity}, true
+		return noOpinion(reasonNotAnIdentity), true
 	case Customer:
-		return Decision{NoOpinion, reasonNotPartner}, true
+		return noOpinion(reasonNotPartner), true
 	case Malformed:
-		return Decision{Deny, malformedReason(c.id.Domain)}, true
+		return deny(MalformedUser, malformedReason(c.id.Domain)), true
 	}
 	return Decision{}, false
 }
@@ -133,7 +133,7 @@ func forbidden(r *Request) Decision {
 	if what == "" {
 		what = resourceName(r)
 	}
-	return Decision{Deny, fmt.Sprintf("partner users may not %s %s", r.Verb, what)}
+	return deny(NeverForPartners, fmt.Sprintf("partner users may not %s %s", r.Verb, what))
 }
 
 func resourceName(r *Request) string {

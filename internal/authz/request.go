@@ -59,10 +59,75 @@ func (v Verdict) String() string {
 	}
 }
 
-// Decision is a verdict with the reason a person can read.
+// Decision is a verdict with the reason a person can read and, for a
+// denial, its cause.
 type Decision struct {
 	Verdict Verdict
-	Reason  string
+	// Cause classifies a denial (NoCause otherwise): metrics count denials
+	// by it, since the reason names objects and is not a bounded label.
+	Cause  DenialCause
+	Reason string
+}
+
+// DenialCause is why a partner user was denied, one of a small fixed set.
+type DenialCause uint8
+
+// The causes of a denial. Their String is the value of the metric label.
+const (
+	// NoCause: the decision is not a denial.
+	NoCause DenialCause = iota
+	// IndexNotSynced: the operator is starting and cannot tell partners yet.
+	IndexNotSynced
+	// MalformedUser: a name under a partner domain that is not name@domain.
+	MalformedUser
+	// NeverForPartners: a request no partner user may make.
+	NeverForPartners
+	// NoRoleGrants: no role of the caller grants the permission.
+	NoRoleGrants
+	// RoomOutOfScope: the room is not in the scope of the caller's roles,
+	// the denial a person most likely wants to hear of.
+	RoomOutOfScope
+	// UnconfinedList: a list or watch wider than the caller's scope, or a
+	// request that needs a name and has none.
+	UnconfinedList
+	// OtherLinksRole: a PartnerRole of a link the caller holds nothing on.
+	OtherLinksRole
+	// NotTenantManager: tenant management by someone who is not the
+	// partner's tenant manager, or of an object that does not exist.
+	NotTenantManager
+
+	// causeCount bounds the causes; it is not one.
+	causeCount
+)
+
+// causeNames are the label values of the causes.
+var causeNames = [causeCount]string{
+	NoCause: "", IndexNotSynced: "index_not_synced", MalformedUser: "malformed_user",
+	NeverForPartners: "never_for_partners", NoRoleGrants: "no_role_grants", RoomOutOfScope: "room_out_of_scope",
+	UnconfinedList: "unconfined_list", OtherLinksRole: "other_links_role", NotTenantManager: "not_tenant_manager",
+}
+
+func (c DenialCause) String() string {
+	if c < causeCount {
+		return causeNames[c]
+	}
+	return "unknown"
+}
+
+// DenialCauses lists every cause of a denial, for metrics that start each
+// label at zero.
+func DenialCauses() []DenialCause {
+	out := make([]DenialCause, 0, causeCount-1)
+	for c := NoCause + 1; c < causeCount; c++ {
+		out = append(out, c)
+	}
+	return out
+}
+
+func allow(reason string) Decision     { return Decision{Verdict: Allow, Reason: reason} }
+func noOpinion(reason string) Decision { return Decision{Verdict: NoOpinion, Reason: reason} }
+func deny(cause DenialCause, reason string) Decision {
+	return Decision{Verdict: Deny, Cause: cause, Reason: reason}
 }
 
 // need is what a request needs of a partner user (stage 2 of Decide). It

@@ -25,17 +25,17 @@ func (x *Index) decideScope(c *caller, r *Request, n need) Decision {
 		// nothing, whether another partner is there or the namespace
 		// exists at all: a partner cannot tell the customer's namespaces
 		// from the answers.
-		return Decision{Deny, noRoleGrants(n.permission)}
+		return deny(NoRoleGrants, noRoleGrants(n.permission))
 	case inScope:
-		return Decision{Allow, reasonGranted}
+		return allow(reasonGranted)
 	case room != "":
-		return Decision{Deny, reasonRoomOutOfScope}
+		return deny(RoomOutOfScope, reasonRoomOutOfScope)
 	case n.roles:
 		return decideRoles(x.tenantOf(r.Namespace), c.grants, r, n)
 	case n.room:
 		return decideUnnamedRooms(x.tenantOf(r.Namespace), c.grants, x.domainRefs[c.id.Domain], r, n)
 	}
-	return Decision{Allow, reasonGranted}
+	return allow(reasonGranted)
 }
 
 // scan is the one pass over the caller's grants that every permission check
@@ -80,19 +80,19 @@ func find(grants []*grant, p v1alpha1.Permission, ok func(*grant) bool) *grant {
 // of all of them).
 func decideUnnamedRooms(t *tenant, grants []*grant, partner *partnerDomain, r *Request, n need) Decision {
 	if r.Subresource != "" || r.Verb != "list" && r.Verb != "watch" {
-		return Decision{Deny, fmt.Sprintf("%s %s needs a room name", r.Verb, resourceName(r))}
+		return deny(UnconfinedList, fmt.Sprintf("%s %s needs a room name", r.Verb, resourceName(r)))
 	}
 	if !requiresAccessLabel(r.LabelSelector, partner.accessLabel) {
-		return Decision{Deny, partner.listHint}
+		return deny(UnconfinedList, partner.listHint)
 	}
 	covered := wholeLinksCovered(grants, n.permission)
 	switch {
 	case covered == 0:
-		return Decision{Deny, reasonPartialScope}
+		return deny(UnconfinedList, reasonPartialScope)
 	case covered < t.activeLinksOf[partner.domain]:
-		return Decision{Deny, reasonAllLinksList}
+		return deny(UnconfinedList, reasonAllLinksList)
 	}
-	return Decision{Allow, reasonGranted}
+	return allow(reasonGranted)
 }
 
 // wholeLinksCovered counts the links on whose whole scope some grant gives
@@ -148,7 +148,7 @@ func decideRoles(t *tenant, grants []*grant, r *Request, n need) Decision {
 	if r.Name == "" {
 		switch r.Verb {
 		case "create":
-			return Decision{Allow, reasonGranted}
+			return allow(reasonGranted)
 		case "list", "watch":
 			// Requirements are ANDed: one that confines the list to a link
 			// the caller holds the permission on is enough.
@@ -156,23 +156,23 @@ func decideRoles(t *tenant, grants []*grant, r *Request, n need) Decision {
 			for _, req := range r.FieldSelector {
 				if link, ok := singleValue(req, "spec.partnerLink"); ok {
 					if holds(link) {
-						return Decision{Allow, reasonGranted}
+						return allow(reasonGranted)
 					}
 					confined = true
 				}
 			}
 			if confined {
-				return Decision{Deny, reasonOtherLinksRoles}
+				return deny(OtherLinksRole, reasonOtherLinksRoles)
 			}
-			return Decision{Deny, reasonRolesListHint}
+			return deny(UnconfinedList, reasonRolesListHint)
 		}
-		return Decision{Deny, fmt.Sprintf("%s %s needs a name", r.Verb, resourceName(r))}
+		return deny(UnconfinedList, fmt.Sprintf("%s %s needs a name", r.Verb, resourceName(r)))
 	}
 	if role, known := t.roles[r.Name]; known {
 		if holds(role.Spec.PartnerLink) {
-			return Decision{Allow, reasonGranted}
+			return allow(reasonGranted)
 		}
-		return Decision{Deny, reasonOtherLinksRoles}
+		return deny(OtherLinksRole, reasonOtherLinksRoles)
 	}
 	// A role the index has not seen: it does not exist, or it was created
 	// a moment ago. Its name says which links may own it (the CRD requires
@@ -181,14 +181,14 @@ func decideRoles(t *tenant, grants []*grant, r *Request, n need) Decision {
 	owners := 0
 	for _, link := range t.roleOwners(r.Name) {
 		if !holds(link) {
-			return Decision{Deny, reasonOtherLinksRoles}
+			return deny(OtherLinksRole, reasonOtherLinksRoles)
 		}
 		owners++
 	}
 	if owners == 0 {
-		return Decision{Deny, reasonNoRoleOwner}
+		return deny(OtherLinksRole, reasonNoRoleOwner)
 	}
-	return Decision{Allow, reasonGranted}
+	return allow(reasonGranted)
 }
 
 // roleOwners lists the links that may own a role of this name: the link of

@@ -64,6 +64,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.out = appendResponse(st.out[:0], st.rev.spec, d.Verdict == authz.Allow, d.Verdict == authz.Deny, d.Reason)
 	_, _ = w.Write(st.out)
 	decisionCounter(d.Verdict).Inc()
+	if d.Verdict == authz.Deny {
+		denialCounter(d.Cause).Inc()
+	}
 	metrics.DecisionSeconds.Observe(time.Since(start).Seconds())
 }
 
@@ -171,6 +174,23 @@ func decisionCounter(v authz.Verdict) prometheus.Counter {
 	c := metrics.Decisions.WithLabelValues(v.String())
 	decisionCounters[v].Store(&c)
 	return c
+}
+
+// denialCounters holds the denial counter of each cause, every label
+// present from the start so that a dashboard's rate() sees the first one.
+var denialCounters = func() map[authz.DenialCause]prometheus.Counter {
+	counters := map[authz.DenialCause]prometheus.Counter{}
+	for _, c := range authz.DenialCauses() {
+		counters[c] = metrics.Denials.WithLabelValues(c.String())
+	}
+	return counters
+}()
+
+func denialCounter(c authz.DenialCause) prometheus.Counter {
+	if counter, ok := denialCounters[c]; ok {
+		return counter
+	}
+	return metrics.Denials.WithLabelValues(c.String())
 }
 
 // parseRawFieldSelector turns "key=value", "key==value" or "key!=value"

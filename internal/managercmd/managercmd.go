@@ -54,6 +54,10 @@ type Options struct {
 	ValidatingWebhook string
 
 	TenantManagerGroup string
+
+	// Ready, when set, is called once, when the manager's caches have
+	// synced: cmd/local tells the person at the console then what to do.
+	Ready func()
 }
 
 // BindFlags binds the manager's flags to o, with their defaults.
@@ -114,6 +118,11 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err != nil {
 		return err
 	}
+	if o.Ready != nil {
+		if err := mgr.Add(&readyNotifier{cache: mgr.GetCache(), ready: o.Ready}); err != nil {
+			return fmt.Errorf("adding the readiness notice: %w", err)
+		}
+	}
 	if provisioner != nil {
 		if err := mgr.Add(provisioner); err != nil {
 			return fmt.Errorf("adding the certificate provisioner: %w", err)
@@ -122,6 +131,21 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	ctrl.Log.WithName("setup").Info("starting the manager")
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running the manager: %w", err)
+	}
+	return nil
+}
+
+// readyNotifier calls ready once the cache has synced, on every replica.
+type readyNotifier struct {
+	cache interface{ WaitForCacheSync(context.Context) bool }
+	ready func()
+}
+
+func (n *readyNotifier) NeedLeaderElection() bool { return false }
+
+func (n *readyNotifier) Start(ctx context.Context) error {
+	if n.cache.WaitForCacheSync(ctx) {
+		n.ready()
 	}
 	return nil
 }
