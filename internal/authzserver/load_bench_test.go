@@ -29,7 +29,9 @@ package authzserver
 // Metrics: req/s, p50-µs, p99-µs (latency of one review as the client sees
 // it), ns/op (wall time per review); the handler's also throughput-vs-floor
 // (its req/s over the floor's), p99-vs-floor (its p99 over the floor's) and
-// the same against floor-read.
+// the same against floor-read. Each protocol/clients pair also logs the
+// medians over its -count sets, the ratios taken within each set (issue 14's
+// targets: throughput ≥ 0.95 of the floor, p99 ≤ 1.1× the floor's).
 
 import (
 	"bytes"
@@ -50,6 +52,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -492,7 +495,41 @@ func BenchmarkWebhookLoad(b *testing.B) {
 						}
 					})
 				}
+				logMedians(b, servers, pending)
 			})
 		}
 	}
+}
+
+// logMedians logs, over the sets measured (one per -count), the median of
+// each server's figures and of the handler's ratios to the floor, each
+// ratio taken within its set: the figures BENCHMARKS.md gives.
+func logMedians(b *testing.B, servers []string, sets [][]loadResult) {
+	if len(sets) == 0 {
+		return
+	}
+	median := func(f func(set []loadResult) float64) float64 {
+		v := make([]float64, len(sets))
+		for i, set := range sets {
+			v[i] = f(set)
+		}
+		slices.Sort(v)
+		if n := len(v); n%2 == 0 {
+			return (v[n/2-1] + v[n/2]) / 2
+		}
+		return v[len(v)/2]
+	}
+	var line strings.Builder
+	fmt.Fprintf(&line, "medians of %d alternated sets:", len(sets))
+	for i, server := range servers {
+		fmt.Fprintf(&line, " %s %.0f req/s, p50 %.0f µs, p99 %.0f µs;", server,
+			median(func(set []loadResult) float64 { return set[i].reqPerSec }),
+			median(func(set []loadResult) float64 { return set[i].p50 }),
+			median(func(set []loadResult) float64 { return set[i].p99 }))
+	}
+	h := len(servers) - 1
+	fmt.Fprintf(&line, " %s vs floor: throughput %.3f, p99 %.3f", servers[h],
+		median(func(set []loadResult) float64 { return set[h].reqPerSec / set[0].reqPerSec }),
+		median(func(set []loadResult) float64 { return set[h].p99 / set[0].p99 }))
+	b.Log(line.String())
 }
