@@ -107,6 +107,14 @@ ifeq ($(BENCH_SCALE),1)
 	KUBEBUILDER_ASSETS="$(ENVTEST_DIR)" go test ./test/scale -run '^$$' -bench . -benchtime=1x -timeout 180m -v
 endif
 
+# `make fuzz` runs every fuzz target for FUZZTIME (hack/fuzz.sh finds them);
+# `make test` runs only their seeds. CI runs it with 30s.
+FUZZTIME ?= 30s
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 30s); a failing input lands in the package's testdata/fuzz/.
+	FUZZTIME=$(FUZZTIME) ./hack/fuzz.sh
+
 .PHONY: verify-generated
 verify-generated: manifests generate helm-chart ## Fail when the generated code, manifests or chart are not current.
 	@if [ -n "$$(git status --porcelain -- api config dist/chart)" ]; then \

@@ -97,6 +97,13 @@ func TestMalformedReviewsAreRejected(t *testing.T) {
 		"missing user":     review("", "get", "nyc", nil),
 		"no attributes":    `{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{"user":"alice@contoso.com"}}`,
 		"huge body":        `{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{"user":"` + strings.Repeat("a", MaxBodyBytes) + `"}}`,
+		// Strict decoding (codec.go): encoding/json took each of these
+		// as a review.
+		"repeated member":     strings.Replace(review("alice@contoso.com", "get", "nyc", nil), `"user":`, `"user":"admin","user":`, 1),
+		"case-folded name":    strings.Replace(review("alice@contoso.com", "get", "nyc", nil), `"user":`, `"User":`, 1),
+		"invalid UTF-8":       strings.Replace(review("alice@contoso.com", "get", "nyc", nil), `"nyc"`, "\"nyc\xff\"", 1),
+		"data after it":       review("alice@contoso.com", "get", "nyc", nil) + `{}`,
+		"repeated in unknown": strings.Replace(review("alice@contoso.com", "get", "nyc", nil), `"spec":`, `"x":{"a":1,"a":2},"spec":`, 1),
 	}
 	for name, body := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -109,6 +116,9 @@ func TestMalformedReviewsAreRejected(t *testing.T) {
 			}
 			if strings.TrimSpace(w.Body.String()) == "" {
 				t.Error("a 400 must say what is wrong")
+			}
+			if name == "huge body" && !strings.Contains(w.Body.String(), "larger than") {
+				t.Errorf("a huge body gets %q, want it said that it is too large", w.Body)
 			}
 		})
 	}
