@@ -153,7 +153,15 @@ func (c *ControlPlane) keepAPIServerCertificates() error {
 	if err := os.Mkdir(certDir, 0o700); err != nil {
 		return fmt.Errorf("creating the apiserver's certificate directory: %w", err)
 	}
-	c.env.ControlPlane.GetAPIServer().CertDir = certDir
+	apiserver := c.env.ControlPlane.GetAPIServer()
+	apiserver.CertDir = certDir
+	// Shutting down, the apiserver waits for its open requests; watches
+	// never end by themselves, so by default it waits out the whole
+	// request timeout (60 s), beyond envtest's stop timeout. With this
+	// flag (as on clusters that restart their apiservers in rotation) it
+	// answers 429 Retry-After while in-flight requests drain, then gives
+	// the watches 2 s.
+	apiserver.Configure().Set("shutdown-send-retry-after", "true")
 	return nil
 }
 
