@@ -297,6 +297,44 @@ func TestFailsClosedUntilSynced(t *testing.T) {
 	}
 }
 
+// While the index is stale (its watch of the apiserver may have stopped
+// delivering), every partner request is denied with the reason, discovery
+// included, and everyone else is answered as before; marking it current
+// again restores the decisions.
+func TestDeniesPartnersWhileStale(t *testing.T) {
+	x := world()
+	const reason = "the decision index is stale: test"
+	x.SetStale(reason)
+	if got := x.Stale(); got != reason {
+		t.Fatalf("Stale() = %q, want %q", got, reason)
+	}
+	for _, r := range []*Request{
+		res(alice, nil, "get", "rooms", "", "nyc"),
+		res("tm@contoso.com", []string{"contoso.com:tenant-managers"}, "get", "partnerinvitations", "", "contoso-2"),
+		{User: alice, Verb: "get", Path: "/apis"},
+	} {
+		if d := x.Decide(r); d.Verdict != Deny || d.Reason != reason {
+			t.Errorf("partner %s %s %s while stale: %s (%s), want Deny (%s)", r.User, r.Verb, r.Resource+r.Path, d.Verdict, d.Reason, reason)
+		}
+	}
+	for _, u := range []string{"admin", "megan@fourthcoffee.com"} {
+		if d := x.Decide(res(u, nil, "get", "rooms", "", "nyc")); d.Verdict != NoOpinion {
+			t.Errorf("%s while stale: %s (%s), want NoOpinion", u, d.Verdict, d.Reason)
+		}
+	}
+	if d := x.Decide(res("a@b@contoso.com", nil, "get", "rooms", "", "nyc")); d.Verdict != Deny || d.Reason == reason {
+		t.Errorf("malformed partner name while stale: %s (%s), want its own Deny", d.Verdict, d.Reason)
+	}
+
+	x.SetStale("")
+	if x.Stale() != "" {
+		t.Fatalf("Stale() after SetStale(\"\") = %q", x.Stale())
+	}
+	if d := x.Decide(res(alice, nil, "get", "rooms", "", "nyc")); d.Verdict != Allow {
+		t.Errorf("partner once current again: %s (%s), want Allow", d.Verdict, d.Reason)
+	}
+}
+
 func TestRevocationTakesEffectOnTheNextDecision(t *testing.T) {
 	get := res(alice, nil, "get", "rooms", "", "nyc")
 

@@ -10,7 +10,8 @@ import (
 // stages, in the order of DESIGN.md:
 //
 //  1. who asks: the caller, resolved once per index generation
-//     (callers.go); only a well-formed partner user goes on.
+//     (callers.go); only a well-formed partner user goes on, and only
+//     while the index is current (SetStale).
 //  2. what it needs: the request mapped to nothing (discovery, self
 //     reviews), to the tenant-manager rules, or to a permission of the
 //     matrix (request.go); partners may make no other request.
@@ -29,6 +30,11 @@ func (x *Index) Decide(r *Request) Decision {
 	c := x.caller(r)
 	if d, decided := decideClass(c); decided {
 		return d
+	}
+	// A stale index may still hold a grant the cluster has revoked; the
+	// classes above are answered from it all the same, as before a change.
+	if reason := x.stale.Load(); reason != nil {
+		return deny(IndexStale, *reason)
 	}
 	n := required(r)
 	switch n.kind {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
 )
@@ -16,6 +17,11 @@ import (
 type Index struct {
 	mu     sync.RWMutex
 	synced bool
+	// stale, when set, is why the index may be behind the cluster (its
+	// informers' watch is not delivering): partner users are denied with
+	// it. An atomic pointer, not a field under mu, so that a decision pays
+	// one load for it and the freshness monitor never waits for the lock.
+	stale atomic.Pointer[string]
 	// tenantManagerGroup: members of <domain>:<tenantManagerGroup> are the
 	// partner's tenant managers.
 	tenantManagerGroup string
@@ -129,6 +135,26 @@ func (x *Index) Synced() bool {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	return x.synced
+}
+
+// SetStale marks the index as possibly behind the cluster, with the reason
+// partner users are denied until SetStale("") marks it current again. The
+// customer's staff keep getting no opinion: the index still tells partner
+// domains from others, as of the last change it saw.
+func (x *Index) SetStale(reason string) {
+	if reason == "" {
+		x.stale.Store(nil)
+		return
+	}
+	x.stale.Store(&reason)
+}
+
+// Stale returns the reason SetStale gave, or "" while the index is current.
+func (x *Index) Stale() string {
+	if reason := x.stale.Load(); reason != nil {
+		return *reason
+	}
+	return ""
 }
 
 // IsPartnerDomain reports whether a PartnerOrganization registers the

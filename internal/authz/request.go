@@ -78,6 +78,9 @@ const (
 	NoCause DenialCause = iota
 	// IndexNotSynced: the operator is starting and cannot tell partners yet.
 	IndexNotSynced
+	// IndexStale: the index has fallen behind the apiserver (its heartbeat
+	// has not come back in time) and may hold revoked grants.
+	IndexStale
 	// MalformedUser: a name under a partner domain that is not name@domain.
 	MalformedUser
 	// NeverForPartners: a request no partner user may make.
@@ -102,7 +105,7 @@ const (
 
 // causeNames are the label values of the causes.
 var causeNames = [causeCount]string{
-	NoCause: "", IndexNotSynced: "index_not_synced", MalformedUser: "malformed_user",
+	NoCause: "", IndexNotSynced: "index_not_synced", IndexStale: "index_stale", MalformedUser: "malformed_user",
 	NeverForPartners: "never_for_partners", NoRoleGrants: "no_role_grants", RoomOutOfScope: "room_out_of_scope",
 	UnconfinedList: "unconfined_list", OtherLinksRole: "other_links_role", NotTenantManager: "not_tenant_manager",
 }

@@ -95,6 +95,9 @@ func Start(opts Options) (*ControlPlane, error) {
 		env.ControlPlane.Etcd = &envtest.Etcd{Out: opts.Output, Err: opts.Output}
 	}
 	cp := &ControlPlane{env: env}
+	if err := cp.keepAPIServerCertificates(); err != nil {
+		return nil, err
+	}
 	if opts.Webhooks {
 		if err := cp.prepareWebhooks(opts); err != nil {
 			return nil, errors.Join(err, cp.Stop())
@@ -136,14 +139,53 @@ func (c *ControlPlane) AddUser(name string, groups ...string) (*rest.Config, err
 	return cfg, nil
 }
 
+// keepAPIServerCertificates gives the apiserver a certificate directory of
+// the control plane's own (removed by Stop). envtest's default is one it
+// removes when the apiserver stops, so that a restarted apiserver would
+// serve under a new CA that no client trusts.
+func (c *ControlPlane) keepAPIServerCertificates() error {
+	dir, err := os.MkdirTemp("", "partner-operator-controlplane-")
+	if err != nil {
+		return fmt.Errorf("creating the control plane's directory: %w", err)
+	}
+	c.tempDir = dir
+	certDir := filepath.Join(dir, "apiserver")
+	if err := os.Mkdir(certDir, 0o700); err != nil {
+		return fmt.Errorf("creating the apiserver's certificate directory: %w", err)
+	}
+	apiserver := c.env.ControlPlane.GetAPIServer()
+	apiserver.CertDir = certDir
+	// Shutting down, the apiserver waits for its open requests; watches
+	// never end by themselves, so by default it waits out the whole
+	// request timeout (60 s), beyond envtest's stop timeout. With this
+	// flag (as on clusters that restart their apiservers in rotation) it
+	// answers 429 Retry-After while in-flight requests drain, then gives
+	// the watches 2 s.
+	apiserver.Configure().Set("shutdown-send-retry-after", "true")
+	return nil
+}
+
+// RestartAPIServer stops the kube-apiserver and starts it again on the same
+// address, with the same certificates and the same etcd, which keeps
+// running: what a rolling restart of a cluster's apiserver does to the
+// operator's connections and watches. It returns once the apiserver is
+// healthy again.
+func (c *ControlPlane) RestartAPIServer() error {
+	apiserver := c.env.ControlPlane.GetAPIServer()
+	if err := apiserver.Stop(); err != nil {
+		return fmt.Errorf("stopping the kube-apiserver: %w", err)
+	}
+	if err := apiserver.Start(); err != nil {
+		return fmt.Errorf("starting the kube-apiserver again: %w", err)
+	}
+	return nil
+}
+
 // prepareWebhooks issues the webhook serving certificate and gives the
 // apiserver the authorization configuration, before the apiserver starts.
 func (c *ControlPlane) prepareWebhooks(opts Options) error {
-	dir, err := os.MkdirTemp("", "partner-operator-webhooks-")
-	if err != nil {
-		return fmt.Errorf("creating the webhook directory: %w", err)
-	}
-	c.tempDir = dir
+	dir := c.tempDir
+	var err error
 	if c.Webhook, err = newWebhookServing(dir); err != nil {
 		return err
 	}
@@ -157,8 +199,9 @@ func (c *ControlPlane) prepareWebhooks(opts Options) error {
 	return nil
 }
 
-// Stop stops kube-apiserver and etcd and removes their data, the webhook
-// certificates and the kubeconfig that Start wrote.
+// Stop stops kube-apiserver and etcd and removes their data, the
+// apiserver's and the webhook's certificates and the kubeconfig that Start
+// wrote.
 func (c *ControlPlane) Stop() error {
 	var err error
 	if c.startAttempted {

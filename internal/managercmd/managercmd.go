@@ -16,6 +16,8 @@ import (
 	"runtime/debug"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -23,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/roompro/partner-operator/internal/certs"
+	"github.com/roompro/partner-operator/internal/freshness"
 	"github.com/roompro/partner-operator/internal/operator"
 )
 
@@ -58,6 +61,17 @@ type Options struct {
 	// Ready, when set, is called once, when the manager's caches have
 	// synced: cmd/local tells the person at the console then what to do.
 	Ready func()
+
+	// The heartbeat that tells how fresh the authorization index is
+	// (internal/freshness). Namespace above is where its Lease lives
+	// ("default" when it is empty).
+	HeartbeatPeriod   time.Duration
+	MaxIndexStaleness time.Duration
+	// PodName and PodUID are the replica's Pod (the downward API's
+	// metadata.name and metadata.uid): its name names the heartbeat, and
+	// the Pod owns it, so that the garbage collector removes the heartbeat
+	// of a replica that died.
+	PodName, PodUID string
 }
 
 // BindFlags binds the manager's flags to o, with their defaults.
@@ -75,7 +89,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		"The directory with the webhook server's tls.crt and tls.key.")
 	fs.StringVar(&o.CertProvisioning, "cert-provisioning", ExternalCertificates,
 		"Who provides the webhook serving certificate: external (cert-manager or a mounted Secret) or self-signed (the operator issues and rotates it, and patches the caBundle of its webhook configurations).")
-	fs.StringVar(&o.Namespace, "namespace", os.Getenv("POD_NAMESPACE"), "The operator's namespace (self-signed certificates).")
+	fs.StringVar(&o.Namespace, "namespace", os.Getenv("POD_NAMESPACE"),
+		"The operator's namespace: where each replica writes its heartbeat Lease (default when empty) and keeps the self-signed certificate.")
 	fs.StringVar(&o.CertSecret, "cert-secret", "partner-operator-webhook-server-cert", "The Secret of the self-signed certificate.")
 	fs.StringVar(&o.WebhookService, "webhook-service", "partner-operator-webhook-service", "The Service in front of the webhook server (self-signed certificates).")
 	fs.StringVar(&o.MutatingWebhooks, "mutating-webhook-configuration", "partner-operator-mutating-webhook-configuration",
@@ -84,6 +99,12 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		"The ValidatingWebhookConfiguration whose caBundle the self-signed provisioning keeps current.")
 	fs.StringVar(&o.TenantManagerGroup, "tenant-manager-group-suffix", "tenant-managers",
 		"Members of <partner-domain>:<suffix> are the partner's tenant managers.")
+	fs.DurationVar(&o.HeartbeatPeriod, "heartbeat-period", freshness.DefaultPeriod,
+		"How often each replica writes its heartbeat Lease, which it must see come back through its watch of the apiserver.")
+	fs.DurationVar(&o.MaxIndexStaleness, "max-index-staleness", freshness.DefaultMaxStaleness,
+		"How far behind the cluster the authorization index may be (the age of the latest heartbeat seen) before partner users are denied.")
+	fs.StringVar(&o.PodName, "pod-name", os.Getenv("POD_NAME"), "The replica's Pod name (names its heartbeat; default: the hostname).")
+	fs.StringVar(&o.PodUID, "pod-uid", os.Getenv("POD_UID"), "The replica's Pod UID: with --pod-name, the Pod owns the heartbeat Lease.")
 }
 
 // Run runs the operator against the apiserver of cfg until ctx ends.
@@ -110,6 +131,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		MetricsSecure:          o.MetricsSecure,
 		HealthProbeBindAddress: o.ProbeAddr,
 		PprofBindAddress:       o.PprofAddr,
+		Freshness:              o.freshness(),
 	}
 	if o.LeaderElect {
 		opts.LeaderElection = &operator.LeaderElection{}
@@ -148,6 +170,21 @@ func (n *readyNotifier) Start(ctx context.Context) error {
 		n.ready()
 	}
 	return nil
+}
+
+// freshness is the heartbeat's options: the replica is named after its Pod,
+// which owns the Lease when its UID is known and the Lease is in the Pod's
+// namespace (the garbage collector would delete at once a Lease whose owner
+// it cannot find there).
+func (o Options) freshness() freshness.Options {
+	f := freshness.Options{Namespace: o.Namespace, Period: o.HeartbeatPeriod, MaxStaleness: o.MaxIndexStaleness}
+	if o.PodName != "" {
+		f.Identity = freshness.NewIdentity(o.PodName)
+		if o.PodUID != "" && o.Namespace != "" && o.Namespace == os.Getenv("POD_NAMESPACE") {
+			f.Owner = &metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: o.PodName, UID: types.UID(o.PodUID)}
+		}
+	}
+	return f
 }
 
 // provisionCertificate issues (or loads) the self-signed serving certificate

@@ -42,10 +42,29 @@ var (
 		Name: "partner_operator_authorization_index_synced",
 		Help: "1 when the authorization index has synced; until then partner requests are denied.",
 	})
+
+	// IndexStalenessSeconds is how far behind the cluster the index may be
+	// (internal/freshness): above the maximum, partner users are denied.
+	IndexStalenessSeconds = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "partner_operator_authorization_index_staleness_seconds",
+		Help: "Seconds since this replica wrote the latest heartbeat it has seen come back through its watch of the apiserver (since it started, before the first). Above the maximum staleness (5 s by default) partner requests are denied.",
+	})
+
+	// IndexStaleTotal counts the times the index turned stale.
+	IndexStaleTotal = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "partner_operator_authorization_index_stale_total",
+		Help: "Times the authorization index turned stale after having been current; partner requests are denied until its watch catches up.",
+	})
+
+	// HeartbeatWriteErrors counts the heartbeat writes that failed.
+	HeartbeatWriteErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "partner_operator_heartbeat_write_errors_total",
+		Help: "Writes of this replica's heartbeat Lease that failed (the index turns stale when none succeeds for the maximum staleness).",
+	})
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(Decisions, Denials, DecisionSeconds, IndexSynced)
+	ctrlmetrics.Registry.MustRegister(Decisions, Denials, DecisionSeconds, IndexSynced, IndexStalenessSeconds, IndexStaleTotal, HeartbeatWriteErrors)
 }
 
 // StateCollector reports the state of the partner objects at each scrape,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -38,6 +39,7 @@ import (
 	"github.com/roompro/partner-operator/internal/admission"
 	"github.com/roompro/partner-operator/internal/authz"
 	"github.com/roompro/partner-operator/internal/authzserver"
+	"github.com/roompro/partner-operator/internal/freshness"
 	"github.com/roompro/partner-operator/internal/metrics"
 	"github.com/roompro/partner-operator/internal/webhookserver"
 )
@@ -68,6 +70,13 @@ type Options struct {
 	// admission webhooks, no authorization index. For a control plane that
 	// asks no webhooks.
 	ControllersOnly bool
+	// Freshness configures the heartbeat by which each replica knows how
+	// far behind the cluster its authorization index may be: a Lease of its
+	// own in Freshness.Namespace (default "default"), written every second
+	// and seen back through the manager's cache; past 5 s without one,
+	// partner users are denied. Its clock is its own, not Clock: suites
+	// that freeze Clock to step expiry still need heartbeats in real time.
+	Freshness freshness.Options
 
 	// MetricsBindAddress is the address of the metrics endpoint, for
 	// example :8443; "" or "0" disables it.
@@ -116,9 +125,17 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	if opts.MetricsSecure {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
+	cacheOpts := CacheOptions()
+	if !opts.ControllersOnly {
+		var err error
+		if opts.Freshness, err = opts.Freshness.Complete(); err != nil {
+			return nil, err
+		}
+		cacheOpts.ByObject[&coordinationv1.Lease{}] = freshness.CacheConfig(opts.Freshness.Lease())
+	}
 	mgrOpts := ctrl.Options{
 		Scheme:                 NewScheme(),
-		Cache:                  CacheOptions(),
+		Cache:                  cacheOpts,
 		Metrics:                metricsOpts,
 		HealthProbeBindAddress: opts.HealthProbeBindAddress,
 		PprofBindAddress:       opts.PprofBindAddress,
@@ -159,7 +176,8 @@ func nonZero(d time.Duration) *time.Duration {
 	return &d
 }
 
-// CacheOptions are the manager's cache options. Managed fields are dropped
+// CacheOptions are the manager's cache options (New adds the replica's
+// heartbeat Lease, the one Lease it caches). Managed fields are dropped
 // from cached objects: the operator never reads them, and at 100,000 rooms
 // they were the largest part of the cache. (An update sent from a cached
 // object without them leaves the stored managed fields as they are.)
@@ -214,6 +232,12 @@ func setup(mgr ctrl.Manager, opts Options) error {
 	if err := mgr.Add(&authzserver.Feeder{Cache: mgr.GetCache(), Index: index}); err != nil {
 		return fmt.Errorf("adding the authorization index: %w", err)
 	}
+	// The heartbeat comes back through the cache that feeds the index, so
+	// its age is how far behind the index may be.
+	heartbeat := freshness.New(opts.Freshness, mgr.GetClient(), mgr.GetCache(), index, ctrl.Log.WithName("freshness"))
+	if err := mgr.Add(heartbeat); err != nil {
+		return fmt.Errorf("adding the heartbeat of the authorization index: %w", err)
+	}
 	mgr.GetWebhookServer().Register(authzserver.Path, &authzserver.Handler{Index: index})
 	if err := mgr.AddReadyzCheck("webhook-server", mgr.GetWebhookServer().StartedChecker()); err != nil {
 		return fmt.Errorf("adding the readiness check: %w", err)
@@ -225,6 +249,11 @@ func setup(mgr ctrl.Manager, opts Options) error {
 		}
 		return nil
 	}); err != nil {
+		return fmt.Errorf("adding the readiness check: %w", err)
+	}
+	// Not ready while the index is stale: partners are denied meanwhile,
+	// and a replica whose watch delivers should answer instead.
+	if err := mgr.AddReadyzCheck("authorization-index-fresh", heartbeat.Monitor.Ready); err != nil {
 		return fmt.Errorf("adding the readiness check: %w", err)
 	}
 	return nil

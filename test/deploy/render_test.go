@@ -159,3 +159,55 @@ func TestCustomerRoles(t *testing.T) {
 		}
 	}
 }
+
+// Each replica writes its heartbeat Lease (internal/freshness) in its own
+// namespace, named after its Pod, which owns it: a namespaced Role bound to
+// the manager's ServiceAccount allows exactly that, and the Pod gets its
+// name, UID and namespace from the downward API.
+func TestTheHeartbeatIsAllowedInTheManagersNamespaceOnly(t *testing.T) {
+	const namespace = "partner-operator-system"
+	var role *rbacv1.Role
+	var bound bool
+	var env []string
+	for _, o := range render(t, "config/default") {
+		switch {
+		case o.GetKind() == "Role" && o.GetName() == "partner-operator-manager-role":
+			role = convert[rbacv1.Role](t, o)
+		case o.GetKind() == "RoleBinding" && o.GetName() == "partner-operator-manager-rolebinding":
+			b := convert[rbacv1.RoleBinding](t, o)
+			bound = b.Namespace == namespace && b.RoleRef.Kind == "Role" && b.RoleRef.Name == "partner-operator-manager-role" &&
+				len(b.Subjects) == 1 && b.Subjects[0].Kind == "ServiceAccount" && b.Subjects[0].Name == "partner-operator-controller-manager" &&
+				b.Subjects[0].Namespace == namespace
+		case o.GetKind() == "ClusterRole" && o.GetName() == "partner-operator-manager-role":
+			for _, rule := range convert[rbacv1.ClusterRole](t, o).Rules {
+				if slices.Contains(rule.Resources, "leases") {
+					t.Errorf("the manager's ClusterRole grants leases cluster-wide: %+v", rule)
+				}
+			}
+		case o.GetKind() == "Deployment":
+			for _, e := range convert[appsv1.Deployment](t, o).Spec.Template.Spec.Containers[0].Env {
+				if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
+					env = append(env, e.Name+"="+e.ValueFrom.FieldRef.FieldPath)
+				}
+			}
+		}
+	}
+	if role == nil || role.Namespace != namespace {
+		t.Fatalf("no Role partner-operator-manager-role in %s: %+v", namespace, role)
+	}
+	for _, verb := range []string{"create", "patch", "list", "watch", "delete"} {
+		if !slices.ContainsFunc(role.Rules, func(r rbacv1.PolicyRule) bool {
+			return slices.Contains(r.APIGroups, "coordination.k8s.io") && slices.Contains(r.Resources, "leases") && slices.Contains(r.Verbs, verb)
+		}) {
+			t.Errorf("the manager's Role does not allow %s on leases", verb)
+		}
+	}
+	if !bound {
+		t.Error("no RoleBinding binds the manager's Role to its ServiceAccount in its namespace")
+	}
+	for _, want := range []string{"POD_NAMESPACE=metadata.namespace", "POD_NAME=metadata.name", "POD_UID=metadata.uid"} {
+		if !slices.Contains(env, want) {
+			t.Errorf("the manager's env lacks %s: %v", want, env)
+		}
+	}
+}

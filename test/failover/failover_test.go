@@ -2,7 +2,9 @@
 // with the operator down, partner requests are denied, other users are
 // unaffected and admission fails closed; with two replicas, the follower
 // answers authorization reviews too and takes over reconciling within the
-// lease duration after the leader dies.
+// lease duration after the leader dies; when the operator's connection to
+// the apiserver goes silent, its stale index denies partners until it is
+// back, and an apiserver restart loses nothing (stale_test.go).
 package failover
 
 import (
