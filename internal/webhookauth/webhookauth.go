@@ -111,8 +111,9 @@ type Guard struct {
 	ca *dynamiccertificates.DynamicFileCAContent // nil without a client CA
 	// certs authenticates the client certificate: CA and key usage only;
 	// the name is judged against allowed.
-	certs   authenticator.Request
-	allowed []string
+	certs    authenticator.Request
+	verified verifiedCerts
+	allowed  []string
 	// tokens and decide authenticate and authorise bearer tokens. They are
 	// kept apart from certs, so that a token user named like the
 	// apiserver's certificate is still a token user.
@@ -257,11 +258,20 @@ func (g *Guard) certificate(r *http.Request) (certificate, string) {
 	if g.certs == nil || r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		return noCertificate, ""
 	}
-	resp, ok, err := g.certs.AuthenticateRequest(r)
-	if err != nil || !ok {
-		return noCertificate, ""
+	leaf, now := r.TLS.PeerCertificates[0], time.Now()
+	var bundle []byte
+	if g.ca != nil { // nil only in the package's tests
+		bundle = g.ca.CurrentCABundleContent()
 	}
-	name := resp.User.GetName()
+	name, ok := g.verified.get(bundle, leaf.Raw, now)
+	if !ok {
+		resp, authenticated, err := g.certs.AuthenticateRequest(r)
+		if err != nil || !authenticated {
+			return noCertificate, ""
+		}
+		name = resp.User.GetName()
+		g.verified.put(bundle, leaf.Raw, name, now, leaf.NotAfter)
+	}
 	if slices.Contains(g.allowed, name) {
 		return apiserverCertificate, name
 	}
