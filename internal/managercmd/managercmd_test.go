@@ -41,9 +41,9 @@ func TestRunRefusesToServeUnauthenticatedCallers(t *testing.T) {
 	if !errors.Is(err, webhookauth.ErrNoCallerAuthentication) {
 		t.Fatalf("Run: %v, want %v", err, webhookauth.ErrNoCallerAuthentication)
 	}
-	for _, flag := range []string{"--webhook-client-ca-file", "--insecure-allow-unauthenticated-admission-callers"} {
-		if !strings.Contains(err.Error(), flag) {
-			t.Errorf("the refusal does not name %s: %v", flag, err)
+	for _, name := range []string{"--webhook-client-ca-file", "--insecure-allow-unauthenticated-admission-callers"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("the refusal does not name %s: %v", name, err)
 		}
 	}
 	if err := run(t, "--webhook-client-ca-file=/ca.crt", "--webhook-client-allowed-names= , "); err == nil ||

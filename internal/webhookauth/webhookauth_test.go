@@ -197,9 +197,7 @@ func TestTheClientCAIsReloaded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = g.Start(ctx) }()
+	go func() { _ = g.Start(t.Context()) }()
 
 	serving, err := certs.Issue(now, time.Hour, []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
 	if err != nil {

@@ -408,7 +408,9 @@ func TestTheAPIServerIsAnswered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	decided(t, func() answer { return post(t, cp.Webhook.Port, authzserver.Path, caller{cert: &tlsConfig.Certificates[0]}, reviewBody(t)) })
+	decided(t, func() answer {
+		return post(t, cp.Webhook.Port, authzserver.Path, caller{cert: &tlsConfig.Certificates[0]}, reviewBody(t))
+	})
 }
 
 // Certificates: none, another CA's, the trusted CA's with another name.
