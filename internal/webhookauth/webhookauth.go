@@ -57,8 +57,9 @@ const (
 // binding stops working within seconds, and a portal backend asking many
 // reviews a second costs one TokenReview and one SubjectAccessReview per
 // period. Both caches are bounded: the token cache holds an entry per
-// token the apiserver answered for, for CacheTTL (rejected tokens are not
-// kept); the authorizer's is an LRU of 8,192 answers.
+// token the apiserver answered for, for CacheTTL (a token it rejects with
+// a reason, as it does malformed and forged ones, is not kept); the
+// authorizer's is an LRU of 8,192 answers.
 const (
 	TokenCacheTTL = 10 * time.Second
 	AllowCacheTTL = 10 * time.Second
