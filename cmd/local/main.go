@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -70,8 +71,11 @@ func run(ctx context.Context, opts managercmd.Options, kubeconfig string) (err e
 		return err
 	}
 	// The control plane calls the webhooks where it says, with the
-	// certificate it issued: there is nothing to provision.
+	// certificate it issued: there is nothing to provision. Its apiserver
+	// presents a client certificate of the CA it issued.
 	opts.WebhookHost, opts.WebhookPort, opts.WebhookCertDir = cp.Webhook.Host, cp.Webhook.Port, cp.Webhook.CertDir
+	callers := cp.Webhook.Callers()
+	opts.WebhookClientCAFile, opts.WebhookClientAllowedNames = callers.ClientCAFile, strings.Join(callers.AllowedNames, ",")
 	if opts.CertProvisioning == managercmd.SelfSignedCertificates {
 		opts.CertProvisioning = managercmd.ExternalCertificates
 	}

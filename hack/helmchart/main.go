@@ -40,6 +40,17 @@ certificates:
   mode: self-signed
 # Members of <partner-domain>:<suffix> are a partner's tenant managers.
 tenantManagerGroupSuffix: tenant-managers
+# Who may call the webhook server (docs/authorization-webhook.md). The
+# kube-apiserver presents a client certificate of the CA in the ConfigMap
+# partner-operator-webhook-client-ca (key ca.crt), which the cluster admin
+# creates; with certificates.mode cert-manager, of the CA cert-manager issues.
+webhookClients:
+  # Comma-separated common names of the apiserver's client certificate.
+  allowedNames: partner-operator-webhook-client
+  # true lets any caller reach the admission webhooks without a certificate,
+  # for clusters whose apiserver cannot be given one (logged as a WARNING).
+  # /authorize still answers only the certificate and allowed tokens.
+  insecureAllowUnauthenticatedAdmission: false
 `
 
 // Template substitutions of the self-signed render, line by line.
@@ -48,7 +59,24 @@ var substitutions = []struct{ from, to string }{
 	{"        image: ghcr.io/roompro/partner-operator:dev", `        image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"`},
 	{"        - --cert-provisioning=self-signed", "        - --cert-provisioning={{ if eq .Values.certificates.mode \"cert-manager\" }}external{{ else }}self-signed{{ end }}\n" +
 		"        - --tenant-manager-group-suffix={{ .Values.tenantManagerGroupSuffix }}"},
+	{"        - --webhook-client-allowed-names=partner-operator-webhook-client", "        - --webhook-client-allowed-names={{ .Values.webhookClients.allowedNames }}\n" +
+		"{{- if .Values.webhookClients.insecureAllowUnauthenticatedAdmission }}\n" +
+		"        - --insecure-allow-unauthenticated-admission-callers\n{{- end }}"},
+	// The client CA: the admin's ConfigMap, or the CA cert-manager issues
+	// (as the cert-manager component patches it).
+	{clientCAVolume, clientCAVolumeTemplate},
 }
+
+const (
+	clientCAVolume = "      - configMap:\n          name: partner-operator-webhook-client-ca\n          optional: true\n        name: webhook-client-ca"
+	// clientCAVolumeTemplate ends the Deployment's template: volumes are
+	// the last field of its render, the client CA's volume the last one.
+	clientCAVolumeTemplate = "{{- if eq .Values.certificates.mode \"cert-manager\" }}\n" +
+		"      - name: webhook-client-ca\n        secret:\n          items:\n          - key: ca.crt\n            path: ca.crt\n" +
+		"          secretName: partner-operator-webhook-client-ca\n" +
+		"{{- else }}\n" + clientCAVolume + "\n{{- end }}"
+	clientCAMount = "        - mountPath: /etc/partner-operator/webhook-client-ca\n          name: webhook-client-ca\n          readOnly: true\n"
+)
 
 func main() {
 	defaultRender := flag.String("default", "", "kubectl kustomize config/default")
@@ -146,17 +174,16 @@ func templateDeployment(doc string) (string, error) {
 		}
 		doc = strings.Replace(doc, s.from+"\n", s.to+"\n", 1)
 	}
-	// cert-manager's Secret is mounted after the existing volume, where the
-	// component's JSON patch appends it.
-	mount := "        - mountPath: /tmp\n          name: tmp\n"
-	volume := "      - emptyDir: {}\n        name: tmp\n"
-	if !strings.Contains(doc, mount) || !strings.Contains(doc, volume) {
-		return "", fmt.Errorf("the Deployment no longer mounts its tmp volume: update hack/helmchart")
+	// cert-manager's Secret is mounted and listed last, where the
+	// component's JSON patch appends it: after the client CA's mount and
+	// volume, the last ones of the render.
+	if !strings.Contains(doc, clientCAMount) || !strings.HasSuffix(doc, clientCAVolumeTemplate+"\n") {
+		return "", fmt.Errorf("the Deployment no longer ends with the client CA's mount and volume: update hack/helmchart")
 	}
-	doc = strings.Replace(doc, mount, mount+"{{- if eq .Values.certificates.mode \"cert-manager\" }}\n"+
+	doc = strings.Replace(doc, clientCAMount, clientCAMount+"{{- if eq .Values.certificates.mode \"cert-manager\" }}\n"+
 		"        - mountPath: /tmp/k8s-webhook-server/serving-certs\n          name: serving-cert\n          readOnly: true\n{{- end }}\n", 1)
-	doc = strings.Replace(doc, volume, volume+"{{- if eq .Values.certificates.mode \"cert-manager\" }}\n"+
-		"      - name: serving-cert\n        secret:\n          secretName: partner-operator-webhook-server-cert\n{{- end }}\n", 1)
+	doc += "{{- if eq .Values.certificates.mode \"cert-manager\" }}\n" +
+		"      - name: serving-cert\n        secret:\n          secretName: partner-operator-webhook-server-cert\n{{- end }}\n"
 	return doc, nil
 }
 

@@ -159,7 +159,7 @@ func (p *Provisioner) issue(secret *corev1.Secret) error {
 	return nil
 }
 
-// Issued is a CA and a serving certificate it signed, in PEM.
+// Issued is a CA and a certificate it signed, with its key, in PEM.
 type Issued struct {
 	CA, Cert, Key []byte
 }
@@ -169,6 +169,25 @@ type Issued struct {
 // and thrown away: nothing else can ever be signed with it. The first DNS
 // name is the certificate's common name.
 func Issue(now time.Time, validity time.Duration, dnsNames []string, ips []net.IP) (Issued, error) {
+	return issue(now, validity, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: dnsNames[0]},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:    dnsNames, IPAddresses: ips,
+	})
+}
+
+// IssueClient creates a CA and a client certificate with the common name
+// commonName, as Issue does a serving certificate: what the kube-apiserver
+// presents to the webhook server, whose --webhook-client-ca-file is the CA.
+func IssueClient(now time.Time, validity time.Duration, commonName string) (Issued, error) {
+	return issue(now, validity, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: commonName},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+}
+
+// issue signs template (its subject, key usages and names) with a fresh CA.
+func issue(now time.Time, validity time.Duration, template *x509.Certificate) (Issued, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return Issued{}, fmt.Errorf("generating the CA key: %w", err)
@@ -193,21 +212,18 @@ func Issue(now time.Time, validity time.Duration, dnsNames []string, ips []net.I
 
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return Issued{}, fmt.Errorf("generating the serving key: %w", err)
+		return Issued{}, fmt.Errorf("generating the certificate's key: %w", err)
 	}
-	template := &x509.Certificate{
-		SerialNumber: new(big.Int).Add(serial, big.NewInt(1)), Subject: pkix.Name{CommonName: dnsNames[0]},
-		NotBefore: now.Add(-5 * time.Minute), NotAfter: now.Add(validity),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames: dnsNames, IPAddresses: ips,
-	}
+	template.SerialNumber = new(big.Int).Add(serial, big.NewInt(1))
+	template.NotBefore, template.NotAfter = now.Add(-5*time.Minute), now.Add(validity)
+	template.KeyUsage = x509.KeyUsageDigitalSignature
 	der, err := x509.CreateCertificate(rand.Reader, template, caCert, &key.PublicKey, caKey)
 	if err != nil {
-		return Issued{}, fmt.Errorf("signing the serving certificate: %w", err)
+		return Issued{}, fmt.Errorf("signing the certificate %s: %w", template.Subject.CommonName, err)
 	}
 	keyDER, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
-		return Issued{}, fmt.Errorf("encoding the serving key: %w", err)
+		return Issued{}, fmt.Errorf("encoding the certificate's key: %w", err)
 	}
 	return Issued{CA: pemCert(caDER), Cert: pemCert(der), Key: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})}, nil
 }

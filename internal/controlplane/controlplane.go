@@ -49,13 +49,18 @@ type Options struct {
 
 	// Webhooks wires the apiserver to a webhook server on loopback that the
 	// caller runs (the manager): the authorization webhook, configured from
-	// AuthorizationConfig, and the admission webhooks of WebhookManifests.
-	// Start issues the serving certificate; ControlPlane.Webhook says where
-	// to listen.
+	// AuthorizationConfig, and the admission webhooks of WebhookManifests,
+	// called with a client certificate as AdmissionConfig says. Start
+	// issues the serving certificate and the apiserver's client
+	// certificate; ControlPlane.Webhook says where to listen and which
+	// client CA to accept (WebhookServing.Callers).
 	Webhooks bool
 	// AuthorizationConfig is the AuthorizationConfiguration to give the
 	// apiserver. Default: config/authorization/authorization-config.yaml.
 	AuthorizationConfig string
+	// AdmissionConfig is the AdmissionConfiguration to give the apiserver.
+	// Default: config/authorization/admission-config.yaml.
+	AdmissionConfig string
 	// WebhookManifests holds the admission webhook configurations. Default:
 	// config/webhook/manifests.yaml.
 	WebhookManifests string
@@ -181,8 +186,9 @@ func (c *ControlPlane) RestartAPIServer() error {
 	return nil
 }
 
-// prepareWebhooks issues the webhook serving certificate and gives the
-// apiserver the authorization configuration, before the apiserver starts.
+// prepareWebhooks issues the webhook serving and client certificates and
+// gives the apiserver the authorization and admission configurations, before
+// the apiserver starts.
 func (c *ControlPlane) prepareWebhooks(opts Options) error {
 	dir := c.tempDir
 	var err error
@@ -193,9 +199,14 @@ func (c *ControlPlane) prepareWebhooks(opts Options) error {
 	if err != nil {
 		return err
 	}
+	admissionPath, err := writeAdmissionConfig(dir, opts.AdmissionConfig, c.Webhook)
+	if err != nil {
+		return err
+	}
 	args := c.env.ControlPlane.GetAPIServer().Configure()
 	args.Disable("authorization-mode") // --authorization-config replaces it
 	args.Set("authorization-config", configPath)
+	args.Set("admission-control-config-file", admissionPath)
 	return nil
 }
 
@@ -223,7 +234,7 @@ func (o *Options) complete() error {
 	if o.BinaryDir == "" {
 		o.BinaryDir = os.Getenv("KUBEBUILDER_ASSETS")
 	}
-	if o.BinaryDir == "" || o.CRDDir == "" || o.AuthorizationConfig == "" || o.WebhookManifests == "" {
+	if o.BinaryDir == "" || o.CRDDir == "" || o.AuthorizationConfig == "" || o.AdmissionConfig == "" || o.WebhookManifests == "" {
 		var err error
 		if root, err = RepositoryRoot(); err != nil {
 			return err
@@ -237,6 +248,9 @@ func (o *Options) complete() error {
 	}
 	if o.AuthorizationConfig == "" {
 		o.AuthorizationConfig = filepath.Join(root, "config", "authorization", "authorization-config.yaml")
+	}
+	if o.AdmissionConfig == "" {
+		o.AdmissionConfig = filepath.Join(root, "config", "authorization", "admission-config.yaml")
 	}
 	if o.WebhookManifests == "" {
 		o.WebhookManifests = filepath.Join(root, "config", "webhook", "manifests.yaml")

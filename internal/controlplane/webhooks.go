@@ -4,10 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -22,10 +26,12 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/roompro/partner-operator/internal/certs"
+	"github.com/roompro/partner-operator/internal/webhookauth"
 )
 
 // WebhookServing is where the manager's webhook server must listen so that
-// the local apiserver reaches it: admission webhooks and the authorizer.
+// the local apiserver reaches it (admission webhooks and the authorizer),
+// and how it knows the apiserver (Callers).
 type WebhookServing struct {
 	Host string
 	Port int
@@ -33,6 +39,18 @@ type WebhookServing struct {
 	CertDir string
 	// CA is the PEM certificate the apiserver trusts for the webhooks.
 	CA []byte
+	// ClientCAFile is the PEM file of the CA of the client certificate the
+	// apiserver presents to the webhooks (its common name is
+	// webhookauth.DefaultAllowedName): the manager's --webhook-client-ca-file.
+	ClientCAFile string
+	// clientCert and clientKey are that certificate, in PEM.
+	clientCert, clientKey []byte
+}
+
+// Callers is how the manager's webhook server authenticates this control
+// plane's apiserver: operator.Options.WebhookCallers.
+func (w *WebhookServing) Callers() webhookauth.Options {
+	return webhookauth.Options{ClientCAFile: w.ClientCAFile, AllowedNames: []string{webhookauth.DefaultAllowedName}}
 }
 
 // URL is the address of path on the webhook server.
@@ -55,7 +73,47 @@ func newWebhookServing(dir string) (*WebhookServing, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &WebhookServing{Host: "127.0.0.1", Port: port, CertDir: dir, CA: ca}, nil
+	ws := &WebhookServing{Host: "127.0.0.1", Port: port, CertDir: dir, CA: ca}
+	if err := ws.issueClientCertificate(dir); err != nil {
+		return nil, err
+	}
+	return ws, nil
+}
+
+// issueClientCertificate issues the apiserver's client certificate for the
+// webhooks, valid for a week, and writes its CA to dir/client-ca.crt.
+func (w *WebhookServing) issueClientCertificate(dir string) error {
+	issued, err := certs.IssueClient(time.Now(), 7*24*time.Hour, webhookauth.DefaultAllowedName)
+	if err != nil {
+		return fmt.Errorf("issuing the apiserver's webhook client certificate: %w", err)
+	}
+	w.ClientCAFile = filepath.Join(dir, "client-ca.crt")
+	if err := os.WriteFile(w.ClientCAFile, issued.CA, 0o600); err != nil {
+		return fmt.Errorf("writing the webhook client CA: %w", err)
+	}
+	w.clientCert, w.clientKey = issued.Cert, issued.Key
+	return nil
+}
+
+// ClientTLSConfig calls the webhook server as the apiserver does: trusting
+// CA, with the apiserver's client certificate. For tests that post reviews
+// straight to a webhook server.
+func (w *WebhookServing) ClientTLSConfig() (*tls.Config, error) {
+	cert, err := tls.X509KeyPair(w.clientCert, w.clientKey)
+	if err != nil {
+		return nil, fmt.Errorf("loading the apiserver's webhook client certificate: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(w.CA) {
+		return nil, errors.New("the webhook serving CA holds no certificate")
+	}
+	return &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// clientAuthInfo is the apiserver's credential for the webhooks, as a
+// kubeconfig user.
+func (w *WebhookServing) clientAuthInfo() *clientcmdapi.AuthInfo {
+	return &clientcmdapi.AuthInfo{ClientCertificateData: w.clientCert, ClientKeyData: w.clientKey}
 }
 
 // writeServingCertificate writes tls.crt and tls.key for ip and localhost,
@@ -83,7 +141,7 @@ const authorizerName = "partner-operator"
 func writeAuthorizationConfig(dir, shipped string, ws *WebhookServing, authorizePath string) (string, error) {
 	kubeconfig := clientcmdapi.NewConfig()
 	kubeconfig.Clusters[authorizerName] = &clientcmdapi.Cluster{Server: ws.URL(authorizePath), CertificateAuthorityData: ws.CA}
-	kubeconfig.AuthInfos["kube-apiserver"] = &clientcmdapi.AuthInfo{}
+	kubeconfig.AuthInfos["kube-apiserver"] = ws.clientAuthInfo()
 	kubeconfig.Contexts[authorizerName] = &clientcmdapi.Context{Cluster: authorizerName, AuthInfo: "kube-apiserver"}
 	kubeconfig.CurrentContext = authorizerName
 	kubeconfigPath := filepath.Join(dir, "authorization-webhook.kubeconfig")
@@ -124,6 +182,59 @@ func writeAuthorizationConfig(dir, shipped string, ws *WebhookServing, authorize
 	path := filepath.Join(dir, "authorization-config.yaml")
 	if err := os.WriteFile(path, out, 0o600); err != nil {
 		return "", fmt.Errorf("writing the authorization configuration: %w", err)
+	}
+	return path, nil
+}
+
+// admissionPlugins are the admission plugins that call webhooks; the
+// shipped AdmissionConfiguration configures both.
+var admissionPlugins = []string{"ValidatingAdmissionWebhook", "MutatingAdmissionWebhook"}
+
+// writeAdmissionConfig copies the shipped AdmissionConfiguration with the
+// webhook plugins' kubeConfigFile pointed at a kubeconfig whose user is the
+// apiserver's client certificate, for the local webhook server's host:port
+// (the name the apiserver looks a URL webhook's credentials up by), and
+// returns its path.
+func writeAdmissionConfig(dir, shipped string, ws *WebhookServing) (string, error) {
+	kubeconfig := clientcmdapi.NewConfig()
+	kubeconfig.AuthInfos[net.JoinHostPort(ws.Host, strconv.Itoa(ws.Port))] = ws.clientAuthInfo()
+	kubeconfigPath := filepath.Join(dir, "admission-webhook.kubeconfig")
+	if err := clientcmd.WriteToFile(*kubeconfig, kubeconfigPath); err != nil {
+		return "", fmt.Errorf("writing the admission webhook kubeconfig: %w", err)
+	}
+
+	data, err := os.ReadFile(shipped)
+	if err != nil {
+		return "", fmt.Errorf("reading the admission configuration: %w", err)
+	}
+	var config map[string]any
+	if err := yaml.Unmarshal(data, &config); err != nil {
+		return "", fmt.Errorf("parsing %s: %w", shipped, err)
+	}
+	plugins, _ := config["plugins"].([]any)
+	pointed := map[string]bool{}
+	for _, p := range plugins {
+		plugin, _ := p.(map[string]any)
+		name, _ := plugin["name"].(string)
+		configuration, _ := plugin["configuration"].(map[string]any)
+		if !slices.Contains(admissionPlugins, name) || configuration == nil {
+			continue
+		}
+		configuration["kubeConfigFile"] = kubeconfigPath
+		pointed[name] = true
+	}
+	for _, name := range admissionPlugins {
+		if !pointed[name] {
+			return "", fmt.Errorf("%s configures no %s with a kubeConfigFile", shipped, name)
+		}
+	}
+	out, err := yaml.Marshal(config)
+	if err != nil {
+		return "", fmt.Errorf("encoding the admission configuration: %w", err)
+	}
+	path := filepath.Join(dir, "admission-config.yaml")
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		return "", fmt.Errorf("writing the admission configuration: %w", err)
 	}
 	return path, nil
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -27,6 +28,7 @@ import (
 	"github.com/roompro/partner-operator/internal/certs"
 	"github.com/roompro/partner-operator/internal/freshness"
 	"github.com/roompro/partner-operator/internal/operator"
+	"github.com/roompro/partner-operator/internal/webhookauth"
 )
 
 // The values of --cert-provisioning.
@@ -47,6 +49,11 @@ type Options struct {
 	WebhookHost    string
 	WebhookPort    int
 	WebhookCertDir string
+
+	// Who may call the webhook server (internal/webhookauth).
+	WebhookClientCAFile       string
+	WebhookClientAllowedNames string
+	InsecureAdmissionCallers  bool
 
 	// Built-in certificate provisioning (--cert-provisioning=self-signed).
 	CertProvisioning  string
@@ -87,6 +94,16 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.WebhookPort, "webhook-port", 9443, "The port of the webhook server (admission webhooks and /authorize).")
 	fs.StringVar(&o.WebhookCertDir, "webhook-cert-dir", filepath.Join(os.TempDir(), "k8s-webhook-server", "serving-certs"),
 		"The directory with the webhook server's tls.crt and tls.key.")
+	fs.StringVar(&o.WebhookClientCAFile, "webhook-client-ca-file", "",
+		"A PEM file of the CAs that sign the kube-apiserver's client certificate for the webhooks (re-read when it changes). "+
+			"Required, unless --insecure-allow-unauthenticated-admission-callers.")
+	fs.StringVar(&o.WebhookClientAllowedNames, "webhook-client-allowed-names", webhookauth.DefaultAllowedName,
+		"Comma-separated common names of the client certificates (of --webhook-client-ca-file) taken for the kube-apiserver's; "+
+			"other certificates of that CA are refused.")
+	fs.BoolVar(&o.InsecureAdmissionCallers, "insecure-allow-unauthenticated-admission-callers", false,
+		"Let any caller reach the admission webhooks, with or without a client certificate: only for clusters whose apiserver "+
+			"cannot be given one (a WARNING is logged). POST /authorize still answers only the apiserver's certificate and "+
+			"bearer tokens allowed to create subjectaccessreviews.partners.roompro.io.")
 	fs.StringVar(&o.CertProvisioning, "cert-provisioning", ExternalCertificates,
 		"Who provides the webhook serving certificate: external (cert-manager or a mounted Secret) or self-signed (the operator issues and rotates it, and patches the caBundle of its webhook configurations).")
 	fs.StringVar(&o.Namespace, "namespace", os.Getenv("POD_NAMESPACE"),
@@ -109,6 +126,18 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 
 // Run runs the operator against the apiserver of cfg until ctx ends.
 func Run(ctx context.Context, cfg *rest.Config, o Options) error {
+	// Refused before anything talks to the apiserver.
+	allowedNames, err := splitNames(o.WebhookClientAllowedNames)
+	if err != nil {
+		return err
+	}
+	callers := webhookauth.Options{
+		ClientCAFile: o.WebhookClientCAFile, AllowedNames: allowedNames,
+		InsecureAllowUnauthenticatedAdmission: o.InsecureAdmissionCallers,
+	}
+	if err := callers.Validate(); err != nil {
+		return err
+	}
 	if err := setMemoryLimit(); err != nil {
 		return err
 	}
@@ -116,7 +145,6 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	switch o.CertProvisioning {
 	case ExternalCertificates:
 	case SelfSignedCertificates:
-		var err error
 		if provisioner, err = provisionCertificate(ctx, cfg, o); err != nil {
 			return err
 		}
@@ -127,6 +155,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	opts := operator.Options{
 		TenantManagerGroup:     o.TenantManagerGroup,
 		Webhook:                webhook.Options{Host: o.WebhookHost, Port: o.WebhookPort, CertDir: o.WebhookCertDir},
+		WebhookCallers:         callers,
 		MetricsBindAddress:     o.MetricsAddr,
 		MetricsSecure:          o.MetricsSecure,
 		HealthProbeBindAddress: o.ProbeAddr,
@@ -185,6 +214,21 @@ func (o Options) freshness() freshness.Options {
 		}
 	}
 	return f
+}
+
+// splitNames parses --webhook-client-allowed-names; an empty list would
+// take no certificate for the apiserver's, which is never what was meant.
+func splitNames(list string) ([]string, error) {
+	var names []string
+	for name := range strings.SplitSeq(list, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("--webhook-client-allowed-names=%q names no certificate; the default is %s", list, webhookauth.DefaultAllowedName)
+	}
+	return names, nil
 }
 
 // provisionCertificate issues (or loads) the self-signed serving certificate

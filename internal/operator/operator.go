@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,6 +42,7 @@ import (
 	"github.com/roompro/partner-operator/internal/authzserver"
 	"github.com/roompro/partner-operator/internal/freshness"
 	"github.com/roompro/partner-operator/internal/metrics"
+	"github.com/roompro/partner-operator/internal/webhookauth"
 	"github.com/roompro/partner-operator/internal/webhookserver"
 )
 
@@ -66,6 +68,12 @@ type Options struct {
 	// Webhook says where the webhook server (the admission webhooks and the
 	// authorization webhook) listens and where its certificate is.
 	Webhook webhook.Options
+	// WebhookCallers says how the webhook server authenticates its callers:
+	// the kube-apiserver's client CA, or the explicit opt-out for admission.
+	// Neither is an error (webhookauth.ErrNoCallerAuthentication), unless
+	// ControllersOnly. A local control plane's are
+	// controlplane.WebhookServing.Callers().
+	WebhookCallers webhookauth.Options
 	// ControllersOnly runs the controllers alone: no webhook server, no
 	// admission webhooks, no authorization index. For a control plane that
 	// asks no webhooks.
@@ -121,6 +129,22 @@ func NewScheme() *runtime.Scheme {
 // New returns a manager for cfg with the whole operator on it, ready to
 // Start. ctx bounds asking the apiserver for the operator's user.
 func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, error) {
+	webhookOpts := opts.Webhook
+	var guard *webhookauth.Guard
+	var guards []webhookserver.Guard
+	if !opts.ControllersOnly {
+		var err error
+		if guard, err = webhookauth.New(cfg, opts.WebhookCallers); err != nil {
+			return nil, err
+		}
+		webhookOpts.TLSOpts = append(slices.Clone(webhookOpts.TLSOpts), guard.ConfigureTLS)
+		guards = append(guards, func(path string, h http.Handler) http.Handler {
+			if path == authzserver.Path {
+				return guard.Wrap(webhookauth.Decisions, h)
+			}
+			return guard.Wrap(webhookauth.Admission, h)
+		})
+	}
 	metricsOpts := metricsserver.Options{BindAddress: cmp.Or(opts.MetricsBindAddress, "0"), SecureServing: opts.MetricsSecure}
 	if opts.MetricsSecure {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
@@ -139,7 +163,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 		Metrics:                metricsOpts,
 		HealthProbeBindAddress: opts.HealthProbeBindAddress,
 		PprofBindAddress:       opts.PprofBindAddress,
-		WebhookServer:          webhookserver.New(opts.Webhook, webhookserver.DefaultRequestTimeout),
+		WebhookServer:          webhookserver.New(webhookOpts, webhookserver.DefaultRequestTimeout, guards...),
 	}
 	if le := opts.LeaderElection; le != nil {
 		mgrOpts.LeaderElection = true
@@ -161,6 +185,11 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 			return nil, err
 		}
 		ctrl.Log.WithName("setup").Info("the operator's own requests are recognised by their user", "user", opts.OperatorUser)
+	}
+	if guard != nil {
+		if err := mgr.Add(guard); err != nil {
+			return nil, fmt.Errorf("adding the webhook client CA watch: %w", err)
+		}
 	}
 	if err := setup(mgr, opts); err != nil {
 		return nil, err

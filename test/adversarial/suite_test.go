@@ -92,7 +92,8 @@ func start() (stop func(), err error) {
 	}
 	mgr, err := operator.New(ctx, managerConfig, operator.Options{
 		Clock: clocktesting.NewFakeClock(time.Now()), AuditLog: io.Discard,
-		Webhook: webhook.Options{Host: cp.Webhook.Host, Port: cp.Webhook.Port, CertDir: cp.Webhook.CertDir},
+		Webhook:        webhook.Options{Host: cp.Webhook.Host, Port: cp.Webhook.Port, CertDir: cp.Webhook.CertDir},
+		WebhookCallers: cp.Webhook.Callers(),
 	})
 	if err != nil {
 		return stop, err

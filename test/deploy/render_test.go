@@ -5,12 +5,17 @@ package deploy
 import (
 	"bytes"
 	"slices"
+	"strings"
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
@@ -98,7 +103,165 @@ func TestDefaultRendersTheOperator(t *testing.T) {
 			if !slices.Contains(c.Args, "--leader-elect") {
 				t.Error("the manager must run with leader election")
 			}
+			checkClientCA(t, pod)
 		}
+	}
+	if !grants(t, objs, "partner-operator-manager-role", "authentication.k8s.io", "tokenreviews", "create") ||
+		!grants(t, objs, "partner-operator-manager-role", "authorization.k8s.io", "subjectaccessreviews", "create") {
+		t.Error("the manager cannot review its webhook callers' tokens (tokenreviews and subjectaccessreviews create)")
+	}
+}
+
+// checkClientCA: the webhook server authenticates the apiserver with a CA
+// file that a volume provides, and does not opt out of it.
+func checkClientCA(t *testing.T, pod corev1.PodSpec) {
+	t.Helper()
+	c := pod.Containers[0]
+	if slices.Contains(c.Args, "--insecure-allow-unauthenticated-admission-callers") {
+		t.Error("the manager lets unauthenticated callers reach the admission webhooks")
+	}
+	file := argValue(c.Args, "--webhook-client-ca-file")
+	if file == "" {
+		t.Fatal("the manager has no --webhook-client-ca-file")
+	}
+	if argValue(c.Args, "--webhook-client-allowed-names") == "" {
+		t.Error("the manager names no allowed client certificate")
+	}
+	for _, m := range c.VolumeMounts {
+		if strings.HasPrefix(file, m.MountPath+"/") {
+			return
+		}
+	}
+	t.Errorf("no volume is mounted where --webhook-client-ca-file=%s is", file)
+}
+
+func argValue(args []string, flag string) string {
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, flag+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// grants reports whether the ClusterRole name of objs allows verb on
+// group/resource.
+func grants(t *testing.T, objs []*unstructured.Unstructured, name, group, resource, verb string) bool {
+	t.Helper()
+	for _, o := range objs {
+		if o.GetKind() != "ClusterRole" || o.GetName() != name {
+			continue
+		}
+		for _, rule := range convert[rbacv1.ClusterRole](t, o).Rules {
+			if slices.Contains(rule.APIGroups, group) && slices.Contains(rule.Resources, resource) && slices.Contains(rule.Verbs, verb) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// With cert-manager, the apiserver's client certificate comes from a CA of
+// its own, with the name the manager allows, and the manager trusts that
+// CA's certificate (never its key).
+func TestCertManagerIssuesTheAPIServersClientCertificate(t *testing.T) {
+	objs := render(t, "config/cert-manager")
+	byName := map[string]*unstructured.Unstructured{}
+	var pod corev1.PodSpec
+	for _, o := range objs {
+		byName[o.GetKind()+"/"+o.GetName()] = o
+		if o.GetKind() == "Deployment" {
+			pod = convert[appsv1.Deployment](t, o).Spec.Template.Spec
+		}
+	}
+	checkClientCA(t, pod)
+	cert := byName["Certificate/partner-operator-webhook-client"]
+	if cert == nil {
+		t.Fatal("no client Certificate partner-operator-webhook-client")
+	}
+	cn, _, _ := unstructured.NestedString(cert.Object, "spec", "commonName")
+	if allowed := strings.Split(argValue(pod.Containers[0].Args, "--webhook-client-allowed-names"), ","); !slices.Contains(allowed, cn) {
+		t.Errorf("the client certificate's name %q is not among the manager's allowed names %v", cn, allowed)
+	}
+	usages, _, _ := unstructured.NestedStringSlice(cert.Object, "spec", "usages")
+	if !slices.Contains(usages, "client auth") || slices.Contains(usages, "server auth") {
+		t.Errorf("the client certificate's usages %v: want client auth only", usages)
+	}
+	issuer, _, _ := unstructured.NestedString(cert.Object, "spec", "issuerRef", "name")
+	caSecret, _, _ := unstructured.NestedString(byName["Issuer/"+issuer].Object, "spec", "ca", "secretName")
+	if caSecret == "" {
+		t.Fatalf("the client certificate's issuer %s is not a CA Issuer", issuer)
+	}
+	for _, v := range pod.Volumes {
+		if v.Name != "webhook-client-ca" {
+			continue
+		}
+		if v.Secret == nil || v.Secret.SecretName != caSecret {
+			t.Errorf("the manager's client CA volume %+v is not the issuer's CA Secret %s", v.VolumeSource, caSecret)
+		} else if len(v.Secret.Items) != 1 || v.Secret.Items[0].Key != "ca.crt" {
+			t.Errorf("the manager mounts %v of the CA Secret, want ca.crt alone (never the CA's key)", v.Secret.Items)
+		}
+		return
+	}
+	t.Error("the manager mounts no webhook-client-ca volume")
+}
+
+// The NetworkPolicies select the manager's pods and open only its webhook
+// and metrics ports, each to named sources: nothing is open to everyone.
+func TestNetworkPolicies(t *testing.T) {
+	var pod *corev1.PodTemplateSpec
+	for _, o := range render(t, "config/default") {
+		if o.GetKind() == "Deployment" {
+			pod = &convert[appsv1.Deployment](t, o).Spec.Template
+		}
+	}
+	ports := map[string]int32{}
+	for _, p := range pod.Spec.Containers[0].Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	policies := map[string]*networkingv1.NetworkPolicy{}
+	for _, o := range render(t, "config/network-policy") {
+		if o.GetKind() != "NetworkPolicy" || o.GetNamespace() != "partner-operator-system" {
+			t.Errorf("unexpected %s %s/%s", o.GetKind(), o.GetNamespace(), o.GetName())
+			continue
+		}
+		policies[o.GetName()] = convert[networkingv1.NetworkPolicy](t, o)
+	}
+	for name, port := range map[string]int32{
+		"partner-operator-allow-webhook-traffic": ports["webhook-server"],
+		"partner-operator-allow-metrics-traffic": ports["metrics"],
+	} {
+		p := policies[name]
+		if p == nil {
+			t.Errorf("no NetworkPolicy %s", name)
+			continue
+		}
+		sel, err := metav1.LabelSelectorAsSelector(&p.Spec.PodSelector)
+		if err != nil || sel.Empty() || !sel.Matches(labels.Set(pod.Labels)) {
+			t.Errorf("%s does not select the manager's pods (%v)", name, p.Spec.PodSelector)
+		}
+		for _, rule := range p.Spec.Ingress {
+			if len(rule.From) == 0 {
+				t.Errorf("%s lets every source in", name)
+			}
+			for _, peer := range rule.From {
+				if peer.IPBlock != nil && (peer.IPBlock.CIDR == "0.0.0.0/0" || peer.IPBlock.CIDR == "::/0") {
+					t.Errorf("%s lets every address in", name)
+				}
+			}
+			if len(rule.Ports) != 1 || rule.Ports[0].Port == nil || rule.Ports[0].Port.IntVal != port {
+				t.Errorf("%s opens %v, want port %d alone", name, rule.Ports, port)
+			}
+		}
+	}
+	hasIPBlock := false
+	for _, rule := range policies["partner-operator-allow-webhook-traffic"].Spec.Ingress {
+		for _, peer := range rule.From {
+			hasIPBlock = hasIPBlock || peer.IPBlock != nil
+		}
+	}
+	if !hasIPBlock {
+		t.Error("the webhook policy has no ipBlock for the kube-apiserver, which runs on the hosts' network")
 	}
 }
 
@@ -142,6 +305,8 @@ func TestCustomerRoles(t *testing.T) {
 		{"pro-manager", "partnerinvitations", "create", true},
 		{"partners-view", "partnerlinks", "list", true},
 		{"partners-edit", "partnerlinks", "create", false},
+		{"partner-decision-client", "subjectaccessreviews", "create", true},
+		{"partner-decision-client", "rooms", "get", false},
 	}
 	for _, tc := range cases {
 		if roles[tc.role] == nil {

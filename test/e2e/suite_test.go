@@ -61,7 +61,8 @@ var _ = BeforeSuite(func() {
 	fakeClock = clocktesting.NewFakeClock(time.Now())
 	mgr, err := operator.New(ctx, managerConfig, operator.Options{
 		Clock: fakeClock, AuditLog: GinkgoWriter,
-		Webhook: webhook.Options{Host: cp.Webhook.Host, Port: cp.Webhook.Port, CertDir: cp.Webhook.CertDir},
+		Webhook:        webhook.Options{Host: cp.Webhook.Host, Port: cp.Webhook.Port, CertDir: cp.Webhook.CertDir},
+		WebhookCallers: cp.Webhook.Callers(),
 	})
 	Expect(err).NotTo(HaveOccurred())
 

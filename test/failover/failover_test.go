@@ -10,8 +10,6 @@ package failover
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net"
@@ -97,7 +95,8 @@ func startReplica(t *testing.T, cp *controlplane.ControlPlane, cfg *rest.Config,
 	// lease is not released on cancel.
 	mgr, err := operator.New(context.Background(), cfg, operator.Options{
 		OperatorUser: user, AuditLog: io.Discard,
-		Webhook: webhook.Options{Host: "127.0.0.1", Port: r.port, CertDir: cp.Webhook.CertDir},
+		Webhook:        webhook.Options{Host: "127.0.0.1", Port: r.port, CertDir: cp.Webhook.CertDir},
+		WebhookCallers: cp.Webhook.Callers(),
 		LeaderElection: &operator.LeaderElection{Namespace: "default",
 			LeaseDuration: leaseDuration, RenewDeadline: 3 * time.Second, RetryPeriod: 500 * time.Millisecond},
 		// Two managers in one test process register the same controllers.
@@ -275,12 +274,15 @@ func invitation(name string) *v1alpha1.PartnerInvitation {
 	}
 }
 
-// postReview sends a SubjectAccessReview straight to one replica.
+// postReview sends a SubjectAccessReview straight to one replica, with the
+// apiserver's client certificate.
 func postReview(t *testing.T, cp *controlplane.ControlPlane, port int, user, room string) authorizationv1.SubjectAccessReviewStatus {
 	t.Helper()
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(cp.Webhook.CA)
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	tlsConfig, err := cp.Webhook.ClientTLSConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConfig}}
 	body, _ := json.Marshal(authorizationv1.SubjectAccessReview{
 		TypeMeta: metav1.TypeMeta{APIVersion: "authorization.k8s.io/v1", Kind: "SubjectAccessReview"},
 		Spec: authorizationv1.SubjectAccessReviewSpec{User: user, ResourceAttributes: &authorizationv1.ResourceAttributes{

@@ -206,7 +206,8 @@ func startOperator(tb testing.TB, clk clock.WithDelayedExecution) *runningOperat
 		// Asked once in TestMain, so that the request counter counts only
 		// the operator's work.
 		OperatorUser: operatorUser, AuditLog: io.Discard,
-		Webhook: webhook.Options{Host: cp.Webhook.Host, Port: cp.Webhook.Port, CertDir: cp.Webhook.CertDir},
+		Webhook:        webhook.Options{Host: cp.Webhook.Host, Port: cp.Webhook.Port, CertDir: cp.Webhook.CertDir},
+		WebhookCallers: cp.Webhook.Callers(),
 		// Each benchmark registers the same controllers on a new manager.
 		SkipControllerNameValidation: true,
 	}

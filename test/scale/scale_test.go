@@ -345,6 +345,7 @@ func startOperator(b *testing.B, cp *controlplane.ControlPlane) *operatorProcess
 		b.Fatal(err)
 	}
 	cmd := exec.Command(binary, "--webhook-port", strconv.Itoa(cp.Webhook.Port), "--webhook-cert-dir", cp.Webhook.CertDir,
+		"--webhook-client-ca-file", cp.Webhook.ClientCAFile,
 		"--health-probe-bind-address", "0", "--metrics-bind-address", "0", "--pprof-bind-address", pprof, "--zap-log-level", "error")
 	// As config/manager runs it: told the container's memory limit, it sets
 	// its own GOMEMLIMIT (operator.SoftMemoryLimit).
