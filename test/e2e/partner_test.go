@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
@@ -89,12 +90,20 @@ var _ = Describe("a partner confined to its rooms", Ordered, func() {
 		Expect(l.Annotations).To(HaveKeyWithValue(v1alpha1.AnnotationInvitationUID, string(inv.UID)), "the webhook records the invitation the link accepts")
 		Expect(inv.Status.PartnerLinkUID).To(Equal(l.UID))
 
-		// Nobody moves the link to another invitation afterwards.
-		forged := l.DeepCopy()
-		forged.Annotations[v1alpha1.AnnotationInvitationUID] = "a-later-invitation"
-		err := as(tm, tenantManagers).Update(ctx, forged)
+		// Nobody moves the link to another invitation afterwards. Each try
+		// forges the stored link: the controllers may have written it since
+		// it was read, and a conflict would say nothing about the rule.
+		forge := func(c client.Client) error {
+			return retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+				forged := &v1alpha1.PartnerLink{}
+				Expect(admin.Get(ctx, key(tenantA, "contoso"), forged)).To(Succeed())
+				forged.Annotations[v1alpha1.AnnotationInvitationUID] = "a-later-invitation"
+				return c.Update(ctx, forged)
+			})
+		}
+		err := forge(as(tm, tenantManagers))
 		Expect(apierrors.IsInvalid(err) || apierrors.IsForbidden(err)).To(BeTrue(), "got %v", err)
-		err = admin.Update(ctx, forged)
+		err = forge(admin)
 		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
 		Expect(err.Error()).To(ContainSubstring("records the invitation the link was created to accept"))
 		sea := &v1alpha1.Room{}
