@@ -27,11 +27,14 @@ package authzserver
 //	go test ./internal/authzserver -run '^$' -bench WebhookLoad -benchtime=1x -count=3
 //
 // Metrics: req/s, p50-µs, p99-µs (latency of one review as the client sees
-// it), ns/op (wall time per review); the handler's also throughput-vs-floor
-// (its req/s over the floor's), p99-vs-floor (its p99 over the floor's) and
-// the same against floor-read. Each protocol/clients pair also logs the
-// medians over its -count sets, the ratios taken within each set (issue 14's
-// targets: throughput ≥ 0.95 of the floor, p99 ≤ 1.1× the floor's).
+// it), ns/op (wall time per review), cpu-µs/req (the process's CPU time per
+// review: server, client and GC, which load from other processes disturbs
+// less than req/s); the handler's also throughput-vs-floor (its req/s over
+// the floor's), p99-vs-floor (its p99 over the floor's),
+// cpu-µs/req-over-floor (what the handler adds) and the ratios against
+// floor-read. The handler's result also logs the medians over the sets so
+// far, each ratio taken within its set (issue 14's targets: throughput ≥
+// 0.95 of the floor, p99 ≤ 1.1× the floor's, at the median of -count=5).
 
 import (
 	"bytes"
@@ -306,7 +309,11 @@ func loadClient(proto string, clients int, pool *x509.CertPool) (*http.Client, f
 
 type loadResult struct {
 	reqPerSec, p50, p99 float64 // p50 and p99 in µs
-	perRequest          time.Duration
+	// cpuPerRequest is the process's CPU time (server, client and GC) per
+	// review, in µs: what the server costs the machine, less sensitive to
+	// load from elsewhere than req/s.
+	cpuPerRequest float64
+	perRequest    time.Duration
 }
 
 const (
@@ -328,6 +335,7 @@ type loader struct {
 	closeIdle  func()
 	latencies  []time.Duration // of every answer, in order of sending
 	elapsed    time.Duration   // spent in batches
+	cpu        time.Duration   // process CPU time spent in batches
 	failed     atomic.Pointer[error]
 }
 
@@ -384,7 +392,7 @@ func (l *loader) batch(n int) {
 	clear(lat)
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	stopAt := start.Add(loadMaxTime - l.elapsed)
 	for range l.clients {
 		wg.Go(func() {
@@ -405,6 +413,7 @@ func (l *loader) batch(n int) {
 	}
 	wg.Wait()
 	l.elapsed += time.Since(start)
+	l.cpu += cpuTime() - cpu0
 	l.latencies = append(l.latencies, slices.DeleteFunc(lat, func(d time.Duration) bool { return d == 0 })...)
 }
 
@@ -414,10 +423,11 @@ func (l *loader) result() loadResult {
 	n := len(lat)
 	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 	return loadResult{
-		reqPerSec:  float64(n) / l.elapsed.Seconds(),
-		p50:        us(lat[n*50/100]),
-		p99:        us(lat[min(n*99/100, n-1)]),
-		perRequest: l.elapsed / time.Duration(n),
+		reqPerSec:     float64(n) / l.elapsed.Seconds(),
+		p50:           us(lat[n*50/100]),
+		p99:           us(lat[min(n*99/100, n-1)]),
+		perRequest:    l.elapsed / time.Duration(n),
+		cpuPerRequest: us(l.cpu) / float64(n),
 	}
 }
 
@@ -486,24 +496,29 @@ func BenchmarkWebhookLoad(b *testing.B) {
 						b.ReportMetric(r.reqPerSec, "req/s")
 						b.ReportMetric(r.p50, "p50-µs")
 						b.ReportMetric(r.p99, "p99-µs")
+						b.ReportMetric(r.cpuPerRequest, "cpu-µs/req")
 						if server == "handler" {
 							floor, readFloor := set[0], set[1]
 							b.ReportMetric(r.reqPerSec/floor.reqPerSec, "throughput-vs-floor")
 							b.ReportMetric(r.p99/floor.p99, "p99-vs-floor")
+							b.ReportMetric(r.cpuPerRequest-floor.cpuPerRequest, "cpu-µs/req-over-floor")
 							b.ReportMetric(r.reqPerSec/readFloor.reqPerSec, "throughput-vs-readfloor")
 							b.ReportMetric(r.p99/readFloor.p99, "p99-vs-readfloor")
+							// Printed under this result (a parent
+							// benchmark's log shows only with -v): with
+							// -count=N the last one covers all N sets.
+							logMedians(b, servers, pending[:reported[i]])
 						}
 					})
 				}
-				logMedians(b, servers, pending)
 			})
 		}
 	}
 }
 
-// logMedians logs, over the sets measured (one per -count), the median of
-// each server's figures and of the handler's ratios to the floor, each
-// ratio taken within its set: the figures BENCHMARKS.md gives.
+// logMedians logs, over the sets measured so far (one per -count), the
+// median of each server's figures and of the handler's ratios to the floor,
+// each ratio taken within its set: the figures BENCHMARKS.md gives.
 func logMedians(b *testing.B, servers []string, sets [][]loadResult) {
 	if len(sets) == 0 {
 		return
@@ -522,14 +537,16 @@ func logMedians(b *testing.B, servers []string, sets [][]loadResult) {
 	var line strings.Builder
 	fmt.Fprintf(&line, "medians of %d alternated sets:", len(sets))
 	for i, server := range servers {
-		fmt.Fprintf(&line, " %s %.0f req/s, p50 %.0f µs, p99 %.0f µs;", server,
+		fmt.Fprintf(&line, " %s %.0f req/s, p50 %.0f µs, p99 %.0f µs, %.1f CPU-µs/req;", server,
 			median(func(set []loadResult) float64 { return set[i].reqPerSec }),
 			median(func(set []loadResult) float64 { return set[i].p50 }),
-			median(func(set []loadResult) float64 { return set[i].p99 }))
+			median(func(set []loadResult) float64 { return set[i].p99 }),
+			median(func(set []loadResult) float64 { return set[i].cpuPerRequest }))
 	}
 	h := len(servers) - 1
-	fmt.Fprintf(&line, " %s vs floor: throughput %.3f, p99 %.3f", servers[h],
+	fmt.Fprintf(&line, " %s vs floor: throughput %.3f, p99 %.3f, CPU %+.1f µs/req", servers[h],
 		median(func(set []loadResult) float64 { return set[h].reqPerSec / set[0].reqPerSec }),
-		median(func(set []loadResult) float64 { return set[h].p99 / set[0].p99 }))
+		median(func(set []loadResult) float64 { return set[h].p99 / set[0].p99 }),
+		median(func(set []loadResult) float64 { return set[h].cpuPerRequest - set[0].cpuPerRequest }))
 	b.Log(line.String())
 }
