@@ -82,7 +82,7 @@ vulncheck: ## Run govulncheck on the module against the pinned Go vulnerability 
 	$(GOVULNCHECK) -db "file://$$db" ./...
 
 .PHONY: setup-envtest
-setup-envtest: ## Build etcd, kube-apiserver and kubectl from the Go module proxy into bin/k8s/ (once).
+setup-envtest: ## Build etcd, kube-apiserver, kube-controller-manager and kubectl from the Go module proxy into bin/k8s/ (once).
 	@./hack/setup-envtest.sh >/dev/null
 
 .PHONY: test

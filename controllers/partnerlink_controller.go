@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/internal/audit"
@@ -56,15 +57,28 @@ func (r *LinkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	if !link.DeletionTimestamp.IsZero() {
 		return r.offboard(ctx, link)
 	}
+	err := r.reconcileLive(ctx, link)
+	if namespaceTerminating(err) {
+		// A child or the built-in role cannot be created: the namespace is
+		// being deleted, and the link with it (namespace.go).
+		log.FromContext(ctx).V(1).Info("not activating or repairing a link whose namespace is being deleted", "reason", err.Error())
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{}, err
+}
+
+// reconcileLive holds a link that is not deleted with the finalizer, and
+// activates or maintains it.
+func (r *LinkReconciler) reconcileLive(ctx context.Context, link *v1alpha1.PartnerLink) error {
 	if controllerutil.AddFinalizer(link, linkFinalizer) {
 		if err := r.Update(ctx, link); err != nil {
-			return ctrl.Result{}, ignoreStale(err, "adding the offboarding finalizer")
+			return ignoreStale(err, "adding the offboarding finalizer")
 		}
 	}
 	if link.Status.Phase != v1alpha1.LinkActive {
-		return ctrl.Result{}, r.activate(ctx, link)
+		return r.activate(ctx, link)
 	}
-	return ctrl.Result{}, r.maintain(ctx, link)
+	return r.maintain(ctx, link)
 }
 
 // activate creates the link's assignment and built-in role when the link

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -26,6 +27,8 @@ import (
 // +kubebuilder:rbac:groups=partners.roompro.io,resources=rooms/status;partnerinvitations/status;partnerlinks/status;partnerroles/status;roomassignments/status;partnerorganizations/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=partners.roompro.io,resources=partnerlinks/finalizers,verbs=update
 // +kubebuilder:rbac:groups=core;events.k8s.io,resources=events,verbs=create;patch
+// Namespaces are read to tell one that is being deleted (namespace.go).
+// +kubebuilder:rbac:groups=core,resources=namespaces,verbs=get;list;watch
 
 // Options configure the controllers.
 type Options struct {
@@ -88,8 +91,13 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		return fmt.Errorf("indexing Rooms by label: %w", err)
 	}
 
+	// The cache watches namespaces from the start, so that the first Event
+	// does not wait for an informer to sync.
+	if _, err := mgr.GetCache().GetInformer(ctx, &corev1.Namespace{}); err != nil {
+		return fmt.Errorf("watching Namespaces: %w", err)
+	}
 	recorder := func(name string) *audit.Recorder {
-		return audit.NewRecorder(mgr.GetEventRecorder(name), opts.AuditLog, opts.Clock)
+		return audit.NewRecorder(eventsOutsideTerminatingNamespaces(mgr.GetEventRecorder(name), mgr.GetCache()), opts.AuditLog, opts.Clock)
 	}
 	c := mgr.GetClient()
 	setups := []interface{ SetupWithManager(ctrl.Manager) error }{

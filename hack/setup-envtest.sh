@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the control-plane binaries that envtest and `make run` use — etcd,
-# kube-apiserver and kubectl — from the Go module proxy at the versions pinned
-# in hack/envtest/*/go.mod, and caches them under bin/k8s/<version>/.
-# Nothing is downloaded from anywhere but the Go module proxy. When all three
-# binaries are present it does nothing. The last line printed is the directory
+# kube-apiserver, kube-controller-manager and kubectl — from the Go module
+# proxy at the versions pinned in hack/envtest/*/go.mod, and caches them under
+# bin/k8s/<version>/. Nothing is downloaded from anywhere but the Go module
+# proxy. A binary that is present is not built again; when all four are, it
+# does nothing. The last line printed is the directory
 # that holds them (what KUBEBUILDER_ASSETS wants).
 set -euo pipefail
 # The Go of the project (see the Makefile), fetched from the Go module proxy
@@ -20,7 +21,7 @@ build() { # build NAME MODULE_DIR PACKAGE [LDFLAGS]
 	if [[ -x "${dest}/${name}" ]]; then
 		return
 	fi
-	echo "building ${name} (once; the kube-apiserver takes several minutes on 2 cores)..." >&2
+	echo "building ${name} (once; kube-apiserver and kube-controller-manager take several minutes each on 2 cores)..." >&2
 	local tmp="${dest}/.${name}.tmp"
 	(cd "${dir}" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w ${ldflags}" -o "${tmp}" "${pkg}")
 	mv "${tmp}" "${dest}/${name}" # atomic: an interrupted build leaves no half binary behind
@@ -37,5 +38,8 @@ version_flags+=" -X k8s.io/component-base/version.gitMinor=${minor%%.*}"
 build etcd "${root}/hack/envtest/etcd" . "-X go.etcd.io/etcd/api/v3/version.GitSHA=${etcd_version}"
 build kube-apiserver "${root}/hack/envtest/kube" k8s.io/kubernetes/cmd/kube-apiserver "${version_flags}"
 build kubectl "${root}/hack/envtest/kube" k8s.io/kubernetes/cmd/kubectl "${version_flags}"
+# The namespace and garbage-collector controllers of a real cluster
+# (internal/controlplane's Options.ControllerManager).
+build kube-controller-manager "${root}/hack/envtest/kube" k8s.io/kubernetes/cmd/kube-controller-manager "${version_flags}"
 
 echo "${dest}"

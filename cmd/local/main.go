@@ -1,7 +1,10 @@
 // Command local runs the partner-operator's manager on a control plane of
-// its own: it starts etcd and kube-apiserver on loopback (binaries from
-// hack/setup-envtest.sh, see internal/controlplane), wired to the manager's
-// webhooks, and runs the manager of cmd/manager against them. This is
+// its own: it starts etcd, kube-apiserver and kube-controller-manager on
+// loopback (binaries from hack/setup-envtest.sh, see internal/controlplane),
+// the apiserver wired to the manager's webhooks, and runs the manager of
+// cmd/manager against them. The controller manager's namespace controller
+// and garbage collector make `kubectl delete namespace` and owner references
+// work as on a cluster. This is
 // `make run`. It is its own binary because the control plane is envtest's,
 // test code that the shipped manager must not link.
 package main
@@ -54,7 +57,7 @@ func run(ctx context.Context, opts managercmd.Options, kubeconfig string) (err e
 	if err != nil {
 		return err
 	}
-	cp, err := controlplane.Start(controlplane.Options{KubeconfigPath: kubeconfig, Webhooks: true})
+	cp, err := controlplane.Start(controlplane.Options{KubeconfigPath: kubeconfig, Webhooks: true, ControllerManager: true})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -68,8 +70,15 @@ func reader(objs ...client.Object) client.Reader {
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
 		panic(err)
 	}
-	// The domains opts treats as partners' are registered, as in a cluster.
+	if err := corev1.AddToScheme(scheme); err != nil {
+		panic(err)
+	}
+	// The domains opts treats as partners' are registered, as in a cluster,
+	// and the tenant's namespace exists (unless objs holds one).
 	objs = append(objs, organization("contoso.com"), organization("fabrikam.com"))
+	if !slices.ContainsFunc(objs, func(o client.Object) bool { _, ok := o.(*corev1.Namespace); return ok }) {
+		objs = append(objs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	}
 	return fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).Build()
 }
 
@@ -376,6 +385,17 @@ func TestPrimaryAdminInvariant(t *testing.T) {
 
 	_, err = v.ValidateDelete(as(customer), role("helpdesk", user("carol@contoso.com")))
 	expect(t, err, "")
+
+	// The namespace's deletion takes the link too: the namespace controller
+	// deletes the role, before or after the link, and is not refused.
+	deleted := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, DeletionTimestamp: &now, Finalizers: []string{"kubernetes"}},
+		Status: corev1.NamespaceStatus{Phase: corev1.NamespaceTerminating}}
+	inDeletedNamespace := &roleValidator{reader: reader(link("contoso"), deleted), opts: opts}
+	_, err = inDeletedNamespace.ValidateDelete(as("system:serviceaccount:kube-system:namespace-controller", "system:serviceaccounts"), builtin)
+	expect(t, err, "")
+	// The exception is the namespace's deletion's, not the partner's.
+	_, err = inDeletedNamespace.ValidateDelete(as(alice), builtin)
+	expect(t, err, "cannot be deleted while PartnerLink")
 
 	// A role created for a leaving link would outlive its offboarding.
 	for _, u := range []string{alice, customer} {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -97,8 +98,9 @@ func (v *roleValidator) validate(ctx context.Context, oldRole, role *v1alpha1.Pa
 	return invalid(role, "PartnerRole", errs)
 }
 
-// ValidateDelete protects the built-in role while its link is alive: the
-// operator deletes it itself when it offboards the partner.
+// ValidateDelete protects the built-in role while its link is alive and its
+// namespace is not being deleted: the operator deletes it itself when it
+// offboards the partner.
 func (v *roleValidator) ValidateDelete(ctx context.Context, role *v1alpha1.PartnerRole) (admission.Warnings, error) {
 	who, err := v.opts.requester(ctx)
 	if err != nil {
@@ -121,6 +123,18 @@ func (v *roleValidator) ValidateDelete(ctx context.Context, role *v1alpha1.Partn
 	}
 	if role.Spec.Builtin != v1alpha1.BuiltinPrimaryAdmin || link == nil || !link.DeletionTimestamp.IsZero() {
 		return nil, nil
+	}
+	// A namespace that is being deleted takes the link too: the namespace
+	// controller deletes every object in it, in no particular order, and
+	// refusing the role first would only keep the namespace Terminating
+	// until the controller reached the link. (Nothing can be created in
+	// such a namespace, so the operator could not restore the role anyway.)
+	// The exception is for the namespace's deletion: partners, who cannot
+	// delete namespaces, keep the invariant.
+	if who.partner == nil {
+		if terminating, err := namespaceTerminating(ctx, v.reader, role.Namespace); terminating || err != nil {
+			return nil, err
+		}
 	}
 	return nil, forbidden(role, "partnerroles", fmt.Sprintf(
 		"the built-in primary-admin role cannot be deleted while PartnerLink %q exists: a partner always has a primary admin; delete the PartnerLink to offboard the partner", link.Name))
@@ -159,4 +173,15 @@ func permissionNames() []string {
 		names = append(names, string(p))
 	}
 	return names
+}
+
+// namespaceTerminating reports whether the namespace is being deleted, read
+// live: the namespace controller's deletes follow the namespace's deletion
+// by moments. A namespace not found is not (its objects cannot outlive it).
+func namespaceTerminating(ctx context.Context, r client.Reader, name string) (bool, error) {
+	ns := &corev1.Namespace{}
+	if err := r.Get(ctx, client.ObjectKey{Name: name}, ns); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	return !ns.DeletionTimestamp.IsZero() || ns.Status.Phase == corev1.NamespaceTerminating, nil
 }

@@ -1,7 +1,9 @@
 // Package controlplane runs a local etcd and kube-apiserver on loopback, with
-// this operator's CRDs installed. `make run` (cmd/local, which runs the
-// manager on it) and the envtest suites share it, so that what a
-// developer tries by hand and what the tests prove run on the same setup.
+// this operator's CRDs installed, and, when asked, a kube-controller-manager
+// with the namespace and garbage-collector controllers. `make run`
+// (cmd/local, which runs the manager on it) and the envtest suites share it,
+// so that what a developer tries by hand and what the tests prove run on the
+// same setup.
 //
 // It wraps controller-runtime's envtest, which picks random free ports, keeps
 // every byte of state in a temporary directory and removes it on Stop. The
@@ -64,15 +66,29 @@ type Options struct {
 	// WebhookManifests holds the admission webhook configurations. Default:
 	// config/webhook/manifests.yaml.
 	WebhookManifests string
+
+	// ControllerManager also runs kube-controller-manager (from BinaryDir)
+	// with the controllers that make the control plane behave like a
+	// cluster towards this operator: the namespace controller (a deleted
+	// namespace is emptied and goes), the garbage collector (owner
+	// references are honoured) and the serviceaccount controller (every
+	// namespace gets its default ServiceAccount). Start returns once they
+	// run. Off by default: it costs a second or two of start-up and some CPU,
+	// which suites that never delete a namespace or rely on owner
+	// references need not pay.
+	ControllerManager bool
 }
 
-// ControlPlane is a running etcd and kube-apiserver.
+// ControlPlane is a running etcd and kube-apiserver (and
+// kube-controller-manager, with Options.ControllerManager).
 type ControlPlane struct {
 	env            *envtest.Environment
 	kubeconfigPath string
 	tempDir        string
 	// startAttempted: env.Start ran, so env.Stop has processes to stop.
 	startAttempted bool
+	// controllerManager runs with Options.ControllerManager.
+	controllerManager *controllerManager
 
 	// Webhook is where the webhook server must listen, with Options.Webhooks.
 	Webhook *WebhookServing
@@ -117,6 +133,11 @@ func Start(opts Options) (*ControlPlane, error) {
 	cp.Config, cp.Kubeconfig = cfg, env.KubeConfig
 	if opts.Webhooks {
 		if err := installAdmissionWebhooks(context.Background(), cfg, opts.WebhookManifests, cp.Webhook); err != nil {
+			return nil, errors.Join(err, cp.Stop())
+		}
+	}
+	if opts.ControllerManager {
+		if cp.controllerManager, err = startControllerManager(cp, filepath.Join(opts.BinaryDir, controllerManagerBinary), opts.Output); err != nil {
 			return nil, errors.Join(err, cp.Stop())
 		}
 	}
@@ -210,13 +231,19 @@ func (c *ControlPlane) prepareWebhooks(opts Options) error {
 	return nil
 }
 
-// Stop stops kube-apiserver and etcd and removes their data, the
-// apiserver's and the webhook's certificates and the kubeconfig that Start
-// wrote.
+// Stop stops kube-controller-manager, kube-apiserver and etcd and removes
+// their data, the apiserver's and the webhook's certificates and the
+// kubeconfig that Start wrote.
 func (c *ControlPlane) Stop() error {
 	var err error
+	// The controller manager first: without its apiserver it would retry
+	// until it is killed.
+	if c.controllerManager != nil {
+		err = c.controllerManager.stop()
+		c.controllerManager = nil
+	}
 	if c.startAttempted {
-		err = c.env.Stop()
+		err = errors.Join(err, c.env.Stop())
 	}
 	if c.tempDir != "" {
 		err = errors.Join(err, os.RemoveAll(c.tempDir))
@@ -255,7 +282,11 @@ func (o *Options) complete() error {
 	if o.WebhookManifests == "" {
 		o.WebhookManifests = filepath.Join(root, "config", "webhook", "manifests.yaml")
 	}
-	for _, bin := range []string{"etcd", "kube-apiserver"} {
+	bins := []string{"etcd", "kube-apiserver"}
+	if o.ControllerManager {
+		bins = append(bins, controllerManagerBinary)
+	}
+	for _, bin := range bins {
 		if _, err := os.Stat(filepath.Join(o.BinaryDir, bin)); err != nil {
 			return fmt.Errorf("%s not found in %s: run hack/setup-envtest.sh (make setup-envtest) to build it: %w", bin, o.BinaryDir, err)
 		}

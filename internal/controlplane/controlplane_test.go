@@ -2,15 +2,20 @@ package controlplane
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -110,5 +115,106 @@ func TestRestartAPIServerKeepsAddressCertificatesAndData(t *testing.T) {
 	}
 	if err := c.Get(ctx, client.ObjectKeyFromObject(ns), ns); err != nil {
 		t.Fatalf("the namespace written before the restart, read with a certificate issued before it: %v", err)
+	}
+}
+
+func TestControllerManagerDeletesNamespacesCollectsGarbageAndStops(t *testing.T) {
+	start := time.Now()
+	cp, err := Start(Options{ControllerManager: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("control plane with kube-controller-manager up in %s", time.Since(start).Round(10*time.Millisecond))
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			_ = cp.Stop()
+		}
+	})
+	ctx := context.Background()
+	cs, err := kubernetes.NewForConfig(cp.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ns, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "kcm-"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the namespace's default ServiceAccount", func() bool {
+		_, err := cs.CoreV1().ServiceAccounts(ns.Name).Get(ctx, "default", metav1.GetOptions{})
+		return err == nil
+	})
+
+	// The garbage collector deletes what an owner that is gone owned.
+	configMaps := cs.CoreV1().ConfigMaps(ns.Name)
+	owner, err := configMaps.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "owner"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := configMaps.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "owned", OwnerReferences: []metav1.OwnerReference{{
+		APIVersion: "v1", Kind: "ConfigMap", Name: owner.Name, UID: owner.UID,
+	}}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := configMaps.Delete(ctx, owner.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the garbage collector to delete the owned ConfigMap", func() bool {
+		_, err := configMaps.Get(ctx, "owned", metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	})
+
+	// The namespace controller empties a deleted namespace and removes it.
+	if _, err := configMaps.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "content"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the deleted namespace to go", func() bool {
+		_, err := cs.CoreV1().Namespaces().Get(ctx, ns.Name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	})
+
+	process := cp.controllerManager.cmd.Process
+	stopped = true
+	stopStart := time.Now()
+	if err := cp.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stopped in %s", time.Since(stopStart).Round(10*time.Millisecond))
+	// Signal 0 reaches only a live process; Stop reaped it, so none is left.
+	if err := process.Signal(syscall.Signal(0)); !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("kube-controller-manager (pid %d) still there after Stop: signal 0 gave %v", process.Pid, err)
+	}
+}
+
+func TestStartExplainsAMissingControllerManager(t *testing.T) {
+	dir := t.TempDir()
+	for _, bin := range []string{"etcd", "kube-apiserver"} {
+		if err := os.WriteFile(filepath.Join(dir, bin), nil, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := Start(Options{BinaryDir: dir, ControllerManager: true})
+	if err == nil {
+		t.Fatal("Start succeeded without kube-controller-manager")
+	}
+	for _, want := range []string{"kube-controller-manager not found", "make setup-envtest"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

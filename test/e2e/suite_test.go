@@ -6,6 +6,7 @@ package e2e
 
 import (
 	"context"
+	"io"
 	"testing"
 	"time"
 
@@ -34,45 +35,39 @@ func TestEndToEnd(t *testing.T) {
 var partnerDomains = []string{domain, "fabrikam.com", "ready.example.com"}
 
 var (
-	ctx       = context.Background()
-	cp        *controlplane.ControlPlane
-	admin     client.Client
-	fakeClock *clocktesting.FakeClock
-	scheme    = testenv.NewScheme()
-	stop      context.CancelFunc
-	done      = make(chan struct{})
+	ctx           = context.Background()
+	cp            *controlplane.ControlPlane
+	admin         client.Client
+	managerConfig *rest.Config
+	fakeClock     *clocktesting.FakeClock
+	scheme        = testenv.NewScheme()
+	running       *runningOperator
+	// managerLog holds everything the managers logged, and auditLog their
+	// audit lines, for the specs that look for errors or records in them.
+	managerLog, auditLog = &testenv.SyncBuffer{}, &testenv.SyncBuffer{}
 )
 
 var _ = BeforeSuite(func() {
 	SetDefaultEventuallyTimeout(20 * time.Second)
 	SetDefaultEventuallyPollingInterval(50 * time.Millisecond)
-	ctrl.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	ctrl.SetLogger(zap.New(zap.WriteTo(io.MultiWriter(GinkgoWriter, managerLog)), zap.UseDevMode(true)))
 
 	var err error
-	cp, err = controlplane.Start(controlplane.Options{Webhooks: true})
+	// With kube-controller-manager: a deleted namespace is emptied and goes,
+	// and owner references are honoured, as on a real cluster.
+	started := time.Now()
+	cp, err = controlplane.Start(controlplane.Options{Webhooks: true, ControllerManager: true})
 	Expect(err).NotTo(HaveOccurred())
+	GinkgoWriter.Printf("the control plane started in %s\n", time.Since(started).Round(time.Millisecond))
 	admin, err = client.New(cp.Config, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
 	// The manager runs as its own user, as in a cluster: the admin plays
 	// the customer's staff, whose writes the webhooks judge as such.
-	managerConfig, err := cp.AddUser("partner-operator", "system:masters")
+	managerConfig, err = cp.AddUser("partner-operator", "system:masters")
 	Expect(err).NotTo(HaveOccurred())
 	fakeClock = clocktesting.NewFakeClock(time.Now())
-	mgr, err := operator.New(ctx, managerConfig, operator.Options{
-		Clock: fakeClock, AuditLog: GinkgoWriter,
-		Webhook:        webhook.Options{Host: cp.Webhook.Host, Port: cp.Webhook.Port, CertDir: cp.Webhook.CertDir},
-		WebhookCallers: cp.Webhook.Callers(),
-	})
-	Expect(err).NotTo(HaveOccurred())
-
-	var mgrCtx context.Context
-	mgrCtx, stop = context.WithCancel(ctx)
-	go func() {
-		defer GinkgoRecover()
-		defer close(done)
-		Expect(mgr.Start(mgrCtx)).To(Succeed())
-	}()
+	running = startOperator(nil)
 
 	// The platform team registers the partners the specs invite (the
 	// admission webhooks refuse any other) before anything else runs, since
@@ -88,14 +83,48 @@ var _ = BeforeSuite(func() {
 })
 
 var _ = AfterSuite(func() {
-	if stop != nil {
-		stop()
-		<-done
+	if running != nil {
+		running.stop()
 	}
 	if cp != nil {
 		Expect(cp.Stop()).To(Succeed())
 	}
 })
+
+// runningOperator is a manager started by startOperator.
+type runningOperator struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startOperator starts the whole operator on the control plane's webhook
+// address, as the suite runs it; with le, it reconciles only once elected.
+func startOperator(le *operator.LeaderElection) *runningOperator {
+	GinkgoHelper()
+	mgr, err := operator.New(ctx, managerConfig, operator.Options{
+		Clock: fakeClock, AuditLog: io.MultiWriter(GinkgoWriter, auditLog),
+		Webhook:        webhook.Options{Host: cp.Webhook.Host, Port: cp.Webhook.Port, CertDir: cp.Webhook.CertDir},
+		WebhookCallers: cp.Webhook.Callers(),
+		LeaderElection: le,
+		// The lifecycle specs stop the manager and start another.
+		SkipControllerNameValidation: true,
+	})
+	Expect(err).NotTo(HaveOccurred())
+	mgrCtx, cancel := context.WithCancel(ctx)
+	r := &runningOperator{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer GinkgoRecover()
+		defer close(r.done)
+		Expect(mgr.Start(mgrCtx)).To(Succeed())
+	}()
+	return r
+}
+
+// stop stops the manager and waits until it has.
+func (r *runningOperator) stop() {
+	r.cancel()
+	<-r.done
+}
 
 // as returns a client that impersonates a user.
 func as(user string, groups ...string) client.Client {
