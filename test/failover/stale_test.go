@@ -58,6 +58,7 @@ func TestNoDecisionFromAStaleIndex(t *testing.T) {
 	mgr, err := operator.New(ctx, viaProxy, operator.Options{
 		OperatorUser: "partner-operator", AuditLog: io.Discard,
 		Webhook:                webhook.Options{Host: cp.Webhook.Host, Port: cp.Webhook.Port, CertDir: cp.Webhook.CertDir},
+		WebhookCallers:         cp.Webhook.Callers(),
 		HealthProbeBindAddress: probes,
 		// TestFailureModes registers the same controllers in this process.
 		SkipControllerNameValidation: true,
