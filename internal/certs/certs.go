@@ -186,38 +186,72 @@ func IssueClient(now time.Time, validity time.Duration, commonName string) (Issu
 	})
 }
 
-// issue signs template (its subject, key usages and names) with a fresh CA.
+// issue signs template (its subject, key usages and names) with a fresh CA,
+// whose key it then forgets.
 func issue(now time.Time, validity time.Duration, template *x509.Certificate) (Issued, error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := NewCA(now, validity, "partner-operator webhook CA")
 	if err != nil {
-		return Issued{}, fmt.Errorf("generating the CA key: %w", err)
+		return Issued{}, err
 	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 126))
+	return ca.sign(now, validity, template)
+}
+
+// CA is a certificate authority that keeps its key, to sign several
+// certificates. Issue and IssueClient use one once and forget it.
+type CA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	// PEM is the CA's certificate, as a client or server trusts it.
+	PEM []byte
+}
+
+// NewCA creates a self-signed CA named commonName, valid from now (less a
+// little clock skew) for validity.
+func NewCA(now time.Time, validity time.Duration, commonName string) (*CA, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return Issued{}, fmt.Errorf("generating a serial number: %w", err)
+		return nil, fmt.Errorf("generating the CA key: %w", err)
 	}
-	caTemplate := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: "partner-operator webhook CA"},
+	serial, err := serialNumber()
+	if err != nil {
+		return nil, err
+	}
+	template := &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: commonName},
 		NotBefore: now.Add(-5 * time.Minute), NotAfter: now.Add(validity),
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature, BasicConstraintsValid: true, IsCA: true,
 	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTemplate, caTemplate, &caKey.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
 	if err != nil {
-		return Issued{}, fmt.Errorf("signing the CA: %w", err)
+		return nil, fmt.Errorf("signing the CA: %w", err)
 	}
-	caCert, err := x509.ParseCertificate(caDER)
+	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return Issued{}, fmt.Errorf("parsing the CA: %w", err)
+		return nil, fmt.Errorf("parsing the CA: %w", err)
 	}
+	return &CA{cert: cert, key: key, PEM: pemCert(der)}, nil
+}
 
+// SignClient signs a client certificate with the common name commonName.
+func (ca *CA) SignClient(now time.Time, validity time.Duration, commonName string) (Issued, error) {
+	return ca.sign(now, validity, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: commonName},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+}
+
+// sign signs template (its subject, key usages and names) with a new key.
+func (ca *CA) sign(now time.Time, validity time.Duration, template *x509.Certificate) (Issued, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return Issued{}, fmt.Errorf("generating the certificate's key: %w", err)
 	}
-	template.SerialNumber = new(big.Int).Add(serial, big.NewInt(1))
+	if template.SerialNumber, err = serialNumber(); err != nil {
+		return Issued{}, err
+	}
 	template.NotBefore, template.NotAfter = now.Add(-5*time.Minute), now.Add(validity)
 	template.KeyUsage = x509.KeyUsageDigitalSignature
-	der, err := x509.CreateCertificate(rand.Reader, template, caCert, &key.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, template, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
 		return Issued{}, fmt.Errorf("signing the certificate %s: %w", template.Subject.CommonName, err)
 	}
@@ -225,7 +259,17 @@ func issue(now time.Time, validity time.Duration, template *x509.Certificate) (I
 	if err != nil {
 		return Issued{}, fmt.Errorf("encoding the certificate's key: %w", err)
 	}
-	return Issued{CA: pemCert(caDER), Cert: pemCert(der), Key: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})}, nil
+	return Issued{CA: ca.PEM, Cert: pemCert(der), Key: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})}, nil
+}
+
+// serialNumber is a random 126-bit serial number, as RFC 5280 wants them
+// unique per CA.
+func serialNumber() (*big.Int, error) {
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 126))
+	if err != nil {
+		return nil, fmt.Errorf("generating a serial number: %w", err)
+	}
+	return serial, nil
 }
 
 // writeFiles puts the certificate where the webhook server reads it; the

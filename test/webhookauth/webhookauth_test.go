@@ -9,17 +9,11 @@ package webhookauth
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -73,7 +67,7 @@ var (
 	managerLog = &testenv.SyncBuffer{}
 	// other is a CA the main manager also trusts: its certificates stand in
 	// for a cluster CA's, which signs kubelets' and users' certificates too.
-	other *testCA
+	other *certs.CA
 	// caFile is the main manager's --webhook-client-ca-file.
 	caFile string
 )
@@ -114,7 +108,7 @@ func start() (stop func(), err error) {
 	if cs, err = kubernetes.NewForConfig(cp.Config); err != nil {
 		return stop, err
 	}
-	if other, err = newTestCA(); err != nil {
+	if other, err = certs.NewCA(time.Now(), time.Hour, "a cluster CA"); err != nil {
 		return stop, err
 	}
 	apiserverCA, err := os.ReadFile(cp.Webhook.ClientCAFile)
@@ -127,7 +121,7 @@ func start() (stop func(), err error) {
 	}
 	stops = append(stops, func() { _ = os.RemoveAll(dir) })
 	caFile = filepath.Join(dir, "client-ca.crt")
-	if err := os.WriteFile(caFile, append(apiserverCA, other.pem...), 0o600); err != nil {
+	if err := os.WriteFile(caFile, append(apiserverCA, other.PEM...), 0o600); err != nil {
 		return stop, err
 	}
 	callers := cp.Webhook.Callers()
@@ -207,65 +201,11 @@ func withCert(t *testing.T, issued certs.Issued) caller {
 // issuedByOther signs a client certificate named cn with other.
 func issuedByOther(t *testing.T, cn string) certs.Issued {
 	t.Helper()
-	issued, err := other.sign(cn)
+	issued, err := other.SignClient(time.Now(), time.Hour, cn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return issued
-}
-
-// testCA is a CA that keeps its key, to sign several client certificates
-// (certs.IssueClient throws its CA's key away).
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newTestCA() (*testCA, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	template := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "a cluster CA"},
-		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, nil
-}
-
-func (ca *testCA) sign(cn string) (certs.Issued, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return certs.Issued{}, err
-	}
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	if err != nil {
-		return certs.Issued{}, err
-	}
-	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		return certs.Issued{}, err
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return certs.Issued{}, err
-	}
-	return certs.Issued{CA: ca.pem, Cert: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		Key: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})}, nil
 }
 
 // answer is what a webhook server said: the HTTP status (0: no TLS
