@@ -198,15 +198,7 @@ func TestFailureModes(t *testing.T) {
 	eventually(t, 20*time.Second, "the webhooks to admit writes", func() bool { return admin.Create(ctx, invitation("contoso")) == nil })
 	must(t, admin.Create(ctx, &v1alpha1.Room{ObjectMeta: metav1.ObjectMeta{Name: "nyc", Namespace: ns, Labels: map[string]string{"country": "us"}},
 		Spec: v1alpha1.RoomSpec{DisplayName: "NYC"}}))
-	link := &v1alpha1.PartnerLink{ObjectMeta: metav1.ObjectMeta{Name: "contoso", Namespace: ns},
-		Spec: v1alpha1.PartnerLinkSpec{Invitation: "contoso", PartnerDomain: "contoso.com",
-			PrimaryAdmins: []v1alpha1.Subject{{Kind: v1alpha1.UserSubject, Name: "alice@contoso.com"}}}}
-	eventually(t, 20*time.Second, "the tenant manager's acceptance", func() bool {
-		return as(t, cp.Config, "tm@contoso.com", "contoso.com:tenant-managers").Create(ctx, link) == nil
-	})
-	eventually(t, 20*time.Second, "the link to be Active", func() bool {
-		return admin.Get(ctx, client.ObjectKeyFromObject(link), link) == nil && link.Status.Phase == v1alpha1.LinkActive
-	})
+	link := acceptContoso(ctx, t, cp, admin, ns)
 
 	t.Run("the follower answers reviews", func(t *testing.T) {
 		select {
@@ -303,4 +295,21 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// acceptContoso accepts the invitation contoso of ns as contoso.com's tenant
+// manager, with alice as primary admin, and returns the link once it is
+// Active.
+func acceptContoso(ctx context.Context, t *testing.T, cp *controlplane.ControlPlane, admin client.Client, ns string) *v1alpha1.PartnerLink {
+	t.Helper()
+	link := &v1alpha1.PartnerLink{ObjectMeta: metav1.ObjectMeta{Name: "contoso", Namespace: ns},
+		Spec: v1alpha1.PartnerLinkSpec{Invitation: "contoso", PartnerDomain: "contoso.com",
+			PrimaryAdmins: []v1alpha1.Subject{{Kind: v1alpha1.UserSubject, Name: "alice@contoso.com"}}}}
+	eventually(t, 20*time.Second, "the tenant manager's acceptance", func() bool {
+		return as(t, cp.Config, "tm@contoso.com", "contoso.com:tenant-managers").Create(ctx, link) == nil
+	})
+	eventually(t, 20*time.Second, "the link to be Active", func() bool {
+		return admin.Get(ctx, client.ObjectKeyFromObject(link), link) == nil && link.Status.Phase == v1alpha1.LinkActive
+	})
+	return link
 }

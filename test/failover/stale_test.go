@@ -88,15 +88,7 @@ func TestNoDecisionFromAStaleIndex(t *testing.T) {
 		must(t, admin.Create(ctx, &v1alpha1.Room{ObjectMeta: metav1.ObjectMeta{Name: room, Namespace: ns, Labels: map[string]string{"floor": "1"}},
 			Spec: v1alpha1.RoomSpec{DisplayName: room}}))
 	}
-	link := &v1alpha1.PartnerLink{ObjectMeta: metav1.ObjectMeta{Name: "contoso", Namespace: ns},
-		Spec: v1alpha1.PartnerLinkSpec{Invitation: "contoso", PartnerDomain: "contoso.com",
-			PrimaryAdmins: []v1alpha1.Subject{{Kind: v1alpha1.UserSubject, Name: "alice@contoso.com"}}}}
-	eventually(t, 20*time.Second, "the tenant manager's acceptance", func() bool {
-		return as(t, cp.Config, "tm@contoso.com", "contoso.com:tenant-managers").Create(ctx, link) == nil
-	})
-	eventually(t, 20*time.Second, "the link to be Active", func() bool {
-		return admin.Get(ctx, client.ObjectKeyFromObject(link), link) == nil && link.Status.Phase == v1alpha1.LinkActive
-	})
+	link := acceptContoso(ctx, t, cp, admin, ns)
 	// The partner users' clients go to the apiserver directly, never
 	// through the proxy: only the operator's connection goes silent.
 	alice, bob, megan := as(t, cp.Config, "alice@contoso.com"), as(t, cp.Config, "bob@contoso.com"), as(t, cp.Config, staff)
