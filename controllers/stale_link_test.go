@@ -109,6 +109,11 @@ func linkReconcilerOn(apiserver, cache client.Client, now time.Time) (*controlle
 }
 
 func fakeAPI(objs ...client.Object) client.Client {
+	return fakeAPIBuilder(objs...).Build()
+}
+
+// fakeAPIBuilder is fakeAPI's builder, for a test that intercepts calls.
+func fakeAPIBuilder(objs ...client.Object) *fake.ClientBuilder {
 	return fake.NewClientBuilder().WithScheme(testenv.NewScheme()).WithObjects(objs...).
 		WithStatusSubresource(&v1alpha1.PartnerLink{}, &v1alpha1.PartnerInvitation{}, &v1alpha1.PartnerRole{}, &v1alpha1.RoomAssignment{}).
 		WithIndex(&v1alpha1.RoomAssignment{}, "spec.partnerLink", func(o client.Object) []string {
@@ -116,7 +121,7 @@ func fakeAPI(objs ...client.Object) client.Client {
 		}).
 		WithIndex(&v1alpha1.PartnerRole{}, "spec.partnerLink", func(o client.Object) []string {
 			return []string{o.(*v1alpha1.PartnerRole).Spec.PartnerLink}
-		}).Build()
+		})
 }
 
 // admittedPair is a pending invitation and a link created for it at now, as

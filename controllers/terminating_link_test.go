@@ -12,11 +12,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
-	"github.com/roompro/partner-operator/internal/testenv"
 )
 
 // namespaceTerminating is the apiserver's refusal (the NamespaceLifecycle
@@ -45,11 +43,7 @@ func TestALinkWhoseNamespaceIsBeingDeletedIsNotRepairedNorRetried(t *testing.T) 
 	l.Status = v1alpha1.PartnerLinkStatus{Phase: v1alpha1.LinkActive, EstablishedAt: &established}
 
 	creates := 0
-	apiserver := fake.NewClientBuilder().WithScheme(testenv.NewScheme()).WithObjects(l, inv).
-		WithStatusSubresource(&v1alpha1.PartnerLink{}, &v1alpha1.PartnerInvitation{}).
-		WithIndex(&v1alpha1.RoomAssignment{}, "spec.partnerLink", func(o client.Object) []string {
-			return []string{o.(*v1alpha1.RoomAssignment).Spec.PartnerLink}
-		}).
+	apiserver := fakeAPIBuilder(l, inv).
 		WithInterceptorFuncs(interceptor.Funcs{Create: func(_ context.Context, _ client.WithWatch, obj client.Object, _ ...client.CreateOption) error {
 			creates++
 			return namespaceTerminating(obj)
