@@ -82,7 +82,7 @@ func startControllerManager(c *ControlPlane, binary string, out io.Writer) (*con
 		return nil, errors.Join(err, os.RemoveAll(dir))
 	}
 	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := writeKubeconfig(kubeconfig, cfg); err != nil {
+	if err := WriteKubeconfig(kubeconfig, cfg); err != nil {
 		return nil, errors.Join(err, os.RemoveAll(dir))
 	}
 
@@ -178,9 +178,10 @@ func (m *controllerManager) terminate() error {
 	return fmt.Errorf("kube-controller-manager did not stop within %s of SIGTERM; killed it", controllerManagerStopTimeout)
 }
 
-// writeKubeconfig writes cfg, a client certificate configuration from
-// AddUser, as a kubeconfig file that only the owner can read.
-func writeKubeconfig(path string, cfg *rest.Config) error {
+// WriteKubeconfig writes cfg, a client certificate configuration from
+// AddUser, as a kubeconfig file that only the owner can read: what a
+// process of its own (kube-controller-manager, a manager binary) is given.
+func WriteKubeconfig(path string, cfg *rest.Config) error {
 	kubeconfig := clientcmdapi.NewConfig()
 	kubeconfig.Clusters["local"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
 	kubeconfig.AuthInfos["user"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData}

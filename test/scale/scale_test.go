@@ -35,8 +35,6 @@ import (
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corev1 "k8s.io/api/core/v1"
@@ -333,7 +331,7 @@ func startOperator(b *testing.B, cp *controlplane.ControlPlane) *operatorProcess
 		b.Fatal(err)
 	}
 	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := writeKubeconfig(kubeconfig, cfg); err != nil {
+	if err := controlplane.WriteKubeconfig(kubeconfig, cfg); err != nil {
 		b.Fatal(err)
 	}
 	log, err := os.Create(filepath.Join(dir, "operator.log"))
@@ -435,13 +433,4 @@ func (p *operatorProcess) peakRSS(b *testing.B) int64 {
 	}
 	b.Fatal("no VmHWM in /proc status")
 	return 0
-}
-
-func writeKubeconfig(path string, cfg *rest.Config) error {
-	c := clientcmdapi.NewConfig()
-	c.Clusters["local"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	c.AuthInfos["partner-operator"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData}
-	c.Contexts["local"] = &clientcmdapi.Context{Cluster: "local", AuthInfo: "partner-operator"}
-	c.CurrentContext = "local"
-	return clientcmd.WriteToFile(*c, path)
 }
