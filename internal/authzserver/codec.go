@@ -1,47 +1,56 @@
 package authzserver
 
-// SubjectAccessReviews in and out, with encoding/json/v2.
+// SubjectAccessReviews in.
 //
 // A review is decoded into the k8s type itself, authorizationv1.SubjectAccessReview,
-// and answered by encoding that same value with its status set: what the
-// kube-apiserver's own subjectaccessreviews endpoint does. v2 reads the k8s
-// type as encoding/json does (TypeMeta's `json:""` embeds it, metav1.Time's
-// UnmarshalJSON and MarshalJSON are called) but for the rules below.
+// in two steps:
 //
-// Decoding is strict where a review could otherwise mean two things to two
-// readers (FuzzCodecMatchesKubernetesDecoder checks it against the
-// apiserver's own decoder, sigs.k8s.io/json):
+//  1. encoding/json/jsontext checks that the body is I-JSON (RFC 7493):
+//     valid syntax and UTF-8, no unpaired surrogate escape, no member name
+//     given twice in any object (known or not, escaped or not), one value
+//     and nothing after it but whitespace, at most 10,000 levels deep.
+//  2. A walk over that validated text maps it onto the k8s type's schema,
+//     with encoding/json's rules for it: member names match exactly ("User"
+//     or "ſpec" is an unknown member, not user or spec); unknown members are
+//     stepped over, as the apiserver does (a newer apiserver may send fields
+//     this type does not know); a known member of the wrong JSON type is an
+//     error, even where the webhook does not read it (metadata, uid,
+//     status), as it is to the apiserver; null leaves a member at its zero
+//     value. metadata, whose schema is large and which the apiserver sends
+//     empty, is read by encoding/json/v2 when it is not empty.
 //
-//   - a member name given twice in any object, known or not, is an error
-//     (encoding/json took the last; the apiserver's decoder in strict mode
-//     reports it);
-//   - member names match the k8s type's exactly: "User" or "ſpec" is an
-//     unknown member, not user or spec (encoding/json folded case);
-//   - unknown members are ignored, after a syntax check, as the apiserver
-//     does: a newer apiserver may send fields this type does not know;
-//   - invalid UTF-8 and unpaired surrogate escapes are errors (encoding/json
-//     replaced them with U+FFFD, so that two different usernames could
-//     decode alike);
-//   - anything after the review but whitespace is an error.
+// Every check a review's security rests on is jsontext's; the walk needs no
+// syntax checks of its own, because every byte it steps over is valid JSON.
+// FuzzCodecMatchesKubernetesDecoder checks the result against the
+// apiserver's own decoder, sigs.k8s.io/json in strict mode.
+//
+// Why not encoding/json/v2's Unmarshal, or jsontext's token reader? Both
+// were measured (BENCHMARKS.md, "Issue 14's measurement"): a review cost
+// 8.5 µs with Unmarshal and 5 µs with jsontext's ReadToken/ReadValue per
+// member, about 65 ns a call, against 1 µs for jsontext to validate the
+// whole body at once, and the throughput of the webhook fell to 0.85 of the
+// HTTPS floor. Validating once and walking the text costs about 3 µs.
 //
 // Size and depth are bounded: the handler reads at most MaxBodyBytes through
-// http.MaxBytesReader, and jsontext rejects nesting deeper than 10,000 (a
-// fixed limit, the same as encoding/json's; this Go has no option to lower
-// it). An unknown member is skipped token by token by jsontext's state
-// machine, which keeps 8 bytes per level on a slice, not Go recursion; the
-// k8s type itself nests only a few levels. So 64 KiB of brackets are
-// rejected at level 10,001 after at most 80 KB of state.
+// http.MaxBytesReader, jsontext rejects nesting deeper than 10,000 (a fixed
+// limit, the same as encoding/json's) with a stack of 8 bytes a level, and
+// the walk steps over unknown values by counting brackets, never by
+// recursion; it nests only as deep as the review's schema.
 
 import (
-	jsonv1 "encoding/json"
+	"bytes"
 	"encoding/json/jsontext"
 	"encoding/json/v2"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"strings"
+	"sync"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/roompro/partner-operator/internal/authz"
 )
@@ -60,29 +69,25 @@ var decodeOptions = json.JoinOptions(
 	json.RejectUnknownMembers(false),
 )
 
-// encodeOptions write what encoding/json, and so the apiserver's own
-// endpoint, writes for the k8s type, where v2's defaults differ:
-//
-//   - `omitempty` omits false and 0 (the option lives in encoding/json);
-//     v2's omits only empty JSON values, and would write "denied":false and
-//     "generation":0;
-//   - a nil slice or map is null (an extra value sent as null), not [] or {};
-//   - invalid UTF-8 in a reason becomes U+FFFD rather than an unanswered
-//     review (decoded strings are valid UTF-8 already).
-//
-// Unlike encoding/json, v2 does not escape <, > and & (no JSON reader
-// cares); TestAnswerIsTheApiserversEncoding compares the two.
-var encodeOptions = json.JoinOptions(
-	jsonv1.OmitEmptyWithLegacySemantics(true),
-	json.FormatNilSliceAsNull(true),
-	json.FormatNilMapAsNull(true),
-	jsontext.AllowInvalidUTF8(true),
-)
+// A reviewReader decodes one review at a time; they are reused. It walks
+// the body's text only after jsontext has validated it, so the walk needs
+// no syntax checks of its own: every byte it steps over is valid JSON.
+type reviewReader struct {
+	body bytes.Buffer
+	// text is the whole body: a string without an escape is cut from it
+	// rather than copied.
+	text string
+	pos  int
+}
+
+var reviewReaders = sync.Pool{New: func() any { return &reviewReader{} }}
 
 // decodeReview reads one review from body and validates it.
 func decodeReview(body io.Reader) (*authorizationv1.SubjectAccessReview, error) {
+	r := reviewReaders.Get().(*reviewReader)
+	defer r.release()
 	review := &authorizationv1.SubjectAccessReview{}
-	if err := json.UnmarshalRead(body, review, decodeOptions); err != nil {
+	if err := r.read(body, review); err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return nil, fmt.Errorf("the review is larger than %d bytes", MaxBodyBytes)
 		}
@@ -92,6 +97,425 @@ func decodeReview(body io.Reader) (*authorizationv1.SubjectAccessReview, error) 
 		return nil, err
 	}
 	return review, nil
+}
+
+func (r *reviewReader) read(body io.Reader, review *authorizationv1.SubjectAccessReview) error {
+	if _, err := r.body.ReadFrom(body); err != nil {
+		return err
+	}
+	// I-JSON (RFC 7493): one value, valid syntax and UTF-8, no name
+	// repeated in any object, at most 10,000 levels deep.
+	if !jsontext.Value(r.body.Bytes()).IsValid() {
+		return invalidJSON(r.body.Bytes())
+	}
+	r.text, r.pos = r.body.String(), 0
+	return readObject(r, review, reviewMember)
+}
+
+// invalidJSON says what is wrong with a body that is not I-JSON: jsontext's
+// decoder reads it again to find out.
+func invalidJSON(body []byte) error {
+	dec := jsontext.NewDecoder(bytes.NewReader(body), decodeOptions)
+	_, err := dec.ReadValue()
+	if err == nil {
+		if _, err = dec.ReadToken(); err == io.EOF {
+			err = nil
+		}
+		err = errors.Join(errors.New("data after the review"), err)
+	}
+	return err
+}
+
+// release returns r to the pool. The review keeps the text its strings are
+// cut from.
+func (r *reviewReader) release() {
+	r.text = ""
+	if r.body.Cap() > 4<<10 {
+		r.body = bytes.Buffer{} // a rare large review does not stay in the pool
+	}
+	r.body.Reset()
+	reviewReaders.Put(r)
+}
+
+// emptyMetadata is what the apiserver sends as a review's metadata.
+const emptyMetadata = `{"creationTimestamp":null}`
+
+func reviewMember(r *reviewReader, review *authorizationv1.SubjectAccessReview, name string) error {
+	switch name {
+	case "apiVersion":
+		return field("apiVersion", readString(r, &review.APIVersion))
+	case "kind":
+		return field("kind", readString(r, &review.Kind))
+	case "metadata":
+		if v := r.value(); v != emptyMetadata {
+			return field("metadata", json.Unmarshal([]byte(v), &review.ObjectMeta, decodeOptions))
+		}
+		return nil
+	case "spec":
+		return field("spec", readObject(r, &review.Spec, specMember))
+	case "status":
+		return field("status", readObject(r, &review.Status, statusMember))
+	}
+	r.value()
+	return nil
+}
+
+func specMember(r *reviewReader, s *authorizationv1.SubjectAccessReviewSpec, name string) error {
+	switch name {
+	case "resourceAttributes":
+		return field("resourceAttributes", readOptional(r, &s.ResourceAttributes, resourceMember))
+	case "nonResourceAttributes":
+		return field("nonResourceAttributes", readOptional(r, &s.NonResourceAttributes, nonResourceMember))
+	case "user":
+		return field("user", readString(r, &s.User))
+	case "groups":
+		return field("groups", readStrings(r, &s.Groups))
+	case "extra":
+		return field("extra", readExtra(r, &s.Extra))
+	case "uid":
+		return field("uid", readString(r, &s.UID))
+	}
+	r.value()
+	return nil
+}
+
+func resourceMember(r *reviewReader, a *authorizationv1.ResourceAttributes, name string) error {
+	switch name {
+	case "namespace":
+		return field("namespace", readString(r, &a.Namespace))
+	case "verb":
+		return field("verb", readString(r, &a.Verb))
+	case "group":
+		return field("group", readString(r, &a.Group))
+	case "version":
+		return field("version", readString(r, &a.Version))
+	case "resource":
+		return field("resource", readString(r, &a.Resource))
+	case "subresource":
+		return field("subresource", readString(r, &a.Subresource))
+	case "name":
+		return field("name", readString(r, &a.Name))
+	case "fieldSelector":
+		return field("fieldSelector", readOptional(r, &a.FieldSelector, fieldSelectorMember))
+	case "labelSelector":
+		return field("labelSelector", readOptional(r, &a.LabelSelector, labelSelectorMember))
+	}
+	r.value()
+	return nil
+}
+
+func nonResourceMember(r *reviewReader, a *authorizationv1.NonResourceAttributes, name string) error {
+	switch name {
+	case "path":
+		return field("path", readString(r, &a.Path))
+	case "verb":
+		return field("verb", readString(r, &a.Verb))
+	}
+	r.value()
+	return nil
+}
+
+func fieldSelectorMember(r *reviewReader, s *authorizationv1.FieldSelectorAttributes, name string) error {
+	switch name {
+	case "rawSelector":
+		return field("rawSelector", readString(r, &s.RawSelector))
+	case "requirements":
+		return field("requirements", readArray(r, &s.Requirements, func(r *reviewReader, req *metav1.FieldSelectorRequirement) error {
+			return readObject(r, &requirement{&req.Key, (*string)(&req.Operator), &req.Values}, requirementMember)
+		}))
+	}
+	r.value()
+	return nil
+}
+
+func labelSelectorMember(r *reviewReader, s *authorizationv1.LabelSelectorAttributes, name string) error {
+	switch name {
+	case "rawSelector":
+		return field("rawSelector", readString(r, &s.RawSelector))
+	case "requirements":
+		return field("requirements", readArray(r, &s.Requirements, func(r *reviewReader, req *metav1.LabelSelectorRequirement) error {
+			return readObject(r, &requirement{&req.Key, (*string)(&req.Operator), &req.Values}, requirementMember)
+		}))
+	}
+	r.value()
+	return nil
+}
+
+// requirement is the schema label and field selector requirements share.
+type requirement struct {
+	key, operator *string
+	values        *[]string
+}
+
+func requirementMember(r *reviewReader, req *requirement, name string) error {
+	switch name {
+	case "key":
+		return field("key", readString(r, req.key))
+	case "operator":
+		return field("operator", readString(r, req.operator))
+	case "values":
+		return field("values", readStrings(r, req.values))
+	}
+	r.value()
+	return nil
+}
+
+func statusMember(r *reviewReader, s *authorizationv1.SubjectAccessReviewStatus, name string) error {
+	switch name {
+	case "allowed":
+		return field("allowed", readBool(r, &s.Allowed))
+	case "denied":
+		return field("denied", readBool(r, &s.Denied))
+	case "reason":
+		return field("reason", readString(r, &s.Reason))
+	case "evaluationError":
+		return field("evaluationError", readString(r, &s.EvaluationError))
+	}
+	r.value()
+	return nil
+}
+
+// The readers below decode as encoding/json does into the k8s type: null
+// leaves the value as it is (zero, since no member is given twice), an
+// empty array or object makes an empty, non-nil slice or map.
+
+// readObject reads an object, or null, into v: member reads the value of
+// each member, given its name.
+func readObject[T any](r *reviewReader, v *T, member func(*reviewReader, *T, string) error) error {
+	if open, err := r.begin('{', "an object"); !open {
+		return err
+	}
+	for r.more('}') {
+		if err := member(r, v, r.name()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readOptional reads an object into a new *p, or null into nil.
+func readOptional[T any](r *reviewReader, p **T, member func(*reviewReader, *T, string) error) error {
+	if r.peek() == 'n' {
+		r.value()
+		return nil
+	}
+	*p = new(T)
+	return readObject(r, *p, member)
+}
+
+// readArray reads an array into a new slice, or null into nil.
+func readArray[T any](r *reviewReader, p *[]T, elem func(*reviewReader, *T) error) error {
+	if open, err := r.begin('[', "an array"); !open {
+		return err
+	}
+	s := []T{}
+	for r.more(']') {
+		s = append(s, *new(T))
+		if err := elem(r, &s[len(s)-1]); err != nil {
+			return field(fmt.Sprintf("[%d]", len(s)-1), err)
+		}
+	}
+	*p = s
+	return nil
+}
+
+// readStrings reads an array of strings into a new slice, or null into nil.
+func readStrings(r *reviewReader, p *[]string) error {
+	if open, err := r.begin('[', "an array"); !open {
+		return err
+	}
+	var buf [8]string // most arrays of a review are short: one allocation each
+	s := buf[:0]
+	for r.more(']') {
+		s = append(s, "")
+		if err := readString(r, &s[len(s)-1]); err != nil {
+			return field(fmt.Sprintf("[%d]", len(s)-1), err)
+		}
+	}
+	*p = slices.Clone(s) // not nil, even when empty
+	return nil
+}
+
+// readExtra reads spec.extra: an object of string arrays, or null.
+func readExtra(r *reviewReader, p *map[string]authorizationv1.ExtraValue) error {
+	if open, err := r.begin('{', "an object"); !open {
+		return err
+	}
+	extra := map[string]authorizationv1.ExtraValue{}
+	for r.more('}') {
+		key := r.name()
+		var values []string
+		if err := readStrings(r, &values); err != nil {
+			return field(key, err)
+		}
+		extra[key] = values
+	}
+	*p = extra
+	return nil
+}
+
+func readString(r *reviewReader, s *string) error {
+	switch r.peek() {
+	case '"':
+		*s = r.string()
+	case 'n':
+		r.value()
+	default:
+		return r.wrongKind("a string")
+	}
+	return nil
+}
+
+func readBool(r *reviewReader, b *bool) error {
+	switch r.peek() {
+	case 't', 'f':
+		*b = r.value() == "true"
+	case 'n':
+		r.value()
+	default:
+		return r.wrongKind("a boolean")
+	}
+	return nil
+}
+
+// The steps of the walk. Each starts where the last one ended, before any
+// whitespace.
+
+// peek returns the first byte of the next token.
+func (r *reviewReader) peek() byte {
+	for {
+		switch c := r.text[r.pos]; c {
+		case ' ', '\t', '\n', '\r':
+			r.pos++
+		default:
+			return c
+		}
+	}
+}
+
+// begin steps into an object or array (open is '{' or '['); open is false,
+// with no error, for null.
+func (r *reviewReader) begin(open byte, want string) (bool, error) {
+	switch r.peek() {
+	case open:
+		r.pos++
+		return true, nil
+	case 'n':
+		r.value()
+		return false, nil
+	}
+	return false, r.wrongKind(want)
+}
+
+// more steps over the comma before the next member or element, or over
+// the close that ends the object or array and says there is none.
+func (r *reviewReader) more(close byte) bool {
+	switch r.peek() {
+	case close:
+		r.pos++
+		return false
+	case ',':
+		r.pos++
+	}
+	return true
+}
+
+// name reads a member's name and the colon after it.
+func (r *reviewReader) name() string {
+	r.peek()
+	name := r.string()
+	r.peek()
+	r.pos++ // the colon
+	return name
+}
+
+// string reads a string: a substring of the text when it has no escape,
+// the common case, else the escapes decoded by jsontext.
+func (r *reviewReader) string() string {
+	start := r.pos
+	end := start + 1 + strings.IndexByte(r.text[start+1:], '"')
+	if strings.IndexByte(r.text[start+1:end], '\\') < 0 {
+		r.pos = end + 1
+		return r.text[start+1 : end]
+	}
+	for r.pos = start + 1; r.text[r.pos] != '"'; r.pos++ {
+		if r.text[r.pos] == '\\' {
+			r.pos++ // the escaped byte, which may be a quote
+		}
+	}
+	r.pos++
+	s, _ := jsontext.AppendUnquote(nil, r.text[start:r.pos]) // valid: jsontext checked it
+	return string(s)
+}
+
+// value steps over one value of any kind and returns its text. Nesting
+// is counted, not recursed into.
+func (r *reviewReader) value() string {
+	r.peek()
+	start, depth := r.pos, 0
+	for {
+		switch r.peek() {
+		case '{', '[':
+			depth++
+			r.pos++
+		case '}', ']':
+			depth--
+			r.pos++
+		case '"':
+			r.string()
+		case ',', ':': // inside an object or array: depth > 0
+			r.pos++
+			continue
+		default: // a number, true, false or null: up to the next delimiter
+			for r.pos < len(r.text) && !strings.ContainsRune(" \t\n\r,:]}", rune(r.text[r.pos])) {
+				r.pos++
+			}
+		}
+		if depth == 0 {
+			return r.text[start:r.pos]
+		}
+	}
+}
+
+// wrongKind is the error for a value of another kind than want.
+func (r *reviewReader) wrongKind(want string) error {
+	kind := "a number"
+	switch r.peek() {
+	case '{':
+		kind = "an object"
+	case '[':
+		kind = "an array"
+	case '"':
+		kind = "a string"
+	case 't', 'f':
+		kind = "a boolean"
+	}
+	return fmt.Errorf("want %s, not %s", want, kind)
+}
+
+// fieldError names the member whose value is wrong: spec.groups[1].
+type fieldError struct {
+	path string
+	err  error
+}
+
+func (e *fieldError) Error() string { return e.path + ": " + e.err.Error() }
+func (e *fieldError) Unwrap() error { return e.err }
+
+// field prefixes err's path with name.
+func field(name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if fe, ok := errors.AsType[*fieldError](err); ok && fe == err {
+		sep := "."
+		if fe.path[0] == '[' {
+			sep = ""
+		}
+		fe.path = name + sep + fe.path
+		return fe
+	}
+	return &fieldError{path: name, err: err}
 }
 
 // validate applies the rules a review must meet before it is decided.
@@ -138,16 +562,4 @@ func requestOf(spec *authorizationv1.SubjectAccessReviewSpec) *authz.Request {
 		}
 	}
 	return req
-}
-
-// encodeAnswer sets the review's status to the decision and encodes the
-// review: apiVersion, kind, metadata and spec as they came, and the status
-// the apiserver's webhook authorizer reads.
-func encodeAnswer(review *authorizationv1.SubjectAccessReview, d authz.Decision) ([]byte, error) {
-	review.Status = authorizationv1.SubjectAccessReviewStatus{
-		Allowed: d.Verdict == authz.Allow,
-		Denied:  d.Verdict == authz.Deny,
-		Reason:  d.Reason,
-	}
-	return json.Marshal(review, encodeOptions)
 }
