@@ -131,10 +131,15 @@ func run(defaultPath, certManagerPath, rolesPath, out string) error {
 
 // templates turns the renders into chart templates: one file per object of
 // the default render (the Namespace left to --create-namespace), the
-// cert-manager-only objects behind a condition, and the customer roles.
+// objects of only one of the two renders behind a condition, and the
+// customer roles.
 func templates(defaults, certManager, roles []string) (map[string]string, error) {
 	files := map[string]string{}
-	inDefault := map[string]bool{}
+	inDefault, inCertManager := map[string]bool{}, map[string]bool{}
+	for _, doc := range certManager {
+		kind, name := kindName(doc)
+		inCertManager[kind+"/"+name] = true
+	}
 	for _, doc := range defaults {
 		kind, name := kindName(doc)
 		inDefault[kind+"/"+name] = true
@@ -149,6 +154,9 @@ func templates(defaults, certManager, roles []string) (map[string]string, error)
 		case "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration":
 			doc = strings.Replace(doc, "metadata:\n", "metadata:\n{{- if eq .Values.certificates.mode \"cert-manager\" }}\n"+
 				"  annotations:\n    cert-manager.io/inject-ca-from: partner-operator-system/partner-operator-serving-cert\n{{- end }}\n", 1)
+		}
+		if !inCertManager[kind+"/"+name] { // the self-signed provisioning's roles
+			doc = "{{- if ne .Values.certificates.mode \"cert-manager\" }}\n" + doc + "{{- end }}\n"
 		}
 		files[fileName(kind, name)] = header + doc
 	}

@@ -376,3 +376,71 @@ func TestTheHeartbeatIsAllowedInTheManagersNamespaceOnly(t *testing.T) {
 		}
 	}
 }
+
+// The ValidatingAdmissionPolicy that confines the manager's writes of its
+// webhook configurations to their caBundle names the manager's
+// ServiceAccount and both configurations as they render (kustomize rewrites
+// no CEL), and is bound; with cert-manager, which writes the caBundle, the
+// manager holds no role on Secrets or webhook configurations at all.
+func TestTheWebhookConfigurationsAreTheManagersForTheirCABundleOnly(t *testing.T) {
+	for _, overlay := range []string{"config/default", "config/cert-manager"} {
+		objs := render(t, overlay)
+		var policy *admissionregistrationv1.ValidatingAdmissionPolicy
+		var binding *admissionregistrationv1.ValidatingAdmissionPolicyBinding
+		var pod corev1.PodSpec
+		var namespace string
+		var configurations []string
+		for _, o := range objs {
+			switch o.GetKind() {
+			case "ValidatingAdmissionPolicy":
+				policy = convert[admissionregistrationv1.ValidatingAdmissionPolicy](t, o)
+			case "ValidatingAdmissionPolicyBinding":
+				binding = convert[admissionregistrationv1.ValidatingAdmissionPolicyBinding](t, o)
+			case "Deployment":
+				pod, namespace = convert[appsv1.Deployment](t, o).Spec.Template.Spec, o.GetNamespace()
+			case "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration":
+				configurations = append(configurations, o.GetName())
+			}
+		}
+		if policy == nil || binding == nil {
+			t.Fatalf("%s: no ValidatingAdmissionPolicy and binding for the webhook configurations", overlay)
+		}
+		if binding.Spec.PolicyName != policy.Name || !slices.Equal(binding.Spec.ValidationActions, []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}) ||
+			binding.Namespace != "" || policy.Namespace != "" {
+			t.Errorf("%s: the binding %+v does not deny by the policy %s (both cluster-scoped)", overlay, binding.Spec, policy.Name)
+		}
+		if policy.Spec.FailurePolicy == nil || *policy.Spec.FailurePolicy != admissionregistrationv1.Fail {
+			t.Errorf("%s: the policy must fail closed", overlay)
+		}
+		user := "'system:serviceaccount:" + namespace + ":" + pod.ServiceAccountName + "'"
+		if len(policy.Spec.MatchConditions) != 1 || !strings.Contains(policy.Spec.MatchConditions[0].Expression, user) {
+			t.Errorf("%s: the policy does not match the manager's user %s: %+v", overlay, user, policy.Spec.MatchConditions)
+		}
+		own := ""
+		for _, v := range policy.Spec.Variables {
+			if v.Name == "own" {
+				own = v.Expression
+			}
+		}
+		for _, name := range configurations {
+			if !strings.Contains(own, "'"+name+"'") {
+				t.Errorf("%s: the policy's own configurations %s lack %s", overlay, own, name)
+			}
+		}
+		if overlay != "config/cert-manager" {
+			continue
+		}
+		for _, o := range objs {
+			if o.GetKind() != "ClusterRole" && o.GetKind() != "Role" {
+				continue
+			}
+			for _, rule := range convert[rbacv1.ClusterRole](t, o).Rules {
+				for _, r := range rule.Resources {
+					if r == "secrets" || strings.HasSuffix(r, "webhookconfigurations") {
+						t.Errorf("%s: %s %s grants %v on %s, which cert-manager writes", overlay, o.GetKind(), o.GetName(), rule.Verbs, r)
+					}
+				}
+			}
+		}
+	}
+}
