@@ -29,6 +29,7 @@ import (
 	"github.com/roompro/partner-operator/internal/freshness"
 	"github.com/roompro/partner-operator/internal/operator"
 	"github.com/roompro/partner-operator/internal/webhookauth"
+	"github.com/roompro/partner-operator/internal/webhookserver"
 )
 
 // The values of --cert-provisioning.
@@ -37,6 +38,12 @@ const (
 	SelfSignedCertificates = "self-signed"
 )
 
+// DefaultGracefulShutdownTimeout is the default of --graceful-shutdown-timeout:
+// longer than the webhook server's request deadline, so that a request in
+// flight at SIGTERM is answered, and short enough for config/manager's
+// terminationGracePeriodSeconds (30 s) after its preStop delay (10 s).
+const DefaultGracefulShutdownTimeout = 15 * time.Second
+
 // Options are the manager's command-line options.
 type Options struct {
 	MetricsAddr   string
@@ -44,6 +51,10 @@ type Options struct {
 	ProbeAddr     string
 	PprofAddr     string
 	LeaderElect   bool
+
+	// GracefulShutdownTimeout bounds the manager's stop after SIGTERM.
+	GracefulShutdownTimeout time.Duration
+
 	// WebhookHost is the address the webhook server binds to; "" is every
 	// interface. It has no flag: cmd/local sets it to its control plane's.
 	WebhookHost    string
@@ -91,6 +102,9 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.PprofAddr, "pprof-bind-address", "0", "The address of the Go profiling endpoints (/debug/pprof/); \"0\" disables them.")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false,
 		"Enable leader election, so that only one replica reconciles at a time. Every replica serves the webhooks.")
+	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", DefaultGracefulShutdownTimeout,
+		"How long the manager may take to stop after SIGTERM: the webhook server finishes the requests in flight (each at most "+
+			webhookserver.DefaultRequestTimeout.String()+"). Keep the pod's terminationGracePeriodSeconds above its preStop delay plus this.")
 	fs.IntVar(&o.WebhookPort, "webhook-port", 9443, "The port of the webhook server (admission webhooks and /authorize).")
 	fs.StringVar(&o.WebhookCertDir, "webhook-cert-dir", filepath.Join(os.TempDir(), "k8s-webhook-server", "serving-certs"),
 		"The directory with the webhook server's tls.crt and tls.key.")
@@ -162,6 +176,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		PprofBindAddress:       o.PprofAddr,
 		Freshness:              o.freshness(),
 	}
+	opts.GracefulShutdownTimeout = o.GracefulShutdownTimeout
 	if o.LeaderElect {
 		opts.LeaderElection = &operator.LeaderElection{}
 	}
