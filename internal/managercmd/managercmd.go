@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
@@ -256,6 +258,18 @@ func provisionCertificate(ctx context.Context, cfg *rest.Config, o Options) (*ce
 	c, err := client.New(cfg, client.Options{Scheme: operator.NewScheme()})
 	if err != nil {
 		return nil, fmt.Errorf("creating a client for certificate provisioning: %w", err)
+	}
+	// Never take over a Secret that cert-manager writes (config/default
+	// re-applied over config/cert-manager): refuse to start, and say why.
+	secret := &corev1.Secret{}
+	switch err := c.Get(ctx, client.ObjectKey{Namespace: o.Namespace, Name: o.CertSecret}, secret); {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return nil, fmt.Errorf("reading the webhook certificate Secret %s/%s: %w", o.Namespace, o.CertSecret, err)
+	default:
+		if err := certs.CheckSelfSignedMayTakeOver(secret); err != nil {
+			return nil, err
+		}
 	}
 	svc := o.WebhookService
 	p := &certs.Provisioner{
