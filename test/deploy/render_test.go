@@ -21,7 +21,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
+	apiresource "k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -570,7 +570,7 @@ func TestTheManagerStaysAvailable(t *testing.T) {
 	// The memory request covers what the 100,000-room benchmark measured.
 	peak := benchmarkedPeakMiB(t)
 	request, limit := c.Resources.Requests.Memory(), c.Resources.Limits.Memory()
-	if request.Cmp(resource.MustParse(fmt.Sprintf("%dMi", peak))) < 0 {
+	if request.Cmp(apiresource.MustParse(fmt.Sprintf("%dMi", peak))) < 0 {
 		t.Errorf("the manager requests %s of memory; the 100k-room benchmark peaked at %d MiB (BENCHMARKS.md)", request, peak)
 	}
 	if limit.IsZero() || limit.Cmp(*request) < 0 {

@@ -110,10 +110,10 @@ func TestTheOperatorChangesOnlyTheCABundle(t *testing.T) {
 		}),
 		"another server": patchValidating(sa, func(c *admissionregistrationv1.ValidatingWebhookConfiguration) {
 			c.Webhooks[0].ClientConfig.Service = nil
-			c.Webhooks[0].ClientConfig.URL = ptr.To("https://attacker.example.com/validate")
+			c.Webhooks[0].ClientConfig.URL = new("https://attacker.example.com/validate")
 		}),
 		"another path": patchMutating(sa, func(c *admissionregistrationv1.MutatingWebhookConfiguration) {
-			c.Webhooks[0].ClientConfig.Service.Path = ptr.To("/elsewhere")
+			c.Webhooks[0].ClientConfig.Service.Path = new("/elsewhere")
 		}),
 		"a namespaceSelector that exempts a namespace": patchValidating(sa, func(c *admissionregistrationv1.ValidatingWebhookConfiguration) {
 			c.Webhooks[0].NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"audited": "never"}}

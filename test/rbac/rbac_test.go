@@ -249,7 +249,7 @@ func holdLeadership(t *testing.T, admin client.Client) {
 	if err := admin.Create(ctx, &coordinationv1.Lease{
 		ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: operator.LeaderElectionID},
 		Spec: coordinationv1.LeaseSpec{
-			HolderIdentity: ptr.To("a-replica-that-is-gone"), LeaseDurationSeconds: ptr.To[int32](3600),
+			HolderIdentity: new("a-replica-that-is-gone"), LeaseDurationSeconds: ptr.To[int32](3600),
 			AcquireTime: &now, RenewTime: &now,
 		},
 	}); err != nil {
