@@ -6,7 +6,18 @@ K8S_VERSION ?= v1.37.2
 ENVTEST_DIR ?= $(CURDIR)/bin/k8s/$(K8S_VERSION)
 KUBECTL ?= $(ENVTEST_DIR)/kubectl
 LOCAL_KUBECONFIG ?= bin/local/kubeconfig
-IMG ?= ghcr.io/roompro/partner-operator:dev
+# The release this tree is: VERSION is the one place it is written. `make
+# manifests` puts its image tag (v$(VERSION)) into config/manager, from which
+# config/default, the chart and dist/install.yaml take it; `make deploy`
+# deploys IMG, that release unless told otherwise (a tag or a digest:
+# IMG=ghcr.io/roompro/partner-operator@sha256:...).
+VERSION := $(shell cat $(CURDIR)/VERSION)
+RELEASE_IMG = ghcr.io/roompro/partner-operator:v$(VERSION)
+IMG ?= $(RELEASE_IMG)
+# The overlay `make deploy` applies: config/default (the operator issues its
+# own webhook certificates) or config/cert-manager. Re-apply the one that was
+# installed (docs/upgrade.md).
+OVERLAY ?= config/default
 CONTROLLER_GEN ?= go tool controller-gen
 # Extra flags for `go test`, for example GO_TEST_FLAGS=-v or -run=Expiry.
 GO_TEST_FLAGS ?=
@@ -33,6 +44,7 @@ help: ## Show the targets.
 .PHONY: manifests
 manifests: ## Generate the CRDs, RBAC and webhook configurations from the markers in the code.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./..." output:crd:artifacts:config=config/crd/bases
+	@sed -i.bak 's|^  newTag: .*|  newTag: v$(VERSION)|' config/manager/kustomization.yaml && rm config/manager/kustomization.yaml.bak
 
 .PHONY: generate
 generate: ## Generate the DeepCopy methods of the API types.
@@ -167,15 +179,23 @@ helm-chart: setup-envtest ## Regenerate the Helm chart dist/chart from config/ (
 	$(KUBECTL) kustomize config/customer-roles > "$$tmp/roles.yaml"; \
 	go run ./hack/helmchart -default "$$tmp/default.yaml" -cert-manager "$$tmp/cert-manager.yaml" -roles "$$tmp/roles.yaml" -out dist/chart
 
+# render-with-img renders the overlay $(1) with the manager's image IMG.
+render-with-img = $(KUBECTL) kustomize $(1) | sed 's|image: $(RELEASE_IMG)$$|image: $(IMG)|'
+
 .PHONY: deploy
-deploy: setup-envtest ## Deploy the manager and the customer roles into the cluster of KUBECONFIG.
-	$(KUBECTL) apply --server-side -k config/default
+deploy: setup-envtest ## Deploy the manager (IMG, OVERLAY) and the customer roles into the cluster of KUBECONFIG.
+	@# config/default over an install of config/cert-manager would switch it
+	@# to self-signed certificates: refused (docs/upgrade.md).
+	@if [ "$(OVERLAY)" != config/cert-manager ] && \
+		$(KUBECTL) get certificates.cert-manager.io -n partner-operator-system partner-operator-serving-cert >/dev/null 2>&1; then \
+		echo "the cluster's partner-operator takes its certificate from cert-manager: run make deploy OVERLAY=config/cert-manager (docs/upgrade.md)"; exit 1; fi
+	$(call render-with-img,$(OVERLAY)) | $(KUBECTL) apply --server-side -f -
 	$(KUBECTL) apply --server-side -k config/customer-roles
 
 .PHONY: build-installer
-build-installer: setup-envtest ## Render config/default (with IMG) into one dist/install.yaml.
+build-installer: setup-envtest ## Render OVERLAY (with IMG) into one dist/install.yaml.
 	mkdir -p dist
-	{ $(KUBECTL) kustomize config/default | sed 's|ghcr.io/roompro/partner-operator:dev|$(IMG)|'; \
+	{ $(call render-with-img,$(OVERLAY)); \
 	  echo "---"; $(KUBECTL) kustomize config/customer-roles; } > dist/install.yaml
 	@echo "wrote dist/install.yaml; install with: kubectl apply --server-side -f dist/install.yaml"
 

@@ -20,13 +20,28 @@ import (
 	"github.com/roompro/partner-operator/internal/deadline"
 )
 
-// The manager's RBAC, generated into config/rbac/role.yaml by `make manifests`.
-// +kubebuilder:rbac:groups=partners.roompro.io,resources=rooms;partnerinvitations;partnerlinks;partnerroles;roomassignments;partnerorganizations,verbs=get;list;watch
-// +kubebuilder:rbac:groups=partners.roompro.io,resources=rooms;partnerlinks,verbs=update;patch
+// The manager's RBAC, generated into config/rbac/role.yaml by `make manifests`:
+// exactly the verbs its calls need, which test/rbac proves by running the
+// operator with nothing else.
+// Every kind is cached (list and watch); all but rooms are also read live
+// (get) where a stale cache would mislead: the API reader of the
+// controllers and of the admission webhooks.
+// +kubebuilder:rbac:groups=partners.roompro.io,resources=partnerinvitations;partnerlinks;partnerroles;roomassignments;partnerorganizations,verbs=get;list;watch
+// Rooms are written by a merge patch of their labels (roomaccess_controller.go),
+// links by an update that adds or removes the finalizer.
+// +kubebuilder:rbac:groups=partners.roompro.io,resources=rooms,verbs=list;watch;patch
+// +kubebuilder:rbac:groups=partners.roompro.io,resources=partnerlinks,verbs=update
 // +kubebuilder:rbac:groups=partners.roompro.io,resources=partnerroles;roomassignments,verbs=create;delete
-// +kubebuilder:rbac:groups=partners.roompro.io,resources=rooms/status;partnerinvitations/status;partnerlinks/status;partnerroles/status;roomassignments/status;partnerorganizations/status,verbs=get;update;patch
+// Status is written by a merge patch only (patchStatus, status.go).
+// +kubebuilder:rbac:groups=partners.roompro.io,resources=rooms/status;partnerinvitations/status;partnerlinks/status;partnerroles/status;roomassignments/status;partnerorganizations/status,verbs=patch
+// A link's children name it as their owner with blockOwnerDeletion, which
+// the OwnerReferencesPermissionEnforcement admission plugin allows only to
+// whoever may update the link's finalizers.
 // +kubebuilder:rbac:groups=partners.roompro.io,resources=partnerlinks/finalizers,verbs=update
-// +kubebuilder:rbac:groups=core;events.k8s.io,resources=events,verbs=create;patch
+// The recorder writes events.k8s.io/v1 Events: a create, and a patch when
+// an Event repeats (its series). Leader election's core Events are in
+// config/rbac/leader_election_role.yaml.
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // Namespaces are read to tell one that is being deleted (namespace.go).
 // +kubebuilder:rbac:groups=core,resources=namespaces,verbs=get;list;watch
 

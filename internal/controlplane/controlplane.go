@@ -77,6 +77,11 @@ type Options struct {
 	// which suites that never delete a namespace or rely on owner
 	// references need not pay.
 	ControllerManager bool
+
+	// AdmissionPlugins are admission plugins to enable besides the
+	// apiserver's defaults (--enable-admission-plugins), for example
+	// OwnerReferencesPermissionEnforcement, which some distributions enable.
+	AdmissionPlugins []string
 }
 
 // ControlPlane is a running etcd and kube-apiserver (and
@@ -123,6 +128,9 @@ func Start(opts Options) (*ControlPlane, error) {
 		if err := cp.prepareWebhooks(opts); err != nil {
 			return nil, errors.Join(err, cp.Stop())
 		}
+	}
+	if len(opts.AdmissionPlugins) > 0 {
+		env.ControlPlane.GetAPIServer().Configure().Set("enable-admission-plugins", strings.Join(opts.AdmissionPlugins, ","))
 	}
 	cp.startAttempted = true
 	cfg, err := env.Start()

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
@@ -29,6 +31,7 @@ import (
 	"github.com/roompro/partner-operator/internal/freshness"
 	"github.com/roompro/partner-operator/internal/operator"
 	"github.com/roompro/partner-operator/internal/webhookauth"
+	"github.com/roompro/partner-operator/internal/webhookserver"
 )
 
 // The values of --cert-provisioning.
@@ -37,6 +40,12 @@ const (
 	SelfSignedCertificates = "self-signed"
 )
 
+// DefaultGracefulShutdownTimeout is the default of --graceful-shutdown-timeout:
+// longer than the webhook server's request deadline, so that a request in
+// flight at SIGTERM is answered, and short enough for config/manager's
+// terminationGracePeriodSeconds (30 s) after its preStop delay (10 s).
+const DefaultGracefulShutdownTimeout = 15 * time.Second
+
 // Options are the manager's command-line options.
 type Options struct {
 	MetricsAddr   string
@@ -44,6 +53,10 @@ type Options struct {
 	ProbeAddr     string
 	PprofAddr     string
 	LeaderElect   bool
+
+	// GracefulShutdownTimeout bounds the manager's stop after SIGTERM.
+	GracefulShutdownTimeout time.Duration
+
 	// WebhookHost is the address the webhook server binds to; "" is every
 	// interface. It has no flag: cmd/local sets it to its control plane's.
 	WebhookHost    string
@@ -91,6 +104,9 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.PprofAddr, "pprof-bind-address", "0", "The address of the Go profiling endpoints (/debug/pprof/); \"0\" disables them.")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false,
 		"Enable leader election, so that only one replica reconciles at a time. Every replica serves the webhooks.")
+	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", DefaultGracefulShutdownTimeout,
+		"How long the manager may take to stop after SIGTERM: the webhook server finishes the requests in flight (each at most "+
+			webhookserver.DefaultRequestTimeout.String()+"). Keep the pod's terminationGracePeriodSeconds above its preStop delay plus this.")
 	fs.IntVar(&o.WebhookPort, "webhook-port", 9443, "The port of the webhook server (admission webhooks and /authorize).")
 	fs.StringVar(&o.WebhookCertDir, "webhook-cert-dir", filepath.Join(os.TempDir(), "k8s-webhook-server", "serving-certs"),
 		"The directory with the webhook server's tls.crt and tls.key.")
@@ -162,6 +178,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		PprofBindAddress:       o.PprofAddr,
 		Freshness:              o.freshness(),
 	}
+	opts.GracefulShutdownTimeout = o.GracefulShutdownTimeout
 	if o.LeaderElect {
 		opts.LeaderElection = &operator.LeaderElection{}
 	}
@@ -241,6 +258,18 @@ func provisionCertificate(ctx context.Context, cfg *rest.Config, o Options) (*ce
 	c, err := client.New(cfg, client.Options{Scheme: operator.NewScheme()})
 	if err != nil {
 		return nil, fmt.Errorf("creating a client for certificate provisioning: %w", err)
+	}
+	// Never take over a Secret that cert-manager writes (config/default
+	// re-applied over config/cert-manager): refuse to start, and say why.
+	secret := &corev1.Secret{}
+	switch err := c.Get(ctx, client.ObjectKey{Namespace: o.Namespace, Name: o.CertSecret}, secret); {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return nil, fmt.Errorf("reading the webhook certificate Secret %s/%s: %w", o.Namespace, o.CertSecret, err)
+	default:
+		if err := certs.CheckSelfSignedMayTakeOver(secret); err != nil {
+			return nil, err
+		}
 	}
 	svc := o.WebhookService
 	p := &certs.Provisioner{

@@ -102,6 +102,11 @@ type Options struct {
 	// Every replica serves the webhooks.
 	LeaderElection *LeaderElection
 
+	// GracefulShutdownTimeout bounds the manager's stop: the webhook server
+	// finishing the requests in flight, the heartbeat deleting its Lease.
+	// Zero leaves controller-runtime's default (30 s).
+	GracefulShutdownTimeout time.Duration
+
 	// SkipControllerNameValidation lets several managers in one process
 	// register the same controllers: tests that run replicas side by side
 	// or start one manager after another.
@@ -165,6 +170,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 		PprofBindAddress:       opts.PprofBindAddress,
 		WebhookServer:          webhookserver.New(webhookOpts, webhookserver.DefaultRequestTimeout, guards...),
 	}
+	mgrOpts.GracefulShutdownTimeout = nonZero(opts.GracefulShutdownTimeout)
 	if le := opts.LeaderElection; le != nil {
 		mgrOpts.LeaderElection = true
 		mgrOpts.LeaderElectionID = LeaderElectionID

@@ -4,22 +4,34 @@ package deploy
 
 import (
 	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
+	apiresource "k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/utils/ptr"
 
 	"github.com/roompro/partner-operator/internal/controlplane"
+	"github.com/roompro/partner-operator/internal/managercmd"
+	"github.com/roompro/partner-operator/internal/webhookserver"
 )
 
 // render runs `kubectl kustomize dir` with the kubectl of hack/setup-envtest.sh.
@@ -375,4 +387,227 @@ func TestTheHeartbeatIsAllowedInTheManagersNamespaceOnly(t *testing.T) {
 			t.Errorf("the manager's env lacks %s: %v", want, env)
 		}
 	}
+}
+
+// The ValidatingAdmissionPolicy that confines the manager's writes of its
+// webhook configurations to their caBundle names the manager's
+// ServiceAccount and both configurations as they render (kustomize rewrites
+// no CEL), and is bound; with cert-manager, which writes the caBundle, the
+// manager holds no role on Secrets or webhook configurations at all.
+func TestTheWebhookConfigurationsAreTheManagersForTheirCABundleOnly(t *testing.T) {
+	for _, overlay := range []string{"config/default", "config/cert-manager"} {
+		objs := render(t, overlay)
+		var policy *admissionregistrationv1.ValidatingAdmissionPolicy
+		var binding *admissionregistrationv1.ValidatingAdmissionPolicyBinding
+		var pod corev1.PodSpec
+		var namespace string
+		var configurations []string
+		for _, o := range objs {
+			switch o.GetKind() {
+			case "ValidatingAdmissionPolicy":
+				policy = convert[admissionregistrationv1.ValidatingAdmissionPolicy](t, o)
+			case "ValidatingAdmissionPolicyBinding":
+				binding = convert[admissionregistrationv1.ValidatingAdmissionPolicyBinding](t, o)
+			case "Deployment":
+				pod, namespace = convert[appsv1.Deployment](t, o).Spec.Template.Spec, o.GetNamespace()
+			case "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration":
+				configurations = append(configurations, o.GetName())
+			}
+		}
+		if policy == nil || binding == nil {
+			t.Fatalf("%s: no ValidatingAdmissionPolicy and binding for the webhook configurations", overlay)
+		}
+		if binding.Spec.PolicyName != policy.Name || !slices.Equal(binding.Spec.ValidationActions, []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}) ||
+			binding.Namespace != "" || policy.Namespace != "" {
+			t.Errorf("%s: the binding %+v does not deny by the policy %s (both cluster-scoped)", overlay, binding.Spec, policy.Name)
+		}
+		if policy.Spec.FailurePolicy == nil || *policy.Spec.FailurePolicy != admissionregistrationv1.Fail {
+			t.Errorf("%s: the policy must fail closed", overlay)
+		}
+		user := "'system:serviceaccount:" + namespace + ":" + pod.ServiceAccountName + "'"
+		if len(policy.Spec.MatchConditions) != 1 || !strings.Contains(policy.Spec.MatchConditions[0].Expression, user) {
+			t.Errorf("%s: the policy does not match the manager's user %s: %+v", overlay, user, policy.Spec.MatchConditions)
+		}
+		own := ""
+		for _, v := range policy.Spec.Variables {
+			if v.Name == "own" {
+				own = v.Expression
+			}
+		}
+		for _, name := range configurations {
+			if !strings.Contains(own, "'"+name+"'") {
+				t.Errorf("%s: the policy's own configurations %s lack %s", overlay, own, name)
+			}
+		}
+		if overlay != "config/cert-manager" {
+			continue
+		}
+		for _, o := range objs {
+			if o.GetKind() != "ClusterRole" && o.GetKind() != "Role" {
+				continue
+			}
+			for _, rule := range convert[rbacv1.ClusterRole](t, o).Rules {
+				for _, r := range rule.Resources {
+					if r == "secrets" || strings.HasSuffix(r, "webhookconfigurations") {
+						t.Errorf("%s: %s %s grants %v on %s, which cert-manager writes", overlay, o.GetKind(), o.GetName(), rule.Verbs, r)
+					}
+				}
+			}
+		}
+	}
+}
+
+// The manager answers the apiserver on the authorization and admission path,
+// so a drain, a rollout, a node's loss or memory pressure must leave a
+// replica answering, and a replica that stops must finish what it answers.
+func TestTheManagerStaysAvailable(t *testing.T) {
+	objs := render(t, "config/default")
+	var d *appsv1.Deployment
+	var pdb *policyv1.PodDisruptionBudget
+	classes := map[string]*schedulingv1.PriorityClass{}
+	var webhookTimeouts []string
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "Deployment":
+			d = convert[appsv1.Deployment](t, o)
+		case "PodDisruptionBudget":
+			pdb = convert[policyv1.PodDisruptionBudget](t, o)
+		case "PriorityClass":
+			classes[o.GetName()] = convert[schedulingv1.PriorityClass](t, o)
+		case "MutatingWebhookConfiguration":
+			for _, w := range convert[admissionregistrationv1.MutatingWebhookConfiguration](t, o).Webhooks {
+				webhookTimeouts = append(webhookTimeouts, timeoutBelowTheServers(w.Name, w.TimeoutSeconds))
+			}
+		case "ValidatingWebhookConfiguration":
+			for _, w := range convert[admissionregistrationv1.ValidatingWebhookConfiguration](t, o).Webhooks {
+				webhookTimeouts = append(webhookTimeouts, timeoutBelowTheServers(w.Name, w.TimeoutSeconds))
+			}
+		}
+	}
+	for _, problem := range webhookTimeouts {
+		if problem != "" {
+			t.Error(problem)
+		}
+	}
+	pod := d.Spec.Template
+	replicas := int(ptr.Deref(d.Spec.Replicas, 1))
+	if replicas < 2 {
+		t.Errorf("%d replica: a drain or a node's loss leaves none answering", replicas)
+	}
+
+	// Disruptions take one replica at a time, and never block on one that
+	// is not ready.
+	if pdb == nil {
+		t.Error("no PodDisruptionBudget for the manager")
+	} else {
+		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+		if err != nil || sel.Empty() || !sel.Matches(labels.Set(pod.Labels)) {
+			t.Errorf("the PodDisruptionBudget does not select the manager's pods (%v)", pdb.Spec.Selector)
+		}
+		switch {
+		case pdb.Spec.MaxUnavailable != nil:
+			if pdb.Spec.MaxUnavailable.IntValue() != 1 {
+				t.Errorf("the PodDisruptionBudget lets %s replicas go at once, want 1", pdb.Spec.MaxUnavailable)
+			}
+		case pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() < 1 || pdb.Spec.MinAvailable.IntValue() >= replicas:
+			t.Errorf("the PodDisruptionBudget's minAvailable %v must keep one of %d replicas and let one go", pdb.Spec.MinAvailable, replicas)
+		}
+		if pdb.Spec.UnhealthyPodEvictionPolicy == nil || *pdb.Spec.UnhealthyPodEvictionPolicy != policyv1.AlwaysAllow {
+			t.Error("a replica that is not ready must not block a drain (unhealthyPodEvictionPolicy: AlwaysAllow)")
+		}
+	}
+
+	// A rollout and the scheduler keep replicas apart and answering.
+	if ru := d.Spec.Strategy.RollingUpdate; ru == nil || ru.MaxUnavailable == nil || ru.MaxUnavailable.IntValue() != 0 {
+		t.Error("a rollout must start a new replica before it stops an old one (maxUnavailable: 0)")
+	}
+	spread := slices.ContainsFunc(pod.Spec.TopologySpreadConstraints, func(c corev1.TopologySpreadConstraint) bool {
+		sel, err := metav1.LabelSelectorAsSelector(c.LabelSelector)
+		return c.TopologyKey == corev1.LabelHostname && c.WhenUnsatisfiable == corev1.DoNotSchedule && c.MaxSkew == 1 &&
+			err == nil && !sel.Empty() && sel.Matches(labels.Set(pod.Labels))
+	})
+	antiAffine := pod.Spec.Affinity != nil && pod.Spec.Affinity.PodAntiAffinity != nil &&
+		len(pod.Spec.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0
+	if !spread && !antiAffine {
+		t.Error("nothing keeps two replicas off one node (a topology spread over kubernetes.io/hostname, or pod anti-affinity)")
+	}
+
+	// A stopping replica is taken out of the endpoints first, then finishes
+	// its requests, all before the kubelet kills it.
+	c := pod.Spec.Containers[0]
+	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil || c.Lifecycle.PreStop.Sleep.Seconds < 5 {
+		t.Fatal("the manager has no preStop delay (sleep of 5 s or more) for its endpoints to drain before it stops")
+	}
+	preStop := time.Duration(c.Lifecycle.PreStop.Sleep.Seconds) * time.Second
+	shutdown := managercmd.DefaultGracefulShutdownTimeout
+	if v := argValue(c.Args, "--graceful-shutdown-timeout"); v != "" {
+		var err error
+		if shutdown, err = time.ParseDuration(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if shutdown <= webhookserver.DefaultRequestTimeout {
+		t.Errorf("the manager's graceful shutdown (%s) must outlast a request in flight (%s)", shutdown, webhookserver.DefaultRequestTimeout)
+	}
+	grace := time.Duration(ptr.Deref(pod.Spec.TerminationGracePeriodSeconds, corev1.DefaultTerminationGracePeriodSeconds)) * time.Second
+	if preStop+shutdown >= grace {
+		t.Errorf("terminationGracePeriodSeconds (%s) must exceed the preStop delay (%s) plus the graceful shutdown (%s)", grace, preStop, shutdown)
+	}
+
+	// Scheduled ahead of ordinary workloads, with a class any cluster admits.
+	class := classes[pod.Spec.PriorityClassName]
+	switch {
+	case pod.Spec.PriorityClassName == "":
+		t.Error("the manager has no priorityClassName")
+	case strings.HasPrefix(pod.Spec.PriorityClassName, "system-"):
+		t.Errorf("priorityClassName %s: the system classes are kube-system's, refused elsewhere where quota limits them", pod.Spec.PriorityClassName)
+	case class == nil:
+		t.Errorf("priorityClassName %s is not rendered with the manager", pod.Spec.PriorityClassName)
+	case class.Value <= 0 || class.Value > 1_000_000_000 || class.GlobalDefault:
+		t.Errorf("PriorityClass %s: value %d (want above 0, at most one billion), globalDefault %v", class.Name, class.Value, class.GlobalDefault)
+	}
+
+	// The memory request covers what the 100,000-room benchmark measured.
+	peak := benchmarkedPeakMiB(t)
+	request, limit := c.Resources.Requests.Memory(), c.Resources.Limits.Memory()
+	if request.Cmp(apiresource.MustParse(fmt.Sprintf("%dMi", peak))) < 0 {
+		t.Errorf("the manager requests %s of memory; the 100k-room benchmark peaked at %d MiB (BENCHMARKS.md)", request, peak)
+	}
+	if limit.IsZero() || limit.Cmp(*request) < 0 {
+		t.Errorf("the memory limit %s is below the request %s", limit, request)
+	}
+}
+
+// timeoutBelowTheServers says what is wrong with an admission webhook's
+// timeoutSeconds: the apiserver must give up before the webhook server's
+// own deadline cuts the connection.
+func timeoutBelowTheServers(name string, seconds *int32) string {
+	timeout := time.Duration(ptr.Deref(seconds, 10)) * time.Second // the apiserver's default
+	if timeout >= webhookserver.DefaultRequestTimeout {
+		return fmt.Sprintf("webhook %s: timeoutSeconds %s is not below the webhook server's request deadline %s", name, timeout, webhookserver.DefaultRequestTimeout)
+	}
+	return ""
+}
+
+// benchmarkedPeakMiB is the operator's peak RSS at 100,000 rooms, from
+// BENCHMARKS.md's table of targets.
+func benchmarkedPeakMiB(t *testing.T) int {
+	t.Helper()
+	root, err := controlplane.RepositoryRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(root, "BENCHMARKS.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`100k rooms: operator RSS[^|]*\| peak (\d+) MiB`).FindSubmatch(data)
+	if m == nil {
+		t.Fatal("BENCHMARKS.md no longer says the 100k-room run's peak RSS (\"100k rooms: operator RSS ... | peak N MiB\")")
+	}
+	peak, err := strconv.Atoi(string(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return peak
 }
