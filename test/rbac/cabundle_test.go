@@ -229,21 +229,23 @@ func refusedByThePolicy(err error) bool {
 }
 
 func patchValidating(c client.Client, change func(*admissionregistrationv1.ValidatingWebhookConfiguration), opts ...client.PatchOption) error {
-	obj := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-	if err := c.Get(ctx, client.ObjectKey{Name: validatingName}, obj); err != nil {
-		return err
-	}
-	before := obj.DeepCopy()
-	change(obj)
-	return c.Patch(ctx, obj, client.MergeFrom(before), opts...)
+	return patchConfiguration(c, validatingName, change, opts...)
 }
 
 func patchMutating(c client.Client, change func(*admissionregistrationv1.MutatingWebhookConfiguration), opts ...client.PatchOption) error {
-	obj := &admissionregistrationv1.MutatingWebhookConfiguration{}
-	if err := c.Get(ctx, client.ObjectKey{Name: mutatingName}, obj); err != nil {
+	return patchConfiguration(c, mutatingName, change, opts...)
+}
+
+// patchConfiguration merge-patches the webhook configuration name with change.
+func patchConfiguration[T any, P interface {
+	*T
+	client.Object
+}](c client.Client, name string, change func(P), opts ...client.PatchOption) error {
+	obj := P(new(T))
+	if err := c.Get(ctx, client.ObjectKey{Name: name}, obj); err != nil {
 		return err
 	}
-	before := obj.DeepCopy()
+	before := obj.DeepCopyObject().(client.Object)
 	change(obj)
 	return c.Patch(ctx, obj, client.MergeFrom(before), opts...)
 }
