@@ -76,10 +76,12 @@ func NewCA(now time.Time, validity time.Duration, commonName string) (*CA, error
 // NewServingCA creates a CA, as NewCA does, that can sign only for dnsNames
 // (and names under them) and ips: x509 name constraints, marked critical, so
 // that even a stolen key signs nothing a client takes for another server.
-// Without ips it may sign for no IP address at all.
+// Without ips it may sign for no IP address at all. It signs no CA below
+// it (path length zero).
 func NewServingCA(now time.Time, validity time.Duration, commonName string, dnsNames []string, ips []net.IP) (*CA, error) {
 	template := &x509.Certificate{
 		Subject:                     pkix.Name{CommonName: commonName},
+		MaxPathLenZero:              true,
 		PermittedDNSDomainsCritical: true,
 		PermittedDNSDomains:         dnsNames,
 	}

@@ -185,7 +185,7 @@ func (p *Provisioner) read(ctx context.Context) (*corev1.Secret, State, error) {
 	}
 	st, err := ParseState(secret.Data, secret.Annotations)
 	if err != nil {
-		return nil, State{}, fmt.Errorf("Secret %s/%s: %w; fix or restore it (deleting it starts a new CA that no apiserver trusts yet)", p.Namespace, p.SecretName, err)
+		return nil, State{}, fmt.Errorf("the Secret %s/%s: %w; fix or restore it (deleting it starts a new CA that no apiserver trusts yet)", p.Namespace, p.SecretName, err)
 	}
 	return secret, st, nil
 }
@@ -253,7 +253,7 @@ func (p *Provisioner) publish(ctx context.Context, bundle []byte) (published, er
 	if p.MutatingWebhookConfiguration != "" {
 		m := &admissionregistrationv1.MutatingWebhookConfiguration{}
 		errs = append(errs, p.patchCABundles(ctx, p.MutatingWebhookConfiguration, m, bundle, out, func() []*admissionregistrationv1.WebhookClientConfig {
-			var ccs []*admissionregistrationv1.WebhookClientConfig
+			ccs := make([]*admissionregistrationv1.WebhookClientConfig, 0, len(m.Webhooks))
 			for i := range m.Webhooks {
 				ccs = append(ccs, &m.Webhooks[i].ClientConfig)
 			}
@@ -263,7 +263,7 @@ func (p *Provisioner) publish(ctx context.Context, bundle []byte) (published, er
 	if p.ValidatingWebhookConfiguration != "" {
 		v := &admissionregistrationv1.ValidatingWebhookConfiguration{}
 		errs = append(errs, p.patchCABundles(ctx, p.ValidatingWebhookConfiguration, v, bundle, out, func() []*admissionregistrationv1.WebhookClientConfig {
-			var ccs []*admissionregistrationv1.WebhookClientConfig
+			ccs := make([]*admissionregistrationv1.WebhookClientConfig, 0, len(v.Webhooks))
 			for i := range v.Webhooks {
 				ccs = append(ccs, &v.Webhooks[i].ClientConfig)
 			}

@@ -149,7 +149,7 @@ func (st State) Bundle() []*x509.Certificate {
 
 // EncodeBundle is cas in PEM, one after the other.
 func EncodeBundle(cas []*x509.Certificate) []byte {
-	var out []byte
+	out := make([]byte, 0, 1024*len(cas))
 	for _, c := range cas {
 		out = append(out, pemCert(c.Raw)...)
 	}

@@ -302,6 +302,9 @@ func TestTheCAIsNameConstrained(t *testing.T) {
 	if !c.PermittedDNSDomainsCritical || !slices.Equal(c.PermittedDNSDomains, policy.DNSNames) || len(c.ExcludedIPRanges) != 2 {
 		t.Fatalf("constraints: critical %v, DNS %v, excluded IPs %v", c.PermittedDNSDomainsCritical, c.PermittedDNSDomains, c.ExcludedIPRanges)
 	}
+	if c.MaxPathLen != 0 || !c.MaxPathLenZero {
+		t.Errorf("path length %d (zero %v): want 0, so that the CA signs no CA below it", c.MaxPathLen, c.MaxPathLenZero)
+	}
 	roots := x509.NewCertPool()
 	roots.AddCert(c)
 	verify := func(dnsNames []string, ips []net.IP) error {
