@@ -396,13 +396,12 @@ func annotate(t *testing.T, c client.Client, step string) {
 func parse(t *testing.T, bundle []byte) []*x509.Certificate {
 	t.Helper()
 	var out []*x509.Certificate
-	for rest := bundle; ; {
-		block, r := pemDecode(rest)
-		if block == nil {
+	for {
+		var block *pem.Block
+		if block, bundle = pem.Decode(bundle); block == nil {
 			return out
 		}
-		rest = r
-		c, err := x509.ParseCertificate(block)
+		c, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -471,14 +470,6 @@ func everyCABundleIs(t *testing.T, c client.Client, ca *x509.Certificate) bool {
 		}
 	}
 	return true
-}
-
-func pemDecode(data []byte) ([]byte, []byte) {
-	block, rest := pem.Decode(data)
-	if block == nil {
-		return nil, nil
-	}
-	return block.Bytes, rest
 }
 
 func as(t *testing.T, cfg *rest.Config, user string, groups ...string) client.Client {
