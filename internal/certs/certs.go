@@ -1,13 +1,13 @@
 // Package certs provisions the webhook server's serving certificate when
-// cert-manager is not installed: a self-signed CA and a serving certificate
-// for the webhook Service, kept in a Secret, written to the directory the
-// webhook server reads, renewed before they expire, and trusted by the
-// operator's own webhook configurations through their caBundle.
+// cert-manager is not installed. A long-lived CA, name-constrained to the
+// webhook Service's names and kept with its key in a Secret, signs
+// short-lived serving certificates; renewing one never changes what the
+// kube-apiserver must trust. Replacing the CA is a rotation with an overlap:
+// the old and the new CA are both trusted while the serving certificate
+// switches (rotation.go decides, provisioner.go reads and writes).
 package certs
 
 import (
-	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -18,146 +18,8 @@ import (
 	"fmt"
 	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"time"
-
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/clock"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 )
-
-// Keys of the Secret.
-const (
-	keyCA    = "ca.crt" // the CAs the apiserver trusts: the current one, and the previous one while it is valid
-	keyCert  = "tls.crt"
-	keyKey   = "tls.key"
-	keyCAKey = "ca.key"
-)
-
-// Provisioner keeps the serving certificate valid. It runs on every replica
-// (each one serves webhooks); the Secret's resourceVersion arbitrates when
-// two replicas renew at once.
-type Provisioner struct {
-	// Client reads and writes directly (no cache): it runs before the cache
-	// starts, and needs only one Secret and two webhook configurations.
-	Client client.Client
-	Clock  clock.Clock
-
-	Namespace  string
-	SecretName string
-	// DNSNames the certificate is valid for: the webhook Service's names.
-	DNSNames []string
-	// CertDir receives tls.crt and tls.key for the webhook server.
-	CertDir string
-	// MutatingWebhookConfiguration and ValidatingWebhookConfiguration name
-	// the configurations whose caBundle is kept current.
-	MutatingWebhookConfiguration   string
-	ValidatingWebhookConfiguration string
-
-	// Validity of a certificate (default 90 days); it is renewed when less
-	// than a third of it is left.
-	Validity time.Duration
-}
-
-// NeedLeaderElection is false: every replica needs the certificate files.
-func (p *Provisioner) NeedLeaderElection() bool { return false }
-
-// Start provisions at once, then again at each renewal time, until ctx ends.
-func (p *Provisioner) Start(ctx context.Context) error {
-	for {
-		next, err := p.Ensure(ctx)
-		if err != nil {
-			log.FromContext(ctx).Error(err, "provisioning the webhook certificate; retrying in a minute")
-			next = p.Clock.Now().Add(time.Minute)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-p.Clock.After(next.Sub(p.Clock.Now())):
-		}
-	}
-}
-
-func (p *Provisioner) validity() time.Duration {
-	if p.Validity == 0 {
-		return 90 * 24 * time.Hour
-	}
-	return p.Validity
-}
-
-// Ensure makes the Secret hold a certificate that is not due for renewal,
-// writes it to CertDir and puts its CA into the webhook configurations. It
-// returns when the certificate is next due.
-func (p *Provisioner) Ensure(ctx context.Context) (time.Time, error) {
-	secret := &corev1.Secret{}
-	err := p.Client.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: p.SecretName}, secret)
-	switch {
-	case apierrors.IsNotFound(err):
-		secret = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.SecretName}, Type: corev1.SecretTypeTLS}
-	case err != nil:
-		return time.Time{}, fmt.Errorf("reading Secret %s/%s: %w", p.Namespace, p.SecretName, err)
-	}
-
-	renewAt, current := p.renewalTime(secret.Data)
-	if !current || !p.Clock.Now().Before(renewAt) {
-		if err := p.issue(secret); err != nil {
-			return time.Time{}, err
-		}
-		if secret.ResourceVersion == "" {
-			err = p.Client.Create(ctx, secret)
-		} else {
-			err = p.Client.Update(ctx, secret) // guarded by resourceVersion
-		}
-		if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
-			return p.Ensure(ctx) // another replica renewed first: use its certificate
-		}
-		if err != nil {
-			return time.Time{}, fmt.Errorf("storing the webhook certificate: %w", err)
-		}
-		renewAt, _ = p.renewalTime(secret.Data)
-		log.FromContext(ctx).Info("issued a new webhook serving certificate", "secret", p.SecretName, "renewAt", renewAt)
-	}
-	if err := p.writeFiles(secret.Data); err != nil {
-		return time.Time{}, err
-	}
-	if err := p.patchCABundles(ctx, secret.Data[keyCA]); err != nil {
-		return time.Time{}, err
-	}
-	return renewAt, nil
-}
-
-// renewalTime is when the stored certificate is due: two thirds into its
-// validity. current is false when there is no usable certificate.
-func (p *Provisioner) renewalTime(data map[string][]byte) (time.Time, bool) {
-	cert, err := parseCertificate(data[keyCert])
-	if err != nil || len(data[keyKey]) == 0 || len(data[keyCA]) == 0 {
-		return time.Time{}, false
-	}
-	lifetime := cert.NotAfter.Sub(cert.NotBefore)
-	return cert.NotBefore.Add(lifetime * 2 / 3), true
-}
-
-// issue writes a new CA and serving certificate into the secret, keeping the
-// previous CA in ca.crt while it is valid, so that the apiserver trusts both
-// the old and the new certificate while the replicas switch.
-func (p *Provisioner) issue(secret *corev1.Secret) error {
-	now := p.Clock.Now()
-	issued, err := Issue(now, p.validity(), p.DNSNames, nil)
-	if err != nil {
-		return err
-	}
-	bundle := issued.CA
-	if previous, err := parseCertificate(secret.Data[keyCA]); err == nil && now.Before(previous.NotAfter) {
-		bundle = append(bundle, pemCert(previous.Raw)...)
-	}
-	secret.Data = map[string][]byte{keyCA: bundle, keyCert: issued.Cert, keyKey: issued.Key}
-	return nil
-}
 
 // Issued is a CA and a certificate it signed, with its key, in PEM.
 type Issued struct {
@@ -208,19 +70,53 @@ type CA struct {
 // NewCA creates a self-signed CA named commonName, valid from now (less a
 // little clock skew) for validity.
 func NewCA(now time.Time, validity time.Duration, commonName string) (*CA, error) {
+	return newCA(now, validity, &x509.Certificate{Subject: pkix.Name{CommonName: commonName}})
+}
+
+// NewServingCA creates a CA, as NewCA does, that can sign only for dnsNames
+// (and names under them) and ips: x509 name constraints, marked critical, so
+// that even a stolen key signs nothing a client takes for another server.
+// Without ips it may sign for no IP address at all. It signs no CA below
+// it (path length zero).
+func NewServingCA(now time.Time, validity time.Duration, commonName string, dnsNames []string, ips []net.IP) (*CA, error) {
+	template := &x509.Certificate{
+		Subject:                     pkix.Name{CommonName: commonName},
+		MaxPathLenZero:              true,
+		PermittedDNSDomainsCritical: true,
+		PermittedDNSDomains:         dnsNames,
+	}
+	for _, ip := range ips {
+		template.PermittedIPRanges = append(template.PermittedIPRanges, hostRange(ip))
+	}
+	if len(ips) == 0 {
+		template.ExcludedIPRanges = []*net.IPNet{
+			{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)},
+			{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)},
+		}
+	}
+	return newCA(now, validity, template)
+}
+
+// hostRange is the range of ip alone.
+func hostRange(ip net.IP) *net.IPNet {
+	if v4 := ip.To4(); v4 != nil {
+		return &net.IPNet{IP: v4, Mask: net.CIDRMask(32, 32)}
+	}
+	return &net.IPNet{IP: ip.To16(), Mask: net.CIDRMask(128, 128)}
+}
+
+// newCA self-signs template (its subject and constraints) as a CA.
+func newCA(now time.Time, validity time.Duration, template *x509.Certificate) (*CA, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("generating the CA key: %w", err)
 	}
-	serial, err := serialNumber()
-	if err != nil {
+	if template.SerialNumber, err = serialNumber(); err != nil {
 		return nil, err
 	}
-	template := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: commonName},
-		NotBefore: now.Add(-5 * time.Minute), NotAfter: now.Add(validity),
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature, BasicConstraintsValid: true, IsCA: true,
-	}
+	template.NotBefore, template.NotAfter = now.Add(-clockSkew), now.Add(validity)
+	template.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature
+	template.BasicConstraintsValid, template.IsCA = true, true
 	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
 	if err != nil {
 		return nil, fmt.Errorf("signing the CA: %w", err)
@@ -230,6 +126,55 @@ func NewCA(now time.Time, validity time.Duration, commonName string) (*CA, error
 		return nil, fmt.Errorf("parsing the CA: %w", err)
 	}
 	return &CA{cert: cert, key: key, PEM: pemCert(der)}, nil
+}
+
+// ParseCA loads a CA that NewCA or NewServingCA made, from its certificate
+// and key in PEM (CA.PEM and CA.KeyPEM).
+func ParseCA(certPEM, keyPEM []byte) (*CA, error) {
+	cert, err := parseCertificate(certPEM)
+	if err != nil {
+		return nil, fmt.Errorf("parsing the CA certificate: %w", err)
+	}
+	if !cert.IsCA {
+		return nil, fmt.Errorf("the certificate %s is not a CA", cert.Subject.CommonName)
+	}
+	block, _ := pem.Decode(keyPEM)
+	if block == nil {
+		return nil, errors.New("parsing the CA key: no PEM block")
+	}
+	key, err := x509.ParseECPrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("parsing the CA key: %w", err)
+	}
+	if !key.PublicKey.Equal(cert.PublicKey) {
+		return nil, fmt.Errorf("the CA key is not the key of the certificate %s", cert.Subject.CommonName)
+	}
+	return &CA{cert: cert, key: key, PEM: pemCert(cert.Raw)}, nil
+}
+
+// Certificate is the CA's parsed certificate.
+func (ca *CA) Certificate() *x509.Certificate { return ca.cert }
+
+// KeyPEM is the CA's private key in PEM, for ParseCA.
+func (ca *CA) KeyPEM() ([]byte, error) {
+	der, err := x509.MarshalECPrivateKey(ca.key)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the CA key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), nil
+}
+
+// SignServing signs a serving certificate for dnsNames and ips (the first
+// DNS name is its common name), valid for validity but never beyond the CA.
+func (ca *CA) SignServing(now time.Time, validity time.Duration, dnsNames []string, ips []net.IP) (Issued, error) {
+	if len(dnsNames) == 0 {
+		return Issued{}, errors.New("a serving certificate needs a DNS name")
+	}
+	return ca.sign(now, validity, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: dnsNames[0]},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:    dnsNames, IPAddresses: ips,
+	})
 }
 
 // SignClient signs a client certificate with the common name commonName.
@@ -249,7 +194,10 @@ func (ca *CA) sign(now time.Time, validity time.Duration, template *x509.Certifi
 	if template.SerialNumber, err = serialNumber(); err != nil {
 		return Issued{}, err
 	}
-	template.NotBefore, template.NotAfter = now.Add(-5*time.Minute), now.Add(validity)
+	template.NotBefore, template.NotAfter = now.Add(-clockSkew), now.Add(validity)
+	if template.NotAfter.After(ca.cert.NotAfter) {
+		template.NotAfter = ca.cert.NotAfter // a certificate never outlives its CA
+	}
 	template.KeyUsage = x509.KeyUsageDigitalSignature
 	der, err := x509.CreateCertificate(rand.Reader, template, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
@@ -262,6 +210,10 @@ func (ca *CA) sign(now time.Time, validity time.Duration, template *x509.Certifi
 	return Issued{CA: ca.PEM, Cert: pemCert(der), Key: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})}, nil
 }
 
+// clockSkew backdates every certificate, so that a client whose clock is a
+// little behind takes it at once.
+const clockSkew = 5 * time.Minute
+
 // serialNumber is a random 126-bit serial number, as RFC 5280 wants them
 // unique per CA.
 func serialNumber() (*big.Int, error) {
@@ -270,73 +222,6 @@ func serialNumber() (*big.Int, error) {
 		return nil, fmt.Errorf("generating a serial number: %w", err)
 	}
 	return serial, nil
-}
-
-// writeFiles puts the certificate where the webhook server reads it; the
-// server's certificate watcher picks up a change without a restart.
-func (p *Provisioner) writeFiles(data map[string][]byte) error {
-	if err := os.MkdirAll(p.CertDir, 0o700); err != nil {
-		return fmt.Errorf("creating %s: %w", p.CertDir, err)
-	}
-	for _, name := range []string{keyCert, keyKey} {
-		path := filepath.Join(p.CertDir, name)
-		if current, err := os.ReadFile(path); err == nil && bytes.Equal(current, data[name]) {
-			continue
-		}
-		// Write then rename, so the server never reads half a file.
-		tmp := path + ".tmp"
-		if err := os.WriteFile(tmp, data[name], 0o600); err != nil {
-			return fmt.Errorf("writing %s: %w", path, err)
-		}
-		if err := os.Rename(tmp, path); err != nil {
-			return fmt.Errorf("writing %s: %w", path, err)
-		}
-	}
-	return nil
-}
-
-// patchCABundles sets caBundle on every webhook of the two configurations.
-func (p *Provisioner) patchCABundles(ctx context.Context, ca []byte) error {
-	var errs []error
-	if p.MutatingWebhookConfiguration != "" {
-		m := &admissionregistrationv1.MutatingWebhookConfiguration{}
-		errs = append(errs, p.patch(ctx, p.MutatingWebhookConfiguration, m, func() bool {
-			changed := false
-			for i := range m.Webhooks {
-				if !bytes.Equal(m.Webhooks[i].ClientConfig.CABundle, ca) {
-					m.Webhooks[i].ClientConfig.CABundle, changed = ca, true
-				}
-			}
-			return changed
-		}))
-	}
-	if p.ValidatingWebhookConfiguration != "" {
-		v := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-		errs = append(errs, p.patch(ctx, p.ValidatingWebhookConfiguration, v, func() bool {
-			changed := false
-			for i := range v.Webhooks {
-				if !bytes.Equal(v.Webhooks[i].ClientConfig.CABundle, ca) {
-					v.Webhooks[i].ClientConfig.CABundle, changed = ca, true
-				}
-			}
-			return changed
-		}))
-	}
-	return errors.Join(errs...)
-}
-
-func (p *Provisioner) patch(ctx context.Context, name string, obj client.Object, set func() bool) error {
-	if err := p.Client.Get(ctx, client.ObjectKey{Name: name}, obj); err != nil {
-		return fmt.Errorf("reading webhook configuration %s: %w", name, err)
-	}
-	before := obj.DeepCopyObject().(client.Object)
-	if !set() {
-		return nil
-	}
-	if err := p.Client.Patch(ctx, obj, client.MergeFrom(before)); err != nil {
-		return fmt.Errorf("patching the caBundle of %s: %w", name, err)
-	}
-	return nil
 }
 
 func pemCert(der []byte) []byte {

@@ -43,8 +43,32 @@ type WebhookServing struct {
 	// apiserver presents to the webhooks (its common name is
 	// webhookauth.DefaultAllowedName): the manager's --webhook-client-ca-file.
 	ClientCAFile string
+	// AuthorizerCAFile is the file of the CAs the apiserver trusts for the
+	// authorization webhook: its kubeconfig names it (certificate-authority),
+	// as the kubeconfig on a control-plane host does. SetAuthorizerCAs
+	// replaces it.
+	AuthorizerCAFile string
 	// clientCert and clientKey are that certificate, in PEM.
 	clientCert, clientKey []byte
+}
+
+// SetAuthorizerCAs replaces the CAs the apiserver trusts for the
+// authorization webhook (PEM, one or more), as a cluster admin replaces
+// the file on each control-plane host. The apiserver reads the file again
+// on its first webhook call five minutes or more after it last did
+// (client-go's CA file reload, on by default since Kubernetes 1.36; its
+// metric rest_client_transport_ca_reload_total counts it), and at once
+// when it restarts (ControlPlane.RestartAPIServer): never half a file, as
+// it is written under another name and renamed.
+func (w *WebhookServing) SetAuthorizerCAs(bundle []byte) error {
+	tmp := w.AuthorizerCAFile + ".tmp"
+	if err := os.WriteFile(tmp, bundle, 0o600); err != nil {
+		return fmt.Errorf("writing the authorization webhook's CAs: %w", err)
+	}
+	if err := os.Rename(tmp, w.AuthorizerCAFile); err != nil {
+		return fmt.Errorf("writing the authorization webhook's CAs: %w", err)
+	}
+	return nil
 }
 
 // Callers is how the manager's webhook server authenticates this control
@@ -139,8 +163,14 @@ const authorizerName = "partner-operator"
 // writeAuthorizationConfig copies the shipped AuthorizationConfiguration with
 // its webhook pointed at the local webhook server, and returns its path.
 func writeAuthorizationConfig(dir, shipped string, ws *WebhookServing, authorizePath string) (string, error) {
+	// The CA is a file the kubeconfig names, as on a control-plane host,
+	// so that a test can replace it as an admin would (SetAuthorizerCAs).
+	ws.AuthorizerCAFile = filepath.Join(dir, "authorization-webhook-ca.crt")
+	if err := ws.SetAuthorizerCAs(ws.CA); err != nil {
+		return "", err
+	}
 	kubeconfig := clientcmdapi.NewConfig()
-	kubeconfig.Clusters[authorizerName] = &clientcmdapi.Cluster{Server: ws.URL(authorizePath), CertificateAuthorityData: ws.CA}
+	kubeconfig.Clusters[authorizerName] = &clientcmdapi.Cluster{Server: ws.URL(authorizePath), CertificateAuthority: ws.AuthorizerCAFile}
 	kubeconfig.AuthInfos["kube-apiserver"] = ws.clientAuthInfo()
 	kubeconfig.Contexts[authorizerName] = &clientcmdapi.Context{Cluster: authorizerName, AuthInfo: "kube-apiserver"}
 	kubeconfig.CurrentContext = authorizerName

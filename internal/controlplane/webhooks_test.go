@@ -80,6 +80,13 @@ func TestTheAPIServerPresentsItsClientCertificate(t *testing.T) {
 	if user := kubeconfig.AuthInfos["kube-apiserver"]; user == nil || string(user.ClientCertificateData) != string(ws.clientCert) {
 		t.Error("the authorization webhook's user does not hold the client certificate")
 	}
+	// The CA is a file, as on a control-plane host, so that it can be
+	// replaced while the apiserver runs.
+	if cluster := kubeconfig.Clusters[authorizerName]; cluster == nil || cluster.CertificateAuthority != ws.AuthorizerCAFile || len(cluster.CertificateAuthorityData) != 0 {
+		t.Errorf("the authorization webhook's cluster %+v: want the CA file %s", cluster, ws.AuthorizerCAFile)
+	} else if ca, err := os.ReadFile(cluster.CertificateAuthority); err != nil || string(ca) != string(ws.CA) {
+		t.Errorf("the CA file holds %q (%v), want the serving CA", ca, err)
+	}
 
 	// A configuration without the webhook plugins is an error, not an
 	// apiserver that silently calls without its certificate.

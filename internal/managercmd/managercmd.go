@@ -192,6 +192,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		}
 	}
 	if provisioner != nil {
+		provisioner.Events = mgr.GetEventRecorder("webhook-certificates")
 		if err := mgr.Add(provisioner); err != nil {
 			return fmt.Errorf("adding the certificate provisioner: %w", err)
 		}
