@@ -20,10 +20,10 @@ import (
 	"strings"
 	"text/template"
 
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	apiserverapi "k8s.io/apiserver/pkg/apis/apiserver"
 	"k8s.io/apiserver/pkg/apis/apiserver/validation"
 	authorizationcel "k8s.io/apiserver/pkg/authorization/cel"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // DefaultWebhookKubeconfig is where docs/authorization-webhook.md puts the

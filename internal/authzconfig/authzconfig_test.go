@@ -10,11 +10,11 @@ import (
 	"unicode/utf8"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
 	apiserverapi "k8s.io/apiserver/pkg/apis/apiserver"
 	"k8s.io/apiserver/pkg/apis/apiserver/load"
 	"k8s.io/apiserver/pkg/apis/apiserver/validation"
 	authorizationcel "k8s.io/apiserver/pkg/authorization/cel"
-	"k8s.io/apimachinery/pkg/util/sets"
 
 	"github.com/roompro/partner-operator/internal/authz"
 )
@@ -70,38 +70,38 @@ func isASCII(s string) bool {
 func TestMatchConditions(t *testing.T) {
 	matcher := compile(t, partners)
 	for user, want := range map[string]bool{
-		"alice@contoso.com":                     true,
-		"ALICE@CONTOSO.COM":                     true,
-		"Alice@Contoso.com.":                    true,
-		" alice@contoso.com\t":                  true,
-		"alice@contoso.com. ":                   true,
-		"a@b@contoso.com":                       true,
-		"@contoso.com":                          true,
-		"alice@eu.contoso.com":                  true,
-		"alice@a.b.fabrikam.com":                true,
-		"alice@.contoso.com":                    true,
-		"System:alice@contoso.com":              true,
-		"oidc:alice@contoso.com":                true,
-		"fabrikam.com:ops@contoso.com":          true,
-		"alice@fabrikam.com@contoso.com":        true,
-		"alice@bücher.example":                  true, // the Unicode form of a registered xn-- domain
-		"alice@ｃｏｎｔｏｓｏ.com":                   true, // full-width
-		"alice@xn--bcher-kva.example":           true,
-		"admin@fourth-coffee.com":               false, // the customer's own staff
-		"bob@eu.fourth-coffee.com":              false,
-		"alice@evilcontoso.com":                 false,
-		"alice@contoso.com.evil.example":        false,
-		"alice@contoso.com@fourth-coffee.com":   false, // classified by the last @
-		"alice@contoso.com..":                   false, // normalised to contoso.com., no partner's
-		"alice@contoso.com .":                   false,
-		"alice@contoso.co":                      false,
-		"alice@com":                             false,
-		"jane":                                  false,
-		"contoso.com":                           false,
-		"system:alice@contoso.com":              false, // the apiserver's own names never depend on the operator
-		"system:serviceaccount:tenant-a:robot":  false,
-		"system:kube-controller-manager":        false,
-		"kubernetes-admin":                      false, // the break-glass admin of a kubeadm cluster
+		"alice@contoso.com":                    true,
+		"ALICE@CONTOSO.COM":                    true,
+		"Alice@Contoso.com.":                   true,
+		" alice@contoso.com\t":                 true,
+		"alice@contoso.com. ":                  true,
+		"a@b@contoso.com":                      true,
+		"@contoso.com":                         true,
+		"alice@eu.contoso.com":                 true,
+		"alice@a.b.fabrikam.com":               true,
+		"alice@.contoso.com":                   true,
+		"System:alice@contoso.com":             true,
+		"oidc:alice@contoso.com":               true,
+		"fabrikam.com:ops@contoso.com":         true,
+		"alice@fabrikam.com@contoso.com":       true,
+		"alice@bücher.example":                 true, // the Unicode form of a registered xn-- domain
+		"alice@ｃｏｎｔｏｓｏ.com":                    true, // full-width
+		"alice@xn--bcher-kva.example":          true,
+		"admin@fourth-coffee.com":              false, // the customer's own staff
+		"bob@eu.fourth-coffee.com":             false,
+		"alice@evilcontoso.com":                false,
+		"alice@contoso.com.evil.example":       false,
+		"alice@contoso.com@fourth-coffee.com":  false, // classified by the last @
+		"alice@contoso.com..":                  false, // normalised to contoso.com., no partner's
+		"alice@contoso.com .":                  false,
+		"alice@contoso.co":                     false,
+		"alice@com":                            false,
+		"jane":                                 false,
+		"contoso.com":                          false,
+		"system:alice@contoso.com":             false, // the apiserver's own names never depend on the operator
+		"system:serviceaccount:tenant-a:robot": false,
+		"system:kube-controller-manager":       false,
+		"kubernetes-admin":                     false, // the break-glass admin of a kubeadm cluster
 	} {
 		if got := sent(t, matcher, user); got != want {
 			t.Errorf("%q sent to the webhook: %v, want %v", user, got, want)
