@@ -136,8 +136,9 @@ verify-generated: manifests generate helm-chart ## Fail when the generated code,
 ##@ Build
 
 .PHONY: build
-build: ## Build the manager binary into bin/manager.
+build: ## Build the manager binary into bin/manager and the kubectl plugin into bin/kubectl-partner.
 	go build -o bin/manager ./cmd/manager
+	go build -o bin/kubectl-partner ./cmd/kubectl-partner
 
 # `make run` starts a local control plane of its own (the embedded default,
 # cmd/local: the manager binary itself links no control plane). It builds

@@ -215,6 +215,18 @@ func (c *ControlPlane) RestartAPIServer() error {
 	return nil
 }
 
+// RestartAPIServerWithAuthorizationConfig restarts the kube-apiserver as
+// RestartAPIServer does, with --authorization-config=path in place of the
+// authorizers it had: what a cluster admin does to each control-plane node
+// following docs/authorization-webhook.md. The file is used as it is, and
+// the apiserver re-reads it when it changes.
+func (c *ControlPlane) RestartAPIServerWithAuthorizationConfig(path string) error {
+	args := c.env.ControlPlane.GetAPIServer().Configure()
+	args.Disable("authorization-mode") // --authorization-config replaces it
+	args.Set("authorization-config", path)
+	return c.RestartAPIServer()
+}
+
 // prepareWebhooks issues the webhook serving and client certificates and
 // gives the apiserver the authorization and admission configurations, before
 // the apiserver starts.
