@@ -155,8 +155,15 @@ docker-build: ## Build the manager image (needs a Docker engine).
 install: setup-envtest ## Install the CRDs into the cluster of KUBECONFIG.
 	$(KUBECTL) apply --server-side -k config/crd
 
+# Deleting the CRDs deletes every customer's rooms, invitations, links, roles
+# and assignments, in every namespace, for good: `make uninstall` does it only
+# when told so (docs/upgrade.md, "Uninstalling").
 .PHONY: uninstall
-uninstall: setup-envtest ## Remove the CRDs (and every object of them) from the cluster of KUBECONFIG.
+uninstall: setup-envtest ## Remove the CRDs and so EVERY customer object of them (needs DELETE_CUSTOMER_DATA=yes).
+	@if [ "$(DELETE_CUSTOMER_DATA)" != "yes" ]; then \
+		echo "make uninstall deletes the CRDs and with them every Room, PartnerInvitation, PartnerLink,"; \
+		echo "PartnerRole, RoomAssignment and PartnerOrganization in the cluster of KUBECONFIG."; \
+		echo "Run it as: make uninstall DELETE_CUSTOMER_DATA=yes"; exit 1; fi
 	$(KUBECTL) delete --ignore-not-found -k config/crd
 
 .PHONY: helm-chart
@@ -179,7 +186,9 @@ build-installer: setup-envtest ## Render config/default (with IMG) into one dist
 	  echo "---"; $(KUBECTL) kustomize config/customer-roles; } > dist/install.yaml
 	@echo "wrote dist/install.yaml; install with: kubectl apply --server-side -f dist/install.yaml"
 
+# config/undeploy is config/default without the CRDs and the Namespace: the
+# customer objects and the webhook's certificate Secrets stay.
 .PHONY: undeploy
-undeploy: setup-envtest ## Remove the manager and the customer roles from the cluster of KUBECONFIG.
+undeploy: setup-envtest ## Remove the manager and the customer roles from the cluster of KUBECONFIG (CRDs, customer objects and the namespace stay).
 	$(KUBECTL) delete --ignore-not-found -k config/customer-roles
-	$(KUBECTL) delete --ignore-not-found -k config/default
+	$(KUBECTL) delete --ignore-not-found -k config/undeploy
