@@ -85,8 +85,13 @@ vulncheck: ## Run govulncheck on the module against the pinned Go vulnerability 
 setup-envtest: ## Build etcd, kube-apiserver, kube-controller-manager and kubectl from the Go module proxy into bin/k8s/ (once).
 	@./hack/setup-envtest.sh >/dev/null
 
+# helm, pinned in hack/tools/helm/go.mod, for test/helm (bin/helm/<version>/).
+.PHONY: setup-helm
+setup-helm: ## Build helm from the Go module proxy into bin/helm/ (once; test/helm runs it).
+	@./hack/setup-helm.sh >/dev/null
+
 .PHONY: test
-test: vet setup-envtest ## Run go vet, the unit tests, the envtest suites (real etcd + kube-apiserver) and bench/'s OPA agreement test.
+test: vet setup-envtest setup-helm ## Run go vet, the unit tests, the envtest suites (real etcd + kube-apiserver) and bench/'s OPA agreement test.
 	KUBEBUILDER_ASSETS="$(ENVTEST_DIR)" go test -race -count=1 $(GO_TEST_FLAGS) ./...
 	cd bench && go vet ./... && go test -count=1 ./...
 
