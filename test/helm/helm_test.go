@@ -176,11 +176,13 @@ func checkKept(t *testing.T, o *unstructured.Unstructured) {
 }
 
 // TestUninstallKeepsTheCRDsAndEveryCustomerObject installs an earlier
-// version of the chart, writes customer objects of every kind in two
-// tenants, upgrades to dist/chart (which upgrades the CRDs: the reason they
-// are templates, not crds/, which Helm never upgrades), uninstalls, and finds
-// every CRD and every object as it was, and the operator itself gone. A
-// second install takes the kept CRDs and namespace back.
+// chart (no Namespace in it, as before this release, so installed with
+// --create-namespace; its Room CRD older), writes customer objects of every
+// kind in two tenants, adopts the namespace as docs/upgrade.md says and
+// upgrades to dist/chart (which upgrades the CRDs too: the reason they are
+// templates, not crds/, which Helm never upgrades), uninstalls, and finds
+// every CRD and every object as it was, the namespace kept, and the operator
+// itself gone. A second install takes the kept CRDs and namespace back.
 //
 // The chart's admission webhooks have no pod behind their Service on a
 // control plane without nodes, and with failurePolicy Fail would refuse
@@ -206,17 +208,8 @@ func TestUninstallKeepsTheCRDsAndEveryCustomerObject(t *testing.T) {
 	h := newHelm(t, kubeconfig)
 	const release, ns = "partner-operator", "rooms-operator"
 	chart := chartDir(t)
-	previous := previousChart(t, chart)
 
-	h.run(t, "install", release, previous, "-n", ns, "--create-namespace", "--timeout", "2m")
-	live := &corev1.Namespace{}
-	if err := admin.Get(ctx, client.ObjectKey{Name: ns}, live); err != nil {
-		t.Fatal(err)
-	}
-	if live.Labels["pod-security.kubernetes.io/enforce"] != "restricted" {
-		t.Errorf("the installed namespace %s does not enforce the Pod Security level restricted: %v", ns, live.Labels)
-	}
-
+	h.run(t, "install", release, previousChart(t, chart), "-n", ns, "--create-namespace", "--timeout", "2m")
 	crds := chartCRDs(t, h, chart)
 	waitEstablished(ctx, t, admin, crds)
 	data, err := testenv.CreateCustomerData(ctx, admin, "fourth-coffee", "tailspin")
@@ -225,6 +218,9 @@ func TestUninstallKeepsTheCRDsAndEveryCustomerObject(t *testing.T) {
 	}
 	checkEveryKind(t, crds, data)
 
+	// docs/upgrade.md: the release's namespace joins the release.
+	kubectl(t, kubeconfig, "label", "namespace", ns, "app.kubernetes.io/managed-by=Helm")
+	kubectl(t, kubeconfig, "annotate", "namespace", ns, "meta.helm.sh/release-name="+release, "meta.helm.sh/release-namespace="+ns)
 	h.run(t, "upgrade", release, chart, "-n", ns, "--set", "replicas=1", "--timeout", "2m")
 	deployment := &appsv1.Deployment{}
 	if err := admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: "partner-operator-controller-manager"}, deployment); err != nil {
@@ -240,6 +236,7 @@ func TestUninstallKeepsTheCRDsAndEveryCustomerObject(t *testing.T) {
 	if !slices.Contains(rooms.Spec.Names.Categories, "roompro") {
 		t.Errorf("helm upgrade did not upgrade the Room CRD: categories %v", rooms.Spec.Names.Categories)
 	}
+	checkNamespace(ctx, t, admin, ns, "after helm upgrade")
 
 	h.run(t, "uninstall", release, "-n", ns, "--timeout", "2m")
 	if _, err := h.try("status", release, "-n", ns); err == nil {
@@ -251,11 +248,7 @@ func TestUninstallKeepsTheCRDsAndEveryCustomerObject(t *testing.T) {
 	}
 	checkCRDsKept(ctx, t, admin, crds)
 	checkDataKept(ctx, t, admin, data)
-	kept := &corev1.Namespace{}
-	if err := admin.Get(ctx, client.ObjectKey{Name: ns}, kept); err != nil || kept.DeletionTimestamp != nil ||
-		kept.Labels["pod-security.kubernetes.io/enforce"] != "restricted" {
-		t.Errorf("after helm uninstall the namespace %s is not kept as it was (error %v, deletion %v, labels %v)", ns, err, kept.DeletionTimestamp, kept.Labels)
-	}
+	checkNamespace(ctx, t, admin, ns, "after helm uninstall")
 
 	// Installed again, the release takes back what it kept.
 	h.run(t, "install", release, chart, "-n", ns, "--timeout", "2m")
@@ -263,13 +256,47 @@ func TestUninstallKeepsTheCRDsAndEveryCustomerObject(t *testing.T) {
 	checkDataKept(ctx, t, admin, data)
 }
 
-// previousChart is dist/chart as an earlier version: its Room CRD lacks the
-// category roompro.
+// checkNamespace: the release's namespace is there, enforces the Pod
+// Security level restricted, and is not being deleted.
+func checkNamespace(ctx context.Context, t *testing.T, c client.Client, name, when string) {
+	t.Helper()
+	ns := &corev1.Namespace{}
+	if err := c.Get(ctx, client.ObjectKey{Name: name}, ns); err != nil {
+		t.Errorf("%s, reading the namespace %s: %v", when, name, err)
+		return
+	}
+	if ns.DeletionTimestamp != nil {
+		t.Errorf("%s the namespace %s is being deleted", when, name)
+	}
+	if ns.Labels["pod-security.kubernetes.io/enforce"] != "restricted" {
+		t.Errorf("%s the namespace %s does not enforce the Pod Security level restricted: %v", when, name, ns.Labels)
+	}
+}
+
+// kubectl runs the kubectl of hack/setup-envtest.sh against kubeconfig.
+func kubectl(t *testing.T, kubeconfig string, args ...string) {
+	t.Helper()
+	dir, err := controlplane.BinaryDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(dir, "kubectl"), append([]string{"--kubeconfig", kubeconfig}, args...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// previousChart is dist/chart as the release before: without the Namespace
+// (left to --create-namespace), and with a Room CRD that lacks the category
+// roompro.
 func previousChart(t *testing.T, chart string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "partner-operator")
 	if err := os.CopyFS(dir, os.DirFS(chart)); err != nil {
 		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "templates", "namespace-release.yaml")); err != nil {
+		t.Fatalf("the chart has no templates/namespace-release.yaml: update previousChart: %v", err)
 	}
 	edit := func(file, from, to string) {
 		t.Helper()
