@@ -26,32 +26,34 @@ const linkFinalizer = "partners.roompro.io/offboard"
 // CustomerDataLost. No operator need run: with admission webhooks off (no
 // process serves them) the CRDs' own validation admits them.
 func CreateCustomerData(ctx context.Context, c client.Client, tenants ...string) ([]client.Object, error) {
-	objs := []client.Object{&v1alpha1.PartnerOrganization{
-		ObjectMeta: metav1.ObjectMeta{Name: "contoso.com"},
-		Spec:       v1alpha1.PartnerOrganizationSpec{Domain: "contoso.com", DisplayName: "Contoso Ltd."},
-	}}
+	const domain, link = "contoso.com", "contoso" // the link is named like its invitation
+	objs := make([]client.Object, 0, 1+7*len(tenants))
+	objs = append(objs, &v1alpha1.PartnerOrganization{
+		ObjectMeta: metav1.ObjectMeta{Name: domain},
+		Spec:       v1alpha1.PartnerOrganizationSpec{Domain: domain, DisplayName: "Contoso Ltd."},
+	})
 	for _, ns := range tenants {
-		meta := func(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: ns, Name: name} }
+		named := func(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: ns, Name: name} }
 		scope := v1alpha1.RoomScope{Names: []string{"nyc-conf-a"}}
-		link := meta("contoso")
-		link.Finalizers = []string{linkFinalizer}
+		linkMeta := named(link)
+		linkMeta.Finalizers = []string{linkFinalizer}
 		objs = append(objs,
 			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
-			&v1alpha1.Room{ObjectMeta: meta("nyc-conf-a"), Spec: v1alpha1.RoomSpec{DisplayName: "New York — Conference A", Site: "nyc", Country: "US"}},
-			&v1alpha1.Room{ObjectMeta: meta("ber-board"), Spec: v1alpha1.RoomSpec{DisplayName: "Berlin — Boardroom", Site: "ber", Country: "DE"}},
-			&v1alpha1.PartnerInvitation{ObjectMeta: meta("contoso"), Spec: v1alpha1.PartnerInvitationSpec{
-				PartnerDomain: "contoso.com", ExpiryDays: 14, Rooms: scope, TermsAccepted: true,
+			&v1alpha1.Room{ObjectMeta: named("nyc-conf-a"), Spec: v1alpha1.RoomSpec{DisplayName: "New York — Conference A", Site: "nyc", Country: "US"}},
+			&v1alpha1.Room{ObjectMeta: named("ber-board"), Spec: v1alpha1.RoomSpec{DisplayName: "Berlin — Boardroom", Site: "ber", Country: "DE"}},
+			&v1alpha1.PartnerInvitation{ObjectMeta: named(link), Spec: v1alpha1.PartnerInvitationSpec{
+				PartnerDomain: domain, ExpiryDays: 14, Rooms: scope, TermsAccepted: true,
 			}},
-			&v1alpha1.PartnerLink{ObjectMeta: link, Spec: v1alpha1.PartnerLinkSpec{
-				Invitation: "contoso", PartnerDomain: "contoso.com",
+			&v1alpha1.PartnerLink{ObjectMeta: linkMeta, Spec: v1alpha1.PartnerLinkSpec{
+				Invitation: link, PartnerDomain: domain,
 				PrimaryAdmins: []v1alpha1.Subject{{Kind: v1alpha1.UserSubject, Name: "alice@contoso.com"}},
 			}},
-			&v1alpha1.PartnerRole{ObjectMeta: meta("contoso-helpdesk"), Spec: v1alpha1.PartnerRoleSpec{
-				PartnerLink: "contoso", Permissions: []v1alpha1.Permission{v1alpha1.RoomsView},
-				Assignments: []v1alpha1.RoleAssignment{{Name: "helpdesk", Members: []v1alpha1.Subject{{Kind: v1alpha1.GroupSubject, Name: "contoso.com:helpdesk"}}}},
+			&v1alpha1.PartnerRole{ObjectMeta: named("contoso-helpdesk"), Spec: v1alpha1.PartnerRoleSpec{
+				PartnerLink: link, Permissions: []v1alpha1.Permission{v1alpha1.RoomsView},
+				Assignments: []v1alpha1.RoleAssignment{{Name: "helpdesk", Members: []v1alpha1.Subject{{Kind: v1alpha1.GroupSubject, Name: domain + ":helpdesk"}}}},
 			}},
-			&v1alpha1.RoomAssignment{ObjectMeta: meta("contoso-berlin"), Spec: v1alpha1.RoomAssignmentSpec{
-				PartnerLink: "contoso", Rooms: v1alpha1.RoomScope{Names: []string{"ber-board"}},
+			&v1alpha1.RoomAssignment{ObjectMeta: named("contoso-berlin"), Spec: v1alpha1.RoomAssignmentSpec{
+				PartnerLink: link, Rooms: v1alpha1.RoomScope{Names: []string{"ber-board"}},
 			}},
 		)
 	}
