@@ -97,8 +97,13 @@ vulncheck: ## Run govulncheck on the module against the pinned Go vulnerability 
 setup-envtest: ## Build etcd, kube-apiserver, kube-controller-manager and kubectl from the Go module proxy into bin/k8s/ (once).
 	@./hack/setup-envtest.sh >/dev/null
 
+# helm, pinned in hack/tools/helm/go.mod, for test/helm (bin/helm/<version>/).
+.PHONY: setup-helm
+setup-helm: ## Build helm from the Go module proxy into bin/helm/ (once; test/helm runs it).
+	@./hack/setup-helm.sh >/dev/null
+
 .PHONY: test
-test: vet setup-envtest ## Run go vet, the unit tests, the envtest suites (real etcd + kube-apiserver) and bench/'s OPA agreement test.
+test: vet setup-envtest setup-helm ## Run go vet, the unit tests, the envtest suites (real etcd + kube-apiserver) and bench/'s OPA agreement test.
 	KUBEBUILDER_ASSETS="$(ENVTEST_DIR)" go test -race -count=1 $(GO_TEST_FLAGS) ./...
 	cd bench && go vet ./... && go test -count=1 ./...
 
@@ -168,8 +173,15 @@ docker-build: ## Build the manager image (needs a Docker engine).
 install: setup-envtest ## Install the CRDs into the cluster of KUBECONFIG.
 	$(KUBECTL) apply --server-side -k config/crd
 
+# Deleting the CRDs deletes every customer's rooms, invitations, links, roles
+# and assignments, in every namespace, for good: `make uninstall` does it only
+# when told so (docs/upgrade.md, "Uninstalling").
 .PHONY: uninstall
-uninstall: setup-envtest ## Remove the CRDs (and every object of them) from the cluster of KUBECONFIG.
+uninstall: setup-envtest ## Remove the CRDs and so EVERY customer object of them (needs DELETE_CUSTOMER_DATA=yes).
+	@if [ "$(DELETE_CUSTOMER_DATA)" != "yes" ]; then \
+		echo "make uninstall deletes the CRDs and with them every Room, PartnerInvitation, PartnerLink,"; \
+		echo "PartnerRole, RoomAssignment and PartnerOrganization in the cluster of KUBECONFIG."; \
+		echo "Run it as: make uninstall DELETE_CUSTOMER_DATA=yes"; exit 1; fi
 	$(KUBECTL) delete --ignore-not-found -k config/crd
 
 .PHONY: helm-chart
@@ -200,7 +212,9 @@ build-installer: setup-envtest ## Render OVERLAY (with IMG) into one dist/instal
 	  echo "---"; $(KUBECTL) kustomize config/customer-roles; } > dist/install.yaml
 	@echo "wrote dist/install.yaml; install with: kubectl apply --server-side -f dist/install.yaml"
 
+# config/undeploy is config/default without the CRDs and the Namespace: the
+# customer objects and the webhook's certificate Secrets stay.
 .PHONY: undeploy
-undeploy: setup-envtest ## Remove the manager and the customer roles from the cluster of KUBECONFIG.
+undeploy: setup-envtest ## Remove the manager and the customer roles from the cluster of KUBECONFIG (CRDs, customer objects and the namespace stay).
 	$(KUBECTL) delete --ignore-not-found -k config/customer-roles
-	$(KUBECTL) delete --ignore-not-found -k config/default
+	$(KUBECTL) delete --ignore-not-found -k config/undeploy

@@ -67,6 +67,14 @@ type Options struct {
 	// config/webhook/manifests.yaml.
 	WebhookManifests string
 
+	// AdmissionWebhooksOff starts the kube-apiserver without its
+	// MutatingAdmissionWebhook and ValidatingAdmissionWebhook plugins:
+	// webhook configurations are stored but never called. For a suite that
+	// installs manifests whose webhooks no process serves: test/helm
+	// installs the chart, whose webhook Service has no pod on a control
+	// plane without nodes. Not with Webhooks.
+	AdmissionWebhooksOff bool
+
 	// ControllerManager also runs kube-controller-manager (from BinaryDir)
 	// with the controllers that make the control plane behave like a
 	// cluster towards this operator: the namespace controller (a deleted
@@ -131,6 +139,9 @@ func Start(opts Options) (*ControlPlane, error) {
 	}
 	if len(opts.AdmissionPlugins) > 0 {
 		env.ControlPlane.GetAPIServer().Configure().Set("enable-admission-plugins", strings.Join(opts.AdmissionPlugins, ","))
+	}
+	if opts.AdmissionWebhooksOff {
+		env.ControlPlane.GetAPIServer().Configure().Append("disable-admission-plugins", "MutatingAdmissionWebhook", "ValidatingAdmissionWebhook")
 	}
 	cp.startAttempted = true
 	cfg, err := env.Start()
@@ -277,6 +288,9 @@ func (c *ControlPlane) Stop() error {
 }
 
 func (o *Options) complete() error {
+	if o.Webhooks && o.AdmissionWebhooksOff {
+		return errors.New("the local control plane: Webhooks and AdmissionWebhooksOff exclude each other")
+	}
 	var root string
 	if o.BinaryDir == "" {
 		o.BinaryDir = os.Getenv("KUBEBUILDER_ASSETS")
