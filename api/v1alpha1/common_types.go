@@ -26,6 +26,37 @@ const AnnotationRequestedBy = "partners.roompro.io/requested-by"
 // that invitation, never a later one created under the same name.
 const AnnotationInvitationUID = "partners.roompro.io/invitation-uid"
 
+// AnnotationRequestedByGroups records, on a PartnerChangeRequest, the groups
+// of the user in requested-by (comma-separated), from the apiserver's
+// userInfo: the operator re-checks that user's authorization, groups
+// included, when it applies the change.
+const AnnotationRequestedByGroups = "partners.roompro.io/requested-by-groups"
+
+// AnnotationDecidedBy records, on a PartnerChangeRequest, the user who set
+// spec.decision, from the apiserver's userInfo; AnnotationDecidedAt when.
+// The admission webhook stamps both on the write that sets the decision and
+// nobody may change them.
+const (
+	AnnotationDecidedBy = "partners.roompro.io/decided-by"
+	AnnotationDecidedAt = "partners.roompro.io/decided-at"
+)
+
+// AnnotationChangeRequest, AnnotationChangeRequestedBy and
+// AnnotationChangeApprovedBy record, on an object the operator wrote for an
+// approved PartnerChangeRequest, that request's name, who asked and who
+// approved. The operator also reads the first to know the change is applied.
+const (
+	AnnotationChangeRequest     = "partners.roompro.io/change-request"
+	AnnotationChangeRequestedBy = "partners.roompro.io/change-requested-by"
+	AnnotationChangeApprovedBy  = "partners.roompro.io/change-approved-by"
+)
+
+// LabelPartnerLink marks a PartnerChangeRequest with the PartnerLink it
+// belongs to, so partner users list their link's requests with
+// -l partners.roompro.io/partner-link=<link>. The admission webhook sets it
+// from spec.partnerLink.
+const LabelPartnerLink = "partners.roompro.io/partner-link"
+
 // RoomScope selects rooms of the customer's namespace by name, by label, or both
 // (a room matches when either matches).
 //

@@ -35,6 +35,13 @@ type Approvals struct {
 	// +optional
 	// +kubebuilder:default=Auto
 	Settings ApprovalMode `json:"settings,omitempty"`
+	// requestExpiryDays is how many days a PartnerChangeRequest of a Manual
+	// category waits for a decision before it expires: 1 to 30.
+	// +optional
+	// +kubebuilder:default=7
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=30
+	RequestExpiryDays int32 `json:"requestExpiryDays,omitempty"`
 }
 
 // PartnerInvitationSpec is the customer's invitation of a partner organisation.

@@ -8,6 +8,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
@@ -54,6 +55,12 @@ func CreateCustomerData(ctx context.Context, c client.Client, tenants ...string)
 			}},
 			&v1alpha1.RoomAssignment{ObjectMeta: named("contoso-berlin"), Spec: v1alpha1.RoomAssignmentSpec{
 				PartnerLink: link, Rooms: v1alpha1.RoomScope{Names: []string{"ber-board"}},
+			}},
+			&v1alpha1.PartnerChangeRequest{ObjectMeta: named("contoso-rename-berlin"), Spec: v1alpha1.PartnerChangeRequestSpec{
+				PartnerLink: link, Category: v1alpha1.CategoryRooms, Operation: v1alpha1.OperationUpdate,
+				Target:              v1alpha1.ChangeTarget{APIVersion: v1alpha1.GroupVersion.String(), Kind: "Room", Name: "ber-board"},
+				Object:              &runtime.RawExtension{Raw: []byte(`{"apiVersion":"partners.roompro.io/v1alpha1","kind":"Room","metadata":{"name":"ber-board"},"spec":{"displayName":"Berlin — Board","site":"ber","country":"DE"}}`)},
+				BaseResourceVersion: "1", Reason: "a shorter name",
 			}},
 		)
 	}
