@@ -44,8 +44,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"slices"
 	"strings"
 	"sync"
 
@@ -73,35 +71,56 @@ var decodeOptions = json.JoinOptions(
 // the body's text only after jsontext has validated it, so the walk needs
 // no syntax checks of its own: every byte it steps over is valid JSON.
 type reviewReader struct {
-	body bytes.Buffer
+	body  bytes.Buffer
+	limit io.LimitedReader
 	// text is the whole body: a string without an escape is cut from it
 	// rather than copied.
 	text string
 	pos  int
+	// The decoded review and what it points to live here, reused from one
+	// review to the next, so that decoding allocates only the body's
+	// string: the review is valid until release.
+	review      authorizationv1.SubjectAccessReview
+	resource    authorizationv1.ResourceAttributes
+	nonResource authorizationv1.NonResourceAttributes
+	fieldSel    authorizationv1.FieldSelectorAttributes
+	labelSel    authorizationv1.LabelSelectorAttributes
+	strings     []string // every string array of the review, one after the other
+	extra       map[string]authorizationv1.ExtraValue
+	request     authz.Request
 }
 
 var reviewReaders = sync.Pool{New: func() any { return &reviewReader{} }}
 
-// decodeReview reads one review from body and validates it.
-func decodeReview(body io.Reader) (*authorizationv1.SubjectAccessReview, error) {
+// decodeReview reads one review from body, at most MaxBodyBytes, and
+// validates it. The review is r.review, valid until r.release().
+func decodeReview(body io.Reader) (*reviewReader, error) {
 	r := reviewReaders.Get().(*reviewReader)
-	defer r.release()
-	review := &authorizationv1.SubjectAccessReview{}
-	if err := r.read(body, review); err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+	if err := r.read(body, &r.review); err != nil {
+		r.release()
+		if errors.Is(err, errTooLarge) {
 			return nil, fmt.Errorf("the review is larger than %d bytes", MaxBodyBytes)
 		}
 		return nil, fmt.Errorf("the body is not a JSON SubjectAccessReview: %w", err)
 	}
-	if err := validate(review); err != nil {
+	if err := validate(&r.review); err != nil {
+		r.release()
 		return nil, err
 	}
-	return review, nil
+	return r, nil
 }
 
+var errTooLarge = errors.New("too large")
+
 func (r *reviewReader) read(body io.Reader, review *authorizationv1.SubjectAccessReview) error {
-	if _, err := r.body.ReadFrom(body); err != nil {
+	r.limit = io.LimitedReader{R: body, N: MaxBodyBytes + 1}
+	_, err := r.body.ReadFrom(&r.limit)
+	r.limit.R = nil
+	switch {
+	case err != nil:
 		return err
+	case r.body.Len() > MaxBodyBytes:
+		return errTooLarge
 	}
 	// I-JSON (RFC 7493): one value, valid syntax and UTF-8, no name
 	// repeated in any object, at most 10,000 levels deep.
@@ -130,10 +149,18 @@ func invalidJSON(body []byte) error {
 // cut from.
 func (r *reviewReader) release() {
 	r.text = ""
-	if r.body.Cap() > 4<<10 {
-		r.body = bytes.Buffer{} // a rare large review does not stay in the pool
+	if r.body.Cap() > 4<<10 || cap(r.strings) > 256 || len(r.extra) > 16 {
+		// A rare large review does not stay in the pool.
+		r.body, r.strings, r.extra = bytes.Buffer{}, nil, nil
 	}
 	r.body.Reset()
+	// Everything is zeroed: no field of one review shows in the next.
+	clear(r.strings)
+	r.strings = r.strings[:0]
+	clear(r.extra)
+	r.pos, r.review, r.request = 0, authorizationv1.SubjectAccessReview{}, authz.Request{}
+	r.resource, r.nonResource = authorizationv1.ResourceAttributes{}, authorizationv1.NonResourceAttributes{}
+	r.fieldSel, r.labelSel = authorizationv1.FieldSelectorAttributes{}, authorizationv1.LabelSelectorAttributes{}
 	reviewReaders.Put(r)
 }
 
@@ -163,9 +190,9 @@ func reviewMember(r *reviewReader, review *authorizationv1.SubjectAccessReview, 
 func specMember(r *reviewReader, s *authorizationv1.SubjectAccessReviewSpec, name string) error {
 	switch name {
 	case "resourceAttributes":
-		return field("resourceAttributes", readOptional(r, &s.ResourceAttributes, resourceMember))
+		return field("resourceAttributes", readOptional(r, &s.ResourceAttributes, &r.resource, resourceMember))
 	case "nonResourceAttributes":
-		return field("nonResourceAttributes", readOptional(r, &s.NonResourceAttributes, nonResourceMember))
+		return field("nonResourceAttributes", readOptional(r, &s.NonResourceAttributes, &r.nonResource, nonResourceMember))
 	case "user":
 		return field("user", readString(r, &s.User))
 	case "groups":
@@ -196,9 +223,9 @@ func resourceMember(r *reviewReader, a *authorizationv1.ResourceAttributes, name
 	case "name":
 		return field("name", readString(r, &a.Name))
 	case "fieldSelector":
-		return field("fieldSelector", readOptional(r, &a.FieldSelector, fieldSelectorMember))
+		return field("fieldSelector", readOptional(r, &a.FieldSelector, &r.fieldSel, fieldSelectorMember))
 	case "labelSelector":
-		return field("labelSelector", readOptional(r, &a.LabelSelector, labelSelectorMember))
+		return field("labelSelector", readOptional(r, &a.LabelSelector, &r.labelSel, labelSelectorMember))
 	}
 	r.value()
 	return nil
@@ -293,14 +320,16 @@ func readObject[T any](r *reviewReader, v *T, member func(*reviewReader, *T, str
 	return nil
 }
 
-// readOptional reads an object into a new *p, or null into nil.
-func readOptional[T any](r *reviewReader, p **T, member func(*reviewReader, *T, string) error) error {
+// readOptional reads an object into *slot and points *p at it, or null
+// into nil. Each slot is read at most once per review: jsontext refused
+// every repeated name.
+func readOptional[T any](r *reviewReader, p **T, slot *T, member func(*reviewReader, *T, string) error) error {
 	if r.peek() == 'n' {
 		r.value()
 		return nil
 	}
-	*p = new(T)
-	return readObject(r, *p, member)
+	*p = slot
+	return readObject(r, slot, member)
 }
 
 // readArray reads an array into a new slice, or null into nil.
@@ -324,15 +353,19 @@ func readStrings(r *reviewReader, p *[]string) error {
 	if open, err := r.begin('[', "an array"); !open {
 		return err
 	}
-	var buf [8]string // most arrays of a review are short: one allocation each
-	s := buf[:0]
+	if r.strings == nil {
+		r.strings = make([]string, 0, 32)
+	}
+	start := len(r.strings)
 	for r.more(']') {
-		s = append(s, "")
-		if err := readString(r, &s[len(s)-1]); err != nil {
-			return field(fmt.Sprintf("[%d]", len(s)-1), err)
+		r.strings = append(r.strings, "")
+		if err := readString(r, &r.strings[len(r.strings)-1]); err != nil {
+			return field(fmt.Sprintf("[%d]", len(r.strings)-1-start), err)
 		}
 	}
-	*p = slices.Clone(s) // not nil, even when empty
+	// Not nil, even when empty; capped, so that an append to it copies
+	// rather than writes over the next array.
+	*p = r.strings[start:len(r.strings):len(r.strings)]
 	return nil
 }
 
@@ -341,7 +374,10 @@ func readExtra(r *reviewReader, p *map[string]authorizationv1.ExtraValue) error 
 	if open, err := r.begin('{', "an object"); !open {
 		return err
 	}
-	extra := map[string]authorizationv1.ExtraValue{}
+	if r.extra == nil {
+		r.extra = map[string]authorizationv1.ExtraValue{}
+	}
+	extra := r.extra
 	for r.more('}') {
 		key := r.name()
 		var values []string
@@ -537,10 +573,17 @@ func validate(review *authorizationv1.SubjectAccessReview) error {
 // read. A caller other than the apiserver may send only a raw selector: it
 // is parsed then.
 func requestOf(spec *authorizationv1.SubjectAccessReviewSpec) *authz.Request {
-	req := &authz.Request{User: spec.User, Groups: spec.Groups}
+	req := &authz.Request{}
+	requestInto(spec, req)
+	return req
+}
+
+// requestInto is requestOf into a zeroed *req.
+func requestInto(spec *authorizationv1.SubjectAccessReviewSpec, req *authz.Request) {
+	req.User, req.Groups = spec.User, spec.Groups
 	if na := spec.NonResourceAttributes; na != nil {
 		req.Path, req.Verb = na.Path, na.Verb
-		return req
+		return
 	}
 	ra := spec.ResourceAttributes
 	req.Namespace, req.Verb, req.Group = ra.Namespace, ra.Verb, ra.Group
@@ -561,5 +604,4 @@ func requestOf(spec *authorizationv1.SubjectAccessReviewSpec) *authz.Request {
 			req.FieldSelector = parseRawFieldSelector(fs.RawSelector)
 		}
 	}
-	return req
 }

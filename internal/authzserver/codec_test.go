@@ -48,7 +48,14 @@ func kubeDecode(body []byte) (*authorizationv1.SubjectAccessReview, error) {
 // order.
 func checkCodec(t *testing.T, body []byte) *authorizationv1.SubjectAccessReview {
 	t.Helper()
-	got, gotErr := decodeReview(bytes.NewReader(body))
+	decoded, gotErr := decodeReview(bytes.NewReader(body))
+	var got *authorizationv1.SubjectAccessReview
+	if gotErr == nil {
+		// Compared as decoded, in the reader's reused fields; returned as
+		// a copy, since the reader goes back to the pool.
+		got = &decoded.review
+		defer decoded.release()
+	}
 	want, wantErr := kubeDecode(body)
 	switch {
 	case gotErr == nil && wantErr != nil:
@@ -60,7 +67,7 @@ func checkCodec(t *testing.T, body []byte) *authorizationv1.SubjectAccessReview 
 	case gotErr != nil && wantErr == nil && jsontext.Value(body).IsValid():
 		t.Fatalf("body %q: the codec rejects an I-JSON review the apiserver's decoder accepts: %v", body, gotErr)
 	}
-	return got
+	return got.DeepCopy()
 }
 
 // checkAnswer: the answer to a decision is a review that the apiserver's
@@ -180,7 +187,8 @@ func TestDecodingIsStrict(t *testing.T) {
 	}
 	for name, body := range rejected {
 		if review, err := decodeReview(strings.NewReader(body)); err == nil {
-			t.Errorf("%s: accepted as %+v", name, review.Spec)
+			t.Errorf("%s: accepted as %+v", name, review.review.Spec)
+			review.release()
 		}
 	}
 	accepted := map[string]string{
@@ -189,9 +197,12 @@ func TestDecodingIsStrict(t *testing.T) {
 		"nesting of 10,000":      sar + `"spec":{"user":"a","nonResourceAttributes":{}},"future":` + strings.Repeat("[", 9999) + strings.Repeat("]", 9999) + `}`,
 	}
 	for name, body := range accepted {
-		if _, err := decodeReview(strings.NewReader(body)); err != nil {
+		review, err := decodeReview(strings.NewReader(body))
+		if err != nil {
 			t.Errorf("%s: %v", name, err)
+			continue
 		}
+		review.release()
 	}
 }
 
@@ -213,4 +224,39 @@ func FuzzCodecMatchesKubernetesDecoder(f *testing.F) {
 		checkCodec(t, body)
 		checkAnswer(t, authz.Decision{Verdict: authz.Verdict(len(body) % 3), Reason: string(body)})
 	})
+}
+
+// TestAReusedReaderKeepsNothingOfTheLastReview: a reader back from the pool
+// decodes the next review as a fresh one would, with no group, extra value,
+// selector or attribute of the one before.
+func TestAReusedReaderKeepsNothingOfTheLastReview(t *testing.T) {
+	full := []byte(sar + `"spec":{"user":"alice@contoso.com","groups":["contoso.com:helpdesk","system:authenticated"],` +
+		`"extra":{"amr":["mfa","pwd"]},"uid":"u1","resourceAttributes":{"namespace":"fourth-coffee","verb":"list","group":"partners.roompro.io",` +
+		`"resource":"rooms","labelSelector":{"requirements":[{"key":"access.partners.roompro.io/contoso.com","operator":"Exists"}]},` +
+		`"fieldSelector":{"rawSelector":"metadata.name=a"}}}}`)
+	minimal := []byte(sar + `"spec":{"user":"bob","nonResourceAttributes":{"path":"/api","verb":"get"}}}`)
+	for range 100 { // the pool may hand out a new reader; try until it reuses one
+		first, err := decodeReview(bytes.NewReader(full))
+		if err != nil {
+			t.Fatal(err)
+		}
+		first.release()
+		second, err := decodeReview(bytes.NewReader(minimal))
+		if err != nil {
+			t.Fatal(err)
+		}
+		reused := second == first
+		want, err := kubeDecode(minimal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(&second.review, want) {
+			t.Fatalf("a reused reader decoded %+v, want %+v", second.review, want)
+		}
+		second.release()
+		if reused {
+			return
+		}
+	}
+	t.Fatal("the pool never handed the same reader back: the test checked nothing")
 }

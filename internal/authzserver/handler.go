@@ -45,12 +45,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
-	review, err := decodeReview(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	review, err := decodeReview(r.Body)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	req := requestOf(&review.Spec)
+	defer review.release()
+	req := &review.request
+	requestInto(&review.review.Spec, req)
 	d := h.Index.Decide(req)
 	if d.Verdict != authz.NoOpinion {
 		logDecision(r.Context(), req, d)
