@@ -319,6 +319,25 @@ func TestCustomerRoles(t *testing.T) {
 		{"partners-edit", "partnerlinks", "create", false},
 		{"partner-decision-client", "subjectaccessreviews", "create", true},
 		{"partner-decision-client", "rooms", "get", false},
+		// Change control: partner-approver and pro-manager decide (the
+		// custom verb approve, which admission asks RBAC about), read and
+		// write the decision; view reads requests; no site role reads or
+		// decides them, and neither view nor edit/admin decides.
+		{"partner-approver", "partnerchangerequests", "approve", true},
+		{"partner-approver", "partnerchangerequests", "patch", true},
+		{"partner-approver", "partnerchangerequests", "list", true},
+		{"partner-approver", "partnerchangerequests", "create", false},
+		{"partner-approver", "partnerchangerequests", "delete", false},
+		{"pro-manager", "partnerchangerequests", "approve", true},
+		{"pro-manager", "partnerchangerequests", "update", true},
+		{"site-lead", "partnerchangerequests", "approve", false},
+		{"site-lead", "partnerchangerequests", "get", false},
+		{"site-tech", "partnerchangerequests", "approve", false},
+		{"site-tech", "partnerchangerequests", "get", false},
+		{"partners-view", "partnerchangerequests", "list", true},
+		{"partners-view", "partnerchangerequests", "approve", false},
+		{"partners-edit", "partnerchangerequests", "approve", false},
+		{"partners-edit", "partnerchangerequests", "update", false},
 	}
 	for _, tc := range cases {
 		if roles[tc.role] == nil {
@@ -332,6 +351,27 @@ func TestCustomerRoles(t *testing.T) {
 		for _, rule := range role.Rules {
 			if slices.Contains(rule.Verbs, "*") || slices.Contains(rule.Resources, "*") {
 				t.Errorf("%s has a wildcard rule", name)
+			}
+			// Only the deciders hold approve, and on nothing else.
+			if slices.Contains(rule.Verbs, "approve") {
+				if name != "partner-approver" && name != "pro-manager" {
+					t.Errorf("%s grants approve: only partner-approver and pro-manager decide partner change requests", name)
+				}
+				if !slices.Equal(rule.Resources, []string{"partnerchangerequests"}) || len(rule.ResourceNames) > 0 ||
+					!slices.Equal(rule.APIGroups, []string{"partners.roompro.io"}) {
+					t.Errorf("%s grants approve on %v %v %v: want partnerchangerequests.partners.roompro.io, every name", name, rule.APIGroups, rule.Resources, rule.ResourceNames)
+				}
+			}
+		}
+	}
+	// pro-manager holds every rule of partner-approver (written out, not
+	// aggregated: see config/customer-roles/roles.yaml).
+	for _, rule := range roles["partner-approver"].Rules {
+		for _, resource := range rule.Resources {
+			for _, verb := range rule.Verbs {
+				if !allows("pro-manager", resource, verb) {
+					t.Errorf("pro-manager lacks %s %s of partner-approver", verb, resource)
+				}
 			}
 		}
 	}
