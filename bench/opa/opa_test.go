@@ -538,7 +538,9 @@ func randomChangeRequest(rng *rand.Rand, pick func(...string) string, r *authz.R
 	if r.Name != "" || rng.IntN(5) == 0 {
 		return
 	}
-	value := func() string { return pick(link, link, link, link, link, next, "p0", "p0-2", "p1-2", "gone", "nowhere") }
+	value := func() string {
+		return pick(link, link, link, link, link, next, "p0", "p0-2", "p1-2", "gone", "nowhere")
+	}
 	values := []string{value()}
 	switch rng.IntN(5) {
 	case 0:

@@ -76,7 +76,7 @@ func (t *tenant) decideChangeRequest(c *caller, r *Request, managers string) Dec
 	// caller may read is enough.
 	confined := false
 	for _, req := range r.LabelSelector {
-		if req.Key != v1alpha1.LabelPartnerLink || req.Operator != "In" && req.Operator != "Equals" || len(req.Values) == 0 {
+		if req.Key != v1alpha1.LabelPartnerLink || req.Operator != "In" && req.Operator != opEquals || len(req.Values) == 0 {
 			continue
 		}
 		confined = true

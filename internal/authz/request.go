@@ -36,6 +36,10 @@ type Requirement struct {
 	Values   []string
 }
 
+// opEquals is the operator some callers send for key=value, which the
+// apiserver sends as In: both are accepted.
+const opEquals = "Equals"
+
 // Verdict is the answer's kind.
 type Verdict int
 

@@ -14,14 +14,16 @@ import (
 	"github.com/roompro/partner-operator/internal/metrics"
 )
 
+// The Feeder caches PartnerChangeRequests (list and watch) for the index;
+// the manager's other kinds are in controllers/setup.go.
+// +kubebuilder:rbac:groups=partners.roompro.io,resources=partnerchangerequests,verbs=list;watch
+
 // Feeder keeps an Index equal to the cache: it registers event handlers on
 // the informers of the kinds the index keeps (partner registrations and the
 // namespaced kinds, PartnerChangeRequests included: the index learns the
 // link of each request by name) and marks the index synced once every
 // handler has seen the initial list. It runs on every replica, leader or not,
 // so that each one can answer reviews.
-//
-// +kubebuilder:rbac:groups=partners.roompro.io,resources=partnerchangerequests,verbs=get;list;watch
 type Feeder struct {
 	Cache cache.Cache
 	Index *authz.Index
