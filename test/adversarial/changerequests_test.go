@@ -173,24 +173,7 @@ func testChangeRequests(t *testing.T) {
 		for _, user := range partnerUsers {
 			for _, atoms := range selectors {
 				reqs := linkRequirements(atoms, user)
-				for _, verb := range []string{"list", "watch"} {
-					for _, ns := range []string{tenantA, tenantB} {
-						want := allowedByDesign(user, &authorizationv1.ResourceAttributes{Namespace: ns, Verb: verb, Group: pg, Resource: "partnerchangerequests",
-							LabelSelector: &authorizationv1.LabelSelectorAttributes{Requirements: reqs}})
-						forms := map[string]*authorizationv1.LabelSelectorAttributes{"requirements": {Requirements: reqs}, "raw": {RawSelector: rawSelector(reqs)}}
-						if len(reqs) == 0 {
-							forms = map[string]*authorizationv1.LabelSelectorAttributes{"none": nil}
-						}
-						for _, form := range slices.Sorted(maps.Keys(forms)) {
-							cases = append(cases, sarCase{
-								name: fmt.Sprintf("%s/%s_partnerchangerequests_in_%s/%s/%s", user, verb, ns, form, selectorName(atoms)),
-								spec: authorizationv1.SubjectAccessReviewSpec{User: user, Groups: []string{authenticated},
-									ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: verb, Group: pg, Resource: "partnerchangerequests", LabelSelector: forms[form]}},
-								check: partnerVerdict(want),
-							})
-						}
-					}
-				}
+				cases = append(cases, labelSelectorReviews(user, "partnerchangerequests", reqs, selectorName(atoms))...)
 			}
 		}
 		runReviews(t, cases)
