@@ -209,10 +209,60 @@ var ruleCases = []struct {
 	{"room list, the other link Pending", labelList("u1@p1.example.com", nil, "p1.example.com"), authz.Allow},
 	{"room list, scoped grants only", labelList("tech@p0.example.com", []string{"p0.example.com:site-techs"}, "p0.example.com"), authz.Deny},
 
+	// Change requests: proposed where the domain has an active link, read
+	// by the members of the link's roles and the partner's tenant managers,
+	// listed by the label partners.roompro.io/partner-link, never decided.
+	{"propose a change", changeReq("u10@p0.example.com", nil, "create", ""), authz.Allow},
+	{"propose a change, a user without roles", changeReq("nobody@p0.example.com", nil, "create", ""), authz.Allow},
+	{"propose a change, no link", changeReq("tm@pending.example.com", []string{"pending.example.com:tenant-managers"}, "create", ""), authz.Deny},
+	{"propose a change, a Terminating link", changeReq("admin@gone.example.com", nil, "create", ""), authz.Deny},
+	{"get its link's request", changeReq("u10@p0.example.com", nil, "get", "p0-change"), authz.Allow},
+	{"watch its link's request by name", changeReq("u10@p0.example.com", nil, "watch", "p0-change"), authz.Allow},
+	{"get another partner's request", changeReq("u10@p0.example.com", nil, "get", "p1-change"), authz.Deny},
+	{"get its second link's request, a member", changeReq("u0@p0.example.com", nil, "get", "p0-2-change"), authz.Allow},
+	{"get its second link's request, no role there", changeReq("u10@p0.example.com", nil, "get", "p0-2-change"), authz.Deny},
+	{"get a Pending link's request", changeReq("u1@p1.example.com", nil, "get", "p1-2-change"), authz.Deny},
+	{"get a Terminating link's request", changeReq("admin@gone.example.com", nil, "get", "gone-change"), authz.Deny},
+	{"get a request of no link", changeReq("u0@p0.example.com", nil, "get", "orphan-change"), authz.Deny},
+	{"get a request the index does not know", changeReq("u0@p0.example.com", nil, "get", "p0-unseen"), authz.Deny},
+	{"get a request as a scoped member", changeReq("tech@p0.example.com", []string{"p0.example.com:site-techs"}, "get", "p0-change"), authz.Allow},
+	{"get a request, member by an invalid scope only", changeReq("tech@p0.example.com", []string{"p0.example.com:broken-techs"}, "get", "p0-change"), authz.Deny},
+	{"get a request, member of a role being deleted only", changeReq("tech@p1.example.com", []string{"p1.example.com:ring-techs"}, "get", "p1-change"), authz.Deny},
+	{"get a request as the partner's tenant manager", changeReq("tm@p0.example.com", []string{"p0.example.com:tenant-managers"}, "get", "p0-2-change"), authz.Allow},
+	{"get a request as another partner's tenant manager", changeReq("tm@p1.example.com", []string{"p1.example.com:tenant-managers"}, "get", "p0-change"), authz.Deny},
+	{"list its link's requests", changeList("u10@p0.example.com", "In", "p0"), authz.Allow},
+	{"watch its link's requests with ==", changeList("u10@p0.example.com", "Equals", "p0"), authz.Allow},
+	{"list both links' requests, a member of both", changeList("u0@p0.example.com", "In", "p0", "p0-2"), authz.Allow},
+	{"list both links' requests, a member of one", changeList("u10@p0.example.com", "In", "p0", "p0-2"), authz.Deny},
+	{"list another partner's requests", changeList("u10@p0.example.com", "In", "p1"), authz.Deny},
+	{"list by NotIn", changeList("u10@p0.example.com", "NotIn", "p1"), authz.Deny},
+	{"list by Exists", changeList("u10@p0.example.com", "Exists"), authz.Deny},
+	{"list without a selector", changeReq("u10@p0.example.com", nil, "list", ""), authz.Deny},
+	{"approve its link's request", changeReq("u10@p0.example.com", nil, "approve", "p0-change"), authz.Deny},
+	{"patch its link's request", changeReq("u10@p0.example.com", nil, "patch", "p0-change"), authz.Deny},
+	{"delete its link's request", changeReq("tm@p0.example.com", []string{"p0.example.com:tenant-managers"}, "delete", "p0-change"), authz.Deny},
+	{"update a request's status", func() *authz.Request {
+		r := changeReq("u10@p0.example.com", nil, "update", "p0-change")
+		r.Subresource = "status"
+		return r
+	}(), authz.Deny},
+	{"the customer approves", changeReq("alice@customer.example", nil, "approve", "p0-change"), authz.NoOpinion},
+
 	// Members by kind and domain.
 	{"group named like another partner's user", roomReq("tech@p1.example.com", []string{"p1.example.com:ops@p0.example.com"}, "get", "", "room-11"), authz.Allow},
 	{"user named like that group", roomReq("p1.example.com:ops@p0.example.com", nil, "get", "", "room-11"), authz.Deny},
 	{"user member of another domain's link", roomReq("u0@p0.example.com", nil, "get", "", "room-11"), authz.Deny},
+}
+
+func changeReq(user string, groups []string, verb, name string) *authz.Request {
+	return &authz.Request{User: user, Groups: groups, Namespace: Namespace, Verb: verb, Group: authz.Group,
+		Resource: "partnerchangerequests", Name: name}
+}
+
+func changeList(user, op string, links ...string) *authz.Request {
+	r := changeReq(user, nil, "list", "")
+	r.LabelSelector = []authz.Requirement{{Key: v1alpha1.LabelPartnerLink, Operator: op, Values: links}}
+	return r
 }
 
 func pathReq(verb, path string) *authz.Request {
@@ -309,6 +359,10 @@ var coverageWanted = []string{
 	"room list by the access label: Allow",
 	"room list by the access label: Deny, not every link of the domain covered",
 	"room list by the access label: Deny, no link's whole scope",
+	"change request by name: Allow", "change request by name: Deny",
+	"change request list: Allow", "change request list: Deny",
+	"change request create: Allow", "change request create: Deny",
+	"change request, never: Deny",
 }
 
 // coverage names the rule a request and its decision exercise, or "". Two
@@ -325,6 +379,17 @@ func coverage(r *authz.Request, d authz.Decision, known map[string]bool) string 
 		rule = "discovery"
 	case r.Namespace != Namespace && r.Group == authz.Group:
 		rule = "other namespace"
+	case r.Group == authz.Group && r.Resource == "partnerchangerequests":
+		switch {
+		case r.Subresource != "" || r.Verb != "get" && r.Verb != "list" && r.Verb != "watch" && r.Verb != "create":
+			rule = "change request, never"
+		case r.Verb == "create":
+			rule = "change request create"
+		case r.Name != "":
+			rule = "change request by name"
+		default:
+			rule = "change request list"
+		}
 	case r.Group == authz.Group && r.Resource == "partnerroles" && r.Name == "" && (r.Verb == "list" || r.Verb == "watch"):
 		rule = "roles list"
 	case r.Group == authz.Group && r.Resource == "partnerroles" && r.Name != "" && known[r.Name]:
@@ -404,7 +469,9 @@ func randomRequest(rng *rand.Rand, w *World) *authz.Request {
 		return r
 	}
 
-	switch rng.IntN(11) {
+	switch rng.IntN(13) {
+	case 11, 12:
+		randomChangeRequest(rng, pick, r, p, w)
 	case 0:
 		r.Resource = pick("roomgroups", "updaterings", "settings")
 		r.Name = pick("", "general")
@@ -450,6 +517,42 @@ func randomRequest(rng *rand.Rand, w *World) *authz.Request {
 		}
 	}
 	return r
+}
+
+// randomChangeRequest makes r a request on partnerchangerequests: every
+// verb (approve too) and the status subresource, the names of the world's
+// requests (this partner's, its neighbour's, p0-2's, p1-2's, gone's, the
+// orphan's) and one none has, lists by name, and label selectors on
+// partners.roompro.io/partner-link with each operator and one or two links.
+func randomChangeRequest(rng *rand.Rand, pick func(...string) string, r *authz.Request, p int, w *World) {
+	r.Resource = "partnerchangerequests"
+	link, next := fmt.Sprintf("p%d", p), fmt.Sprintf("p%d", (p+1)%w.Partners)
+	r.Verb = pick("get", "get", "list", "list", "watch", "create", "create", "update", "patch", "delete", "deletecollection", "approve")
+	if rng.IntN(10) == 0 {
+		r.Subresource = "status"
+	}
+	r.Name = pick("", link+"-change", link+"-change", next+"-change", "p0-2-change", "p1-2-change", "gone-change", "orphan-change", link+"-unseen")
+	if (r.Verb == "list" || r.Verb == "watch") && rng.IntN(3) > 0 {
+		r.Name = ""
+	}
+	if r.Name != "" || rng.IntN(5) == 0 {
+		return
+	}
+	value := func() string {
+		return pick(link, link, link, link, link, next, "p0", "p0-2", "p1-2", "gone", "nowhere")
+	}
+	values := []string{value()}
+	switch rng.IntN(5) {
+	case 0:
+		values = append(values, value())
+	case 1:
+		values = nil
+	}
+	r.LabelSelector = []authz.Requirement{{Key: pick(v1alpha1.LabelPartnerLink, v1alpha1.LabelPartnerLink, v1alpha1.LabelPartnerLink, "partner-link"),
+		Operator: pick("In", "In", "In", "Equals", "NotIn", "Exists"), Values: values}}
+	if rng.IntN(4) == 0 {
+		r.LabelSelector = append([]authz.Requirement{{Key: v1alpha1.LabelPartnerLink, Operator: "In", Values: []string{value(), value()}}}, r.LabelSelector...)
+	}
 }
 
 // discoveryPaths are the non-resource paths drawn: every discovery shape

@@ -14,6 +14,9 @@ tenant_manager_group := "tenant-managers"
 
 access_label_prefix := "access.partners.roompro.io/"
 
+# The label admission sets on a PartnerChangeRequest from spec.partnerLink.
+partner_link_label := "partners.roompro.io/partner-link"
+
 # The most a partner can hold: a role's other permissions grant nothing.
 primary_admin_permissions := {
 	"rooms.view", "rooms.modify", "groups.view", "updateRings.view", "updateRings.modify",
@@ -41,6 +44,9 @@ verdict := "NoOpinion" if {
 } else := v if {
 	tenant_manager_request
 	v := tenant_manager_verdict
+} else := v if {
+	change_request_request
+	v := change_request_verdict
 } else := "Deny" if {
 	not need
 } else := "Deny" if {
@@ -423,4 +429,72 @@ role_owners := {trim_suffix(input.name, "-primary-admins")} if {
 } else := {name |
 	some name, _ in tenant.links
 	startswith(input.name, concat("", [name, "-"]))
+}
+
+# --- Change control: PartnerChangeRequests
+#
+# A partner proposes (create) where its domain has an active link; the
+# admission webhook checks the change. It reads the requests of the active
+# links of its domain on which it is a member of a role (whatever the
+# role's permissions) or of which it is a tenant manager: one by name, a
+# list only by the label partners.roompro.io/partner-link (In or =, every
+# value such a link). It never decides (approve), changes, deletes or
+# writes status: the customer decides.
+
+change_request_request if {
+	input.group == api_group
+	input.resource == "partnerchangerequests"
+}
+
+change_request_verdict := "Deny" if {
+	input.subresource != ""
+} else := "Allow" if {
+	input.verb == "create"
+	some name in tenant.linksOfDomain[domain]
+	active(tenant.links[name])
+} else := "Deny" if {
+	not input.verb in {"get", "list", "watch"}
+} else := "Allow" if {
+	input.name != ""
+	reads_requests_of(tenant.changeRequests[input.name])
+} else := "Deny" if {
+	input.name != ""
+} else := "Allow" if {
+	input.verb in {"list", "watch"}
+	some req in input.labelSelector
+	req.key == partner_link_label
+	req.operator in {"In", "Equals"}
+	count(req.values) > 0
+	every link in req.values {
+		reads_requests_of(link)
+	}
+} else := "Deny"
+
+active(link) if {
+	link.phase == "Active"
+	not link.deleting
+}
+
+# member_links: the active links of the caller's domain on which one of
+# its subjects is a member of a role's assignment (an invalid scope grants
+# nothing, not even this).
+member_links contains link_name if {
+	some link_name in tenant.linksOfDomain[domain]
+	active(tenant.links[link_name])
+	some role_name in tenant.rolesOfLink[link_name]
+	role := tenant.roles[role_name]
+	not role.deleting
+	some a in role.assignments
+	some s in subjects
+	a.members[s]
+	valid_scope(a.scope)
+}
+
+reads_requests_of(link) if link in member_links
+
+reads_requests_of(link) if {
+	l := tenant.links[link]
+	active(l)
+	l.partnerDomain == domain
+	concat(":", [domain, tenant_manager_group]) in own_groups
 }

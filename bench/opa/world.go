@@ -57,6 +57,8 @@ type World struct {
 //   - every domain but gone.example.com is registered (a PartnerOrganization):
 //     gone.example.com is a partner domain by its link alone, and
 //     unregistered.example.com, which only an invitation names, is none;
+//   - every link L has the PartnerChangeRequest L-change, and orphan-change
+//     names a link that does not exist;
 //   - partners 0 and 1 carry the rarer rules (addEdgeCases); the benchmark
 //     cases act for partner partners/2, which has none of them.
 func NewWorld(rooms, partners, users int) *World {
@@ -85,6 +87,7 @@ func NewWorld(rooms, partners, users int) *World {
 		add(assignment(link+"-invitation", link, byLabels(map[string]string{partnerLabel: link})))
 		add(role(v1alpha1.PrimaryAdminRoleName(link), link, v1alpha1.PrimaryAdminPermissions,
 			v1alpha1.RoleAssignment{Name: primaryAdmins, Members: admins}))
+		add(changeRequest(link))
 		add(role(link+"-site-techs", link,
 			[]v1alpha1.Permission{v1alpha1.RoomsView, v1alpha1.RoomsModify, v1alpha1.RoomsResetKey, v1alpha1.TicketsCreate},
 			v1alpha1.RoleAssignment{Name: "by-name", Members: []v1alpha1.Subject{subject(v1alpha1.GroupSubject, domain+":site-techs")},
@@ -93,6 +96,9 @@ func NewWorld(rooms, partners, users int) *World {
 				Scope: byLabels(map[string]string{floorLabel: "1"})}))
 	}
 	addEdgeCases(add)
+	for _, link := range []string{"p0-2", "p1-2", "gone", "nowhere"} {
+		add(changeRequest(link))
+	}
 	add(organization("pending.example.com"))
 	add(organization("expired.example.com"))
 	add(invitation("pending", "pending.example.com", v1alpha1.InvitationPending))
@@ -202,7 +208,7 @@ func Document(objects []any) map[string]any {
 		t, ok := namespaces[ns]
 		if !ok {
 			t = map[string]any{}
-			for _, k := range []string{"rooms", "invitations", "links", "assignments", "roles", "linksOfDomain", "assignmentsOfLink", "rolesOfLink"} {
+			for _, k := range []string{"rooms", "invitations", "links", "assignments", "roles", "linksOfDomain", "assignmentsOfLink", "rolesOfLink", "changeRequests"} {
 				t[k] = map[string]any{}
 			}
 			namespaces[ns] = t
@@ -265,6 +271,9 @@ func Document(objects []any) map[string]any {
 				"partnerLink": o.Spec.PartnerLink, deletingField: o.DeletionTimestamp != nil,
 				"permissions": perms, "assignments": assignments}
 			index(t, "rolesOfLink", o.Spec.PartnerLink, o.Name)
+		case *v1alpha1.PartnerChangeRequest:
+			// A request by name: the link it belongs to.
+			tenant(o.Namespace)["changeRequests"].(map[string]any)[o.Name] = o.Spec.PartnerLink
 		}
 	}
 	nsDoc := map[string]any{}
@@ -371,6 +380,20 @@ func role(name, link string, perms []v1alpha1.Permission, assignments ...v1alpha
 		r.Spec.Builtin = v1alpha1.BuiltinPrimaryAdmin
 	}
 	return r
+}
+
+// changeRequest is the request <link>-change of a link (orphan-change for
+// the link nowhere, which does not exist).
+func changeRequest(link string) *v1alpha1.PartnerChangeRequest {
+	name := link + "-change"
+	if link == "nowhere" {
+		name = "orphan-change"
+	}
+	return &v1alpha1.PartnerChangeRequest{
+		ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: name, Labels: map[string]string{v1alpha1.LabelPartnerLink: link}},
+		Spec: v1alpha1.PartnerChangeRequestSpec{PartnerLink: link, Category: v1alpha1.CategoryRooms, Operation: v1alpha1.OperationUpdate,
+			Target: v1alpha1.ChangeTarget{APIVersion: v1alpha1.GroupVersion.String(), Kind: "Room", Name: "room-0"}, BaseResourceVersion: "1"},
+	}
 }
 
 func subject(kind v1alpha1.SubjectKind, name string) v1alpha1.Subject {

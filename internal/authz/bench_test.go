@@ -107,3 +107,46 @@ func benchFirstDecisions(b *testing.B, x *Index, domain, room string) {
 		i++
 	}
 }
+
+// BenchmarkDecideChangeRequest is the in-process cost of a decision on
+// PartnerChangeRequests, in the worlds of BenchmarkDecideRoom with ten
+// requests per partner link.
+// Run: go test ./internal/authz -run '^$' -bench DecideChangeRequest -benchmem
+func BenchmarkDecideChangeRequest(b *testing.B) {
+	for _, size := range benchSizes {
+		x := benchWorld(b, size.rooms, size.partners, size.users)
+		for p := range size.partners {
+			for i := range 10 {
+				x.Upsert(changeRequestObj(ns, fmt.Sprintf("p%d-change-%d", p, i), fmt.Sprintf("p%d", p)))
+			}
+		}
+		p := size.partners / 2
+		domain := fmt.Sprintf("p%d.example.com", p)
+		admin := fmt.Sprintf("u%d@%s", p, domain)
+		groups := []string{"system:authenticated", domain + ":site-techs"}
+		cases := []struct {
+			name string
+			req  Request
+			want Verdict
+		}{
+			{"get-allowed", Request{User: admin, Namespace: ns, Verb: "get", Group: Group, Resource: "partnerchangerequests", Name: fmt.Sprintf("p%d-change-3", p)}, Allow},
+			{"get-other-partner", Request{User: admin, Namespace: ns, Verb: "get", Group: Group, Resource: "partnerchangerequests", Name: fmt.Sprintf("p%d-change-3", p+1)}, Deny},
+			{"group-get-allowed", Request{User: "tech@" + domain, Groups: groups, Namespace: ns, Verb: "get", Group: Group,
+				Resource: "partnerchangerequests", Name: fmt.Sprintf("p%d-change-3", p)}, Allow},
+			{"list-by-link", Request{User: admin, Namespace: ns, Verb: "list", Group: Group, Resource: "partnerchangerequests",
+				LabelSelector: []Requirement{{Key: v1alpha1.LabelPartnerLink, Operator: "In", Values: []string{fmt.Sprintf("p%d", p)}}}}, Allow},
+			{"approve", Request{User: admin, Namespace: ns, Verb: "approve", Group: Group, Resource: "partnerchangerequests", Name: fmt.Sprintf("p%d-change-3", p)}, Deny},
+		}
+		for _, c := range cases {
+			b.Run(fmt.Sprintf("rooms=%d/partners=%d/users=%d/case=%s", size.rooms, size.partners, size.users, c.name), func(b *testing.B) {
+				if d := x.Decide(&c.req); d.Verdict != c.want {
+					b.Fatalf("%s: got %s (%s), want %s", c.name, d.Verdict, d.Reason, c.want)
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					x.Decide(&c.req)
+				}
+			})
+		}
+	}
+}

@@ -46,6 +46,8 @@ func (x *Index) Decide(r *Request) Decision {
 		return allow("self review")
 	case tenantManagement:
 		return x.tenantOf(r.Namespace).decideTenantManager(c.id, r, x.tenantManagerGroup)
+	case changeRequests:
+		return x.tenantOf(r.Namespace).decideChangeRequest(c, r, x.tenantManagerGroup)
 	}
 	return x.decideScope(c, r, n)
 }

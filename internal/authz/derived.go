@@ -62,6 +62,7 @@ func (g *grant) covers(room string) bool {
 // linkState is what an active link grants access to.
 type linkState struct {
 	name     string
+	domain   string              // the link's partner domain, lower-cased
 	matchers []*scope.Matcher    // the scopes of its live assignments
 	rooms    map[string]struct{} // the rooms they select
 	scoped   map[*grant]struct{} // its grants with a scope, whose rooms follow rooms
@@ -74,6 +75,9 @@ type tenant struct {
 	assignments map[string]*v1alpha1.RoomAssignment
 	roles       map[string]*v1alpha1.PartnerRole
 	rooms       map[string]*v1alpha1.Room
+	// changeRequests holds the spec.partnerLink of each PartnerChangeRequest
+	// by name: the link whose request it is (changerequest.go).
+	changeRequests map[string]string
 
 	rolesOfLink       map[string]map[string]struct{}
 	assignmentsOfLink map[string]map[string]struct{}
@@ -98,6 +102,7 @@ func newTenant(namespace string, subjects map[subjectKey][]*grant) *tenant {
 		assignments:       map[string]*v1alpha1.RoomAssignment{},
 		roles:             map[string]*v1alpha1.PartnerRole{},
 		rooms:             map[string]*v1alpha1.Room{},
+		changeRequests:    map[string]string{},
 		rolesOfLink:       map[string]map[string]struct{}{},
 		roomsByLabel:      map[scope.Label]map[string]struct{}{},
 		anchors:           scope.NewAnchors[string](),
@@ -130,7 +135,7 @@ func (t *tenant) setLink(l *v1alpha1.PartnerLink, remove bool) {
 		}
 		delete(t.active, l.Name)
 	} else if t.active[l.Name] == nil {
-		t.active[l.Name] = &linkState{name: l.Name, scoped: map[*grant]struct{}{}}
+		t.active[l.Name] = &linkState{name: l.Name, domain: domain, scoped: map[*grant]struct{}{}}
 		t.activeLinksOf[domain]++
 	}
 	t.rescopeLink(l.Name)

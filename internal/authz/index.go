@@ -186,9 +186,12 @@ func (x *Index) apply(obj any, remove bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	// A room changes only the room sets that grants read when they decide
-	// (grant.covers), never which grants a caller holds: resolved callers
-	// stay valid. Every other kind may change them.
-	if _, room := obj.(*v1alpha1.Room); !room {
+	// (grant.covers), and a change request only which link it belongs to,
+	// never which grants a caller holds: resolved callers stay valid. Every
+	// other kind may change them.
+	switch obj.(type) {
+	case *v1alpha1.Room, *v1alpha1.PartnerChangeRequest:
+	default:
 		x.generation++
 	}
 	switch o := obj.(type) {
@@ -207,6 +210,10 @@ func (x *Index) apply(obj any, remove bool) {
 		x.tenant(o.Namespace).setRole(o, remove)
 	case *v1alpha1.Room:
 		x.tenant(o.Namespace).setRoom(o, remove)
+	case *v1alpha1.PartnerChangeRequest:
+		// Only its link: spec.partnerLink is immutable (CEL), so a request
+		// never moves to another link.
+		put(x.tenant(o.Namespace).changeRequests, o.Name, o.Spec.PartnerLink, remove)
 	}
 }
 

@@ -27,6 +27,8 @@ type modelWorld struct {
 
 	// organizations register partner domains (cluster-scoped).
 	organizations []*v1alpha1.PartnerOrganization
+
+	changeRequests []*v1alpha1.PartnerChangeRequest
 }
 
 func modelSelects(s v1alpha1.RoomScope, room *v1alpha1.Room) bool {
@@ -252,6 +254,10 @@ func (w *modelWorld) decide(r *Request) Verdict {
 		return Deny
 	}
 
+	if r.Group == Group && r.Resource == "partnerchangerequests" {
+		return w.decideChangeRequest(r, user, domain, inGroup)
+	}
+
 	perm, roomScoped, rolesReq, ok := modelPermission(r)
 	if !ok {
 		return Deny
@@ -275,13 +281,7 @@ func (w *modelWorld) decide(r *Request) Verdict {
 			continue
 		}
 		for _, ra := range role.Spec.Assignments {
-			member := false
-			for _, m := range ra.Members {
-				name := strings.ToLower(m.Name)
-				member = member || (m.Kind == v1alpha1.UserSubject && name == user) ||
-					(m.Kind == v1alpha1.GroupSubject && strings.HasPrefix(name, domain+":") && len(name) > len(domain)+1 && inGroup(name))
-			}
-			if !member {
+			if !modelMember(ra, user, domain, inGroup) {
 				continue
 			}
 			whole := ra.Scope.Selector == nil && len(ra.Scope.Names) == 0
@@ -320,6 +320,89 @@ func (w *modelWorld) decide(r *Request) Verdict {
 		return Deny
 	}
 	return Allow
+}
+
+// modelMember: the caller (user, of domain, in the groups inGroup says) is
+// a member of the role assignment.
+func modelMember(ra v1alpha1.RoleAssignment, user, domain string, inGroup func(string) bool) bool {
+	for _, m := range ra.Members {
+		name := strings.ToLower(m.Name)
+		if m.Kind == v1alpha1.UserSubject && name == user ||
+			m.Kind == v1alpha1.GroupSubject && strings.HasPrefix(name, domain+":") && len(name) > len(domain)+1 && inGroup(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// decideChangeRequest is DESIGN.md's "Change control" for a partner user:
+// it may propose (create) where its domain has an active link, read the
+// requests of an active link of its domain when it is a member of one of
+// that link's roles or a tenant manager of the domain (a list only by the
+// label partners.roompro.io/partner-link, In or = links it may all read),
+// and nothing else: never decide (approve), change, delete or write status.
+func (w *modelWorld) decideChangeRequest(r *Request, user, domain string, inGroup func(string) bool) Verdict {
+	if r.Subresource != "" {
+		return Deny
+	}
+	if r.Verb == "create" {
+		for _, l := range w.links {
+			if l.Namespace == r.Namespace && modelActive(l) && string(l.Spec.PartnerDomain) == domain {
+				return Allow
+			}
+		}
+		return Deny
+	}
+	if r.Verb != "get" && r.Verb != "list" && r.Verb != "watch" {
+		return Deny
+	}
+	readable := func(link string) bool {
+		l := w.link(r.Namespace, link)
+		if l == nil || !modelActive(l) || string(l.Spec.PartnerDomain) != domain {
+			return false
+		}
+		if inGroup(domain + ":tenant-managers") {
+			return true
+		}
+		for _, role := range w.roles {
+			if role.Namespace != r.Namespace || role.Spec.PartnerLink != link || role.DeletionTimestamp != nil {
+				continue
+			}
+			for _, ra := range role.Spec.Assignments {
+				if modelMember(ra, user, domain, inGroup) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if r.Name != "" {
+		for _, c := range w.changeRequests {
+			if c.Namespace == r.Namespace && c.Name == r.Name {
+				if readable(c.Spec.PartnerLink) {
+					return Allow
+				}
+				return Deny
+			}
+		}
+		return Deny
+	}
+	if r.Verb == "get" {
+		return Deny
+	}
+	for _, q := range r.LabelSelector {
+		if q.Key != v1alpha1.LabelPartnerLink || (q.Operator != "In" && q.Operator != "Equals") || len(q.Values) == 0 {
+			continue
+		}
+		all := true
+		for _, v := range q.Values {
+			all = all && readable(v)
+		}
+		if all {
+			return Allow
+		}
+	}
+	return Deny
 }
 
 // decideRoles: a role belongs to its spec.partnerLink; a name no role has
@@ -487,6 +570,17 @@ func randomWorld(rng *rand.Rand) *modelWorld {
 			}
 		}
 	}
+	// Change requests: of the namespace's links, of a link that does not
+	// exist, the same name in both namespaces on other links.
+	for _, ns := range namespaces {
+		for i := range 1 + rng.IntN(4) {
+			link := pick("l0", "l0", "l0", "l1", "l2", "gone")
+			w.changeRequests = append(w.changeRequests, &v1alpha1.PartnerChangeRequest{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("c%d", i), Labels: map[string]string{v1alpha1.LabelPartnerLink: link}},
+				Spec:       v1alpha1.PartnerChangeRequestSpec{PartnerLink: link, Category: v1alpha1.CategoryRooms, Operation: v1alpha1.OperationUpdate},
+			})
+		}
+	}
 	return w
 }
 
@@ -516,7 +610,11 @@ func randomRequest(rng *rand.Rand) *Request {
 		r.Resource = pick("pods", "selfsubjectaccessreviews", "selfsubjectreviews", "subjectaccessreviews")
 		return r
 	}
-	r.Resource = pick("rooms", "rooms", "rooms", "roomgroups", "updaterings", "settings", "partnerroles", "partnerinvitations", "partnerlinks", "roomassignments")
+	r.Resource = pick("rooms", "rooms", "rooms", "roomgroups", "updaterings", "settings", "partnerroles", "partnerinvitations", "partnerlinks", "roomassignments",
+		"partnerchangerequests", "partnerchangerequests")
+	if r.Resource == "partnerchangerequests" {
+		return randomChangeRequestRequest(rng, r)
+	}
 	if r.Resource == "rooms" && rng.IntN(3) == 0 {
 		r.Subresource = pick("key", "resetkey", "tickets", "reports", "status")
 	}
@@ -540,6 +638,56 @@ func randomRequest(rng *rand.Rand) *Request {
 		}
 		if rng.IntN(2) == 0 {
 			r.FieldSelector = []Requirement{{Key: pick("spec.partnerLink", "metadata.name"), Operator: pick("In", "In", "NotIn"), Values: []string{pick("l0", "l1", "l2")}}}
+		}
+	}
+	return r
+}
+
+// randomChangeRequestRequest fills in a request on partnerchangerequests:
+// every verb a partner may and may not use, the status subresource, the
+// names of the world's requests and others, lists by name (a field
+// selector metadata.name arrives as the name) and label selectors on
+// partners.roompro.io/partner-link with each operator, one or two links,
+// or none, sometimes after another requirement.
+func randomChangeRequestRequest(rng *rand.Rand, r *Request) *Request {
+	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
+	r.Verb = pick("get", "get", "list", "list", "watch", "create", "create", "update", "patch", "delete", "deletecollection", "approve")
+	if rng.IntN(10) == 0 {
+		r.Subresource = pick("status", "approval")
+	}
+	// Mostly a well-formed user of a linked domain where links are, often
+	// a tenant manager of its own domain, who reads every request of its
+	// active links without a role.
+	if rng.IntN(2) == 0 {
+		r.User, r.Namespace = pick("alice", "bob", "Carol")+pick("@contoso.com", "@fabrikam.com"), pick("t1", "t2")
+	}
+	if _, domain, ok := strings.Cut(r.User, "@"); ok && rng.IntN(2) == 0 {
+		r.Groups = append(r.Groups, pick(domain, strings.ToLower(domain), "contoso.com")+":tenant-managers")
+	}
+	r.Name = pick("", "c0", "c0", "c1", "c1", "c2", "c3", "c9")
+	if (r.Verb == "list" || r.Verb == "watch") && rng.IntN(3) > 0 {
+		r.Name = ""
+	}
+	if r.Name == "" && (r.Verb == "list" || r.Verb == "watch") || rng.IntN(8) == 0 {
+		link := func() string { return pick("l0", "l0", "l0", "l1", "l2", "gone") }
+		values := []string{link()}
+		switch rng.IntN(5) {
+		case 0:
+			values = append(values, link())
+		case 1:
+			values = nil
+		}
+		main := Requirement{Key: pick(v1alpha1.LabelPartnerLink, v1alpha1.LabelPartnerLink, v1alpha1.LabelPartnerLink, "partner-link", "spec.partnerLink"),
+			Operator: pick("In", "In", "Equals", "NotIn", "Exists"), Values: values}
+		switch rng.IntN(6) {
+		case 0:
+			// none
+		case 1:
+			r.LabelSelector = []Requirement{{Key: v1alpha1.LabelPartnerLink, Operator: "In", Values: []string{link(), link()}}, main}
+		case 2:
+			r.FieldSelector = []Requirement{{Key: "spec.partnerLink", Operator: "In", Values: []string{link()}}}
+		default:
+			r.LabelSelector = []Requirement{main}
 		}
 	}
 	return r
@@ -573,6 +721,9 @@ func checkSeed(t *testing.T, seed uint64) {
 		objs = append(objs, o)
 	}
 	for _, o := range w.rooms {
+		objs = append(objs, o)
+	}
+	for _, o := range w.changeRequests {
 		objs = append(objs, o)
 	}
 	rng.Shuffle(len(objs), func(i, j int) { objs[i], objs[j] = objs[j], objs[i] })
@@ -616,6 +767,12 @@ func staleVersion(rng *rand.Rand, w *modelWorld, o any) any {
 	case *v1alpha1.PartnerRole:
 		stale := w.roles[rng.IntN(len(w.roles))].DeepCopy()
 		stale.Namespace, stale.Name, stale.DeletionTimestamp = o.Namespace, o.Name, nil
+		return stale
+	case *v1alpha1.PartnerChangeRequest:
+		// The link is immutable in the cluster; the index follows the
+		// version it is fed all the same.
+		stale := o.DeepCopy()
+		stale.Spec.PartnerLink = "l" + fmt.Sprint(rng.IntN(3))
 		return stale
 	}
 	return nil

@@ -36,6 +36,10 @@ type Requirement struct {
 	Values   []string
 }
 
+// opEquals is the operator some callers send for key=value, which the
+// apiserver sends as In: both are accepted.
+const opEquals = "Equals"
+
 // Verdict is the answer's kind.
 type Verdict int
 
@@ -98,6 +102,13 @@ const (
 	// NotTenantManager: tenant management by someone who is not the
 	// partner's tenant manager, or of an object that does not exist.
 	NotTenantManager
+	// OtherLinksRequest: a PartnerChangeRequest (or a list of them) of a
+	// link that is not the caller's to read: another partner's, one the
+	// caller holds no role on, or a name the index does not know.
+	OtherLinksRequest
+	// NoActiveLink: a PartnerChangeRequest proposed where the caller's
+	// partner has no active link.
+	NoActiveLink
 
 	// causeCount bounds the causes; it is not one.
 	causeCount
@@ -108,6 +119,7 @@ var causeNames = [causeCount]string{
 	NoCause: "", IndexNotSynced: "index_not_synced", IndexStale: "index_stale", MalformedUser: "malformed_user",
 	NeverForPartners: "never_for_partners", NoRoleGrants: "no_role_grants", RoomOutOfScope: "room_out_of_scope",
 	UnconfinedList: "unconfined_list", OtherLinksRole: "other_links_role", NotTenantManager: "not_tenant_manager",
+	OtherLinksRequest: "other_links_request", NoActiveLink: "no_active_link",
 }
 
 func (c DenialCause) String() string {
@@ -161,6 +173,9 @@ const (
 	tenantManagement
 	// permission: a permission of the matrix, where the request acts.
 	permission
+	// changeRequests: a request on partnerchangerequests, which the rules
+	// of change control decide (changerequest.go).
+	changeRequests
 )
 
 func isRead(verb string) bool { return verb == "get" || verb == "list" || verb == "watch" }
@@ -201,6 +216,8 @@ func required(r *Request) need {
 		case "create", "update", "patch", "delete":
 			return need{kind: permission, permission: v1alpha1.RolesModify, roles: true}
 		}
+	case "partnerchangerequests":
+		return need{kind: changeRequests}
 	case "partnerinvitations", "partnerlinks":
 		if r.Subresource == "" {
 			return need{kind: tenantManagement}

@@ -128,7 +128,7 @@ func requiresAccessLabel(selector []Requirement, key string) bool {
 		switch req.Operator {
 		case "Exists":
 			return true
-		case "In", "Equals":
+		case "In", opEquals:
 			if len(req.Values) == 1 && req.Values[0] == "true" {
 				return true
 			}
@@ -210,7 +210,7 @@ func (t *tenant) roleOwners(role string) []string {
 // singleValue returns the single value a requirement requires of key
 // (key=v, key==v or key in (v)).
 func singleValue(req Requirement, key string) (string, bool) {
-	if req.Key == key && (req.Operator == "In" || req.Operator == "Equals") && len(req.Values) == 1 {
+	if req.Key == key && (req.Operator == "In" || req.Operator == opEquals) && len(req.Values) == 1 {
 		return req.Values[0], true
 	}
 	return "", false

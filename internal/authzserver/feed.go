@@ -14,9 +14,14 @@ import (
 	"github.com/roompro/partner-operator/internal/metrics"
 )
 
+// The Feeder caches PartnerChangeRequests (list and watch) for the index;
+// the manager's other kinds are in controllers/setup.go.
+// +kubebuilder:rbac:groups=partners.roompro.io,resources=partnerchangerequests,verbs=list;watch
+
 // Feeder keeps an Index equal to the cache: it registers event handlers on
 // the informers of the kinds the index keeps (partner registrations and the
-// five namespaced kinds) and marks the index synced once every
+// namespaced kinds, PartnerChangeRequests included: the index learns the
+// link of each request by name) and marks the index synced once every
 // handler has seen the initial list. It runs on every replica, leader or not,
 // so that each one can answer reviews.
 type Feeder struct {
@@ -32,7 +37,7 @@ func (f *Feeder) Start(ctx context.Context) error {
 	var registrations []toolscache.ResourceEventHandlerRegistration
 	for _, obj := range []client.Object{
 		&v1alpha1.PartnerOrganization{}, &v1alpha1.PartnerInvitation{}, &v1alpha1.PartnerLink{}, &v1alpha1.RoomAssignment{},
-		&v1alpha1.PartnerRole{}, &v1alpha1.Room{},
+		&v1alpha1.PartnerRole{}, &v1alpha1.Room{}, &v1alpha1.PartnerChangeRequest{},
 	} {
 		informer, err := f.Cache.GetInformer(ctx, obj)
 		if err != nil {

@@ -31,6 +31,7 @@ var matrixResources = []resourceDef{
 	{pg, "rooms", "", roomNames}, {pg, "rooms", "status", roomNames}, {pg, "rooms", "key", roomNames},
 	{pg, "rooms", "resetkey", roomNames}, {pg, "rooms", "tickets", roomNames}, {pg, "rooms", "reports", roomNames},
 	{pg, "partnerroles", "", roleNames},
+	{pg, "partnerchangerequests", "", changeRequestNames}, {pg, "partnerchangerequests", "status", changeRequestNames},
 	{pg, "partnerlinks", "", []string{"contoso", "fabrikam", ""}},
 	{pg, "partnerinvitations", "", []string{"contoso", "fabrikam", ""}},
 	{pg, "roomassignments", "", []string{"contoso-invitation", ""}},
@@ -119,6 +120,9 @@ func testMatrix(t *testing.T) {
 				{authorizationv1.ResourceAttributes{Namespace: tenantB, Verb: "create", Resource: "pods"}, false},
 				{authorizationv1.ResourceAttributes{Namespace: tenantA, Verb: "delete", Group: pg, Resource: "rooms", Name: "nyc-1"}, true},
 				{authorizationv1.ResourceAttributes{Namespace: tenantB, Verb: "delete", Group: pg, Resource: "rooms", Name: "nyc-1"}, false},
+				// The customer decides change requests: approve is RBAC's.
+				{authorizationv1.ResourceAttributes{Namespace: tenantA, Verb: "approve", Group: pg, Resource: "partnerchangerequests", Name: "contoso-rename-nyc"}, true},
+				{authorizationv1.ResourceAttributes{Namespace: tenantB, Verb: "approve", Group: pg, Resource: "partnerchangerequests", Name: "fabrikam-rename-sea"}, false},
 			} {
 				a := c.a
 				cases = append(cases, sarCase{

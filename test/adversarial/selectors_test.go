@@ -104,27 +104,7 @@ func testSelectors(t *testing.T) {
 		for _, user := range partnerUsers {
 			for _, atoms := range labelSelectors() {
 				reqs := requirements(atoms, domainOf(user))
-				for _, verb := range []string{"list", "watch"} {
-					for _, ns := range []string{tenantA, tenantB} {
-						// The reference reads requirements; the webhook gets
-						// the same whether the caller sent them or a raw
-						// selector the apiserver parsed.
-						want := allowedByDesign(user, &authorizationv1.ResourceAttributes{Namespace: ns, Verb: verb, Group: pg, Resource: "rooms",
-							LabelSelector: &authorizationv1.LabelSelectorAttributes{Requirements: reqs}})
-						forms := map[string]*authorizationv1.LabelSelectorAttributes{"requirements": {Requirements: reqs}, "raw": {RawSelector: rawSelector(reqs)}}
-						if len(reqs) == 0 {
-							forms = map[string]*authorizationv1.LabelSelectorAttributes{"none": nil}
-						}
-						for _, form := range slices.Sorted(maps.Keys(forms)) {
-							cases = append(cases, sarCase{
-								name: fmt.Sprintf("%s/%s_rooms_in_%s/%s/%s", user, verb, ns, form, selectorName(atoms)),
-								spec: authorizationv1.SubjectAccessReviewSpec{User: user, Groups: []string{authenticated},
-									ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: verb, Group: pg, Resource: "rooms", LabelSelector: forms[form]}},
-								check: partnerVerdict(want),
-							})
-						}
-					}
-				}
+				cases = append(cases, labelSelectorReviews(user, "rooms", reqs, selectorName(atoms))...)
 			}
 		}
 		runReviews(t, cases)
@@ -245,6 +225,34 @@ func testSelectors(t *testing.T) {
 			})
 		}
 	})
+}
+
+// labelSelectorReviews are the reviews of a list and a watch of resource
+// in tenant-a and tenant-b with the label selector reqs, each compared with
+// the reference. The reference reads requirements; the webhook gets the
+// same whether the caller sent them or a raw selector the apiserver parsed,
+// so both forms are asked.
+func labelSelectorReviews(user, resource string, reqs []metav1.LabelSelectorRequirement, selName string) []sarCase {
+	var cases []sarCase
+	for _, verb := range []string{"list", "watch"} {
+		for _, ns := range []string{tenantA, tenantB} {
+			want := allowedByDesign(user, &authorizationv1.ResourceAttributes{Namespace: ns, Verb: verb, Group: pg, Resource: resource,
+				LabelSelector: &authorizationv1.LabelSelectorAttributes{Requirements: reqs}})
+			forms := map[string]*authorizationv1.LabelSelectorAttributes{"requirements": {Requirements: reqs}, "raw": {RawSelector: rawSelector(reqs)}}
+			if len(reqs) == 0 {
+				forms = map[string]*authorizationv1.LabelSelectorAttributes{"none": nil}
+			}
+			for _, form := range slices.Sorted(maps.Keys(forms)) {
+				cases = append(cases, sarCase{
+					name: fmt.Sprintf("%s/%s_%s_in_%s/%s/%s", user, verb, resource, ns, form, selName),
+					spec: authorizationv1.SubjectAccessReviewSpec{User: user, Groups: []string{authenticated},
+						ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: verb, Group: pg, Resource: resource, LabelSelector: forms[form]}},
+					check: partnerVerdict(want),
+				})
+			}
+		}
+	}
+	return cases
 }
 
 // expectedListed: the rooms of ns that carry the user's access label (per

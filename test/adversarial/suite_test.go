@@ -11,8 +11,9 @@
 // not from the implementation.
 //
 // The classes run in one order inside TestAdversarial: the read-only ones
-// first (discovery, the request matrix, usernames, selectors), then the
-// writes (metadata, cross-link), which restore what a hole let through so
+// first (discovery, the request matrix, usernames, selectors), then change
+// requests (reads, and writes that must all be refused), then the writes
+// (metadata, cross-link), which restore what a hole let through so
 // that a later case sees the world buildWorld made.
 package adversarial
 
@@ -119,6 +120,7 @@ func TestAdversarial(t *testing.T) {
 	t.Run("matrix", testMatrix)
 	t.Run("usernames", testUsernames)
 	t.Run("selectors", testSelectors)
+	t.Run("changerequests", testChangeRequests)
 	t.Run("metadata", testMetadata)
 	t.Run("crosslink", testCrossLink)
 }

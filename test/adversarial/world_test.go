@@ -316,7 +316,10 @@ func buildWorld() error {
 			return err
 		}
 	}
-	return waitDecisions()
+	if err := waitDecisions(); err != nil {
+		return err
+	}
+	return createChangeRequests()
 }
 
 func newInvitation(ns, name, domain string, rooms v1alpha1.RoomScope) *v1alpha1.PartnerInvitation {
