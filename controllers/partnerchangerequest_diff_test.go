@@ -4,6 +4,10 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
 )
@@ -78,5 +82,44 @@ func TestPointerToken(t *testing.T) {
 		if got := pointerToken(in); got != want {
 			t.Errorf("pointerToken(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestIntendedObjectKeepsTheOperatorsMetadataAndMarksTheChange(t *testing.T) {
+	pcr := changeRequestAt(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
+	pcr.Annotations[v1alpha1.AnnotationDecidedBy] = "bob@customer.example"
+	pcr.Spec.Object = &runtime.RawExtension{Raw: []byte(`{"apiVersion": "partners.roompro.io/v1alpha1", "kind": "Room",
+		"metadata": {"name": "elsewhere", "namespace": "other", "uid": "x", "resourceVersion": "1",
+			"labels": {"floor": "4", "access.partners.roompro.io/evil.com": "true"},
+			"annotations": {"note": "n", "partners.roompro.io/change-request": "forged"}},
+		"spec": {"displayName": "New York"}, "status": {"partners": ["evil.com"]}}`)}
+	live := &unstructured.Unstructured{Object: map[string]any{}}
+	live.SetLabels(map[string]string{"floor": "3", "access.partners.roompro.io/contoso.com": "true"})
+	live.SetAnnotations(map[string]string{v1alpha1.AnnotationRequestedBy: "admin@customer.example"})
+	live.SetFinalizers([]string{"keep"})
+
+	obj, err := intendedObject(pcr, live, "7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if obj.GetName() != "nyc" || obj.GetNamespace() != "t" || obj.GetKind() != "Room" || obj.GetResourceVersion() != "7" || obj.GetUID() != "" {
+		t.Errorf("identity = %s/%s %s rv=%s uid=%s", obj.GetNamespace(), obj.GetName(), obj.GetKind(), obj.GetResourceVersion(), obj.GetUID())
+	}
+	if want := map[string]string{"floor": "4", "access.partners.roompro.io/contoso.com": "true"}; !reflect.DeepEqual(obj.GetLabels(), want) {
+		t.Errorf("labels = %v, want %v", obj.GetLabels(), want)
+	}
+	want := map[string]string{
+		"note": "n", v1alpha1.AnnotationRequestedBy: "admin@customer.example",
+		v1alpha1.AnnotationChangeRequest: "rename", v1alpha1.AnnotationChangeRequestedBy: "alice@contoso.com",
+		v1alpha1.AnnotationChangeApprovedBy: "bob@customer.example",
+	}
+	if !reflect.DeepEqual(obj.GetAnnotations(), want) {
+		t.Errorf("annotations = %v, want %v", obj.GetAnnotations(), want)
+	}
+	if _, ok := obj.Object["status"]; ok {
+		t.Error("status is written")
+	}
+	if !reflect.DeepEqual(obj.GetFinalizers(), []string{"keep"}) {
+		t.Errorf("finalizers = %v", obj.GetFinalizers())
 	}
 }
