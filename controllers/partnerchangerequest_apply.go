@@ -45,28 +45,11 @@ func (r *PartnerChangeRequestReconciler) apply(ctx context.Context, pcr *v1alpha
 	}
 	claimed := conditionReason(pcr.Status.Conditions, ConditionChangeApplied) == ReasonChangeApplying
 
-	switch pcr.Spec.Operation {
-	case v1alpha1.OperationCreate:
-		if live != nil {
-			if appliedBy(live, pcr) {
-				return &applyOutcome{Applied: true}, live, nil
-			}
-			return failed(ReasonConflict, fmt.Sprintf("%s was created by someone else after the request was made", targetName(pcr))), live, nil
+	if outcome := judgeTarget(pcr, live, claimed); outcome != nil {
+		if outcome.Applied && pcr.Spec.Operation == v1alpha1.OperationDelete {
+			return outcome, nil, nil
 		}
-	case v1alpha1.OperationUpdate, v1alpha1.OperationDelete:
-		if live == nil || !live.GetDeletionTimestamp().IsZero() {
-			if claimed && pcr.Spec.Operation == v1alpha1.OperationDelete {
-				return &applyOutcome{Applied: true}, nil, nil
-			}
-			return failed(ReasonTargetGone, fmt.Sprintf("%s no longer exists (or is being deleted)", targetName(pcr))), live, nil
-		}
-		if appliedBy(live, pcr) && pcr.Spec.Operation == v1alpha1.OperationUpdate {
-			return &applyOutcome{Applied: true}, live, nil
-		}
-		if live.GetResourceVersion() != pcr.Spec.BaseResourceVersion {
-			return failed(ReasonConflict, fmt.Sprintf("%s changed after the request was made (it is at resourceVersion %s, the request was made against %s); ask for the change again against its current version",
-				targetName(pcr), live.GetResourceVersion(), pcr.Spec.BaseResourceVersion)), live, nil
-		}
+		return outcome, live, nil
 	}
 
 	var liveObj client.Object
@@ -121,6 +104,36 @@ func (r *PartnerChangeRequestReconciler) apply(ctx context.Context, pcr *v1alpha
 		return failed(ReasonInvalidObject, fmt.Sprintf("the apiserver refused the held object: %v", err)), live, nil
 	}
 	return nil, live, fmt.Errorf("writing %s: %w", targetName(pcr), err)
+}
+
+// judgeTarget is the verdict on the live target (nil: it does not exist)
+// before any write: applied already, or failed with the reason, or nil when
+// the write may go ahead. Pure.
+func judgeTarget(pcr *v1alpha1.PartnerChangeRequest, live *unstructured.Unstructured, claimed bool) *applyOutcome {
+	switch pcr.Spec.Operation {
+	case v1alpha1.OperationCreate:
+		if live != nil {
+			if appliedBy(live, pcr) {
+				return &applyOutcome{Applied: true}
+			}
+			return failed(ReasonConflict, fmt.Sprintf("%s was created by someone else after the request was made", targetName(pcr)))
+		}
+	case v1alpha1.OperationUpdate, v1alpha1.OperationDelete:
+		if live == nil || !live.GetDeletionTimestamp().IsZero() {
+			if claimed && pcr.Spec.Operation == v1alpha1.OperationDelete {
+				return &applyOutcome{Applied: true}
+			}
+			return failed(ReasonTargetGone, fmt.Sprintf("%s no longer exists (or is being deleted)", targetName(pcr)))
+		}
+		if appliedBy(live, pcr) && pcr.Spec.Operation == v1alpha1.OperationUpdate {
+			return &applyOutcome{Applied: true}
+		}
+		if live.GetResourceVersion() != pcr.Spec.BaseResourceVersion {
+			return failed(ReasonConflict, fmt.Sprintf("%s changed after the request was made (it is at resourceVersion %s, the request was made against %s); ask for the change again against its current version",
+				targetName(pcr), live.GetResourceVersion(), pcr.Spec.BaseResourceVersion))
+		}
+	}
+	return nil
 }
 
 func failed(reason, message string) *applyOutcome {
@@ -246,5 +259,3 @@ func (r *PartnerChangeRequestReconciler) preview(ctx context.Context, pcr *v1alp
 // isNoKind says whether err is the REST mapper's answer for a kind the
 // apiserver does not serve (a target kind of a later API).
 func isNoKind(err error) bool { return meta.IsNoMatchError(err) }
-
-

@@ -40,7 +40,9 @@ func previewChanges(live, intended map[string]any) []v1alpha1.FieldChange {
 		path string
 		get  func(map[string]any) map[string]any
 	}{
-		{"/metadata/labels", func(o map[string]any) map[string]any { return withoutKeys(nested(o, "metadata", "labels"), operatorLabel) }},
+		{"/metadata/labels", func(o map[string]any) map[string]any {
+			return withoutKeys(nested(o, "metadata", "labels"), operatorLabel)
+		}},
 		{"/metadata/annotations", func(o map[string]any) map[string]any {
 			return withoutKeys(nested(o, "metadata", "annotations"), func(k string) bool { return operatorAnnotations[k] })
 		}},
@@ -119,18 +121,4 @@ func jsonText(v any) string {
 		return ""
 	}
 	return string(data)
-}
-
-// jsonMap is obj (a typed or unstructured object) as a map of decoded JSON,
-// so that two objects compare by value whatever their Go types.
-func jsonMap(obj any) (map[string]any, error) {
-	data, err := json.Marshal(obj)
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]any
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, err
-	}
-	return m, nil
 }

@@ -13,6 +13,10 @@ import (
 	"github.com/roompro/partner-operator/api/v1alpha1"
 )
 
+// categoryLabel is the label of the change request metrics that names the
+// approval category (rooms, roles, tickets).
+const categoryLabel = "category"
+
 var (
 	// Decisions counts authorization decisions by verdict (Allow, Deny, NoOpinion).
 	Decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -62,7 +66,7 @@ var (
 		Name:    "partner_operator_change_request_decision_seconds",
 		Help:    "Time from a PartnerChangeRequest's creation to the customer's decision (Approved or Denied), by category.",
 		Buckets: []float64{60, 300, 900, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 3 * 24 * 3600, 7 * 24 * 3600, 30 * 24 * 3600},
-	}, []string{"category"})
+	}, []string{categoryLabel})
 
 	// ChangeRequestApplySeconds is the time from the approval of a
 	// PartnerChangeRequest to the operator's write of the change.
@@ -70,7 +74,7 @@ var (
 		Name:    "partner_operator_change_request_apply_seconds",
 		Help:    "Time from a PartnerChangeRequest's approval to the operator's write of the change, by category.",
 		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-	}, []string{"category"})
+	}, []string{categoryLabel})
 
 	// HeartbeatWriteErrors counts the heartbeat writes that failed.
 	HeartbeatWriteErrors = prometheus.NewCounter(prometheus.CounterOpts{
@@ -103,7 +107,7 @@ var (
 	roomsDesc = prometheus.NewDesc("partner_operator_rooms_in_scope",
 		"Rooms a partner may reach, by namespace and partner domain.", []string{namespaceLabel, "partner"}, nil)
 	pendingChangesDesc = prometheus.NewDesc("partner_operator_change_requests_pending",
-		"PartnerChangeRequests waiting for the customer's decision, by namespace and category.", []string{namespaceLabel, "category"}, nil)
+		"PartnerChangeRequests waiting for the customer's decision, by namespace and category.", []string{namespaceLabel, categoryLabel}, nil)
 )
 
 // Register adds the collector to controller-runtime's registry.
