@@ -6,6 +6,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/internal/audit"
+	"github.com/roompro/partner-operator/internal/changecontrol"
 	"github.com/roompro/partner-operator/internal/deadline"
 )
 
@@ -51,6 +53,10 @@ type Options struct {
 	Clock clock.WithDelayedExecution
 	// AuditLog receives one JSON line per partner-relevant change. Default: stdout.
 	AuditLog io.Writer
+	// ChangeRecheck re-checks, when an approved PartnerChangeRequest is
+	// applied, that its requester may still make the write. Required: the
+	// change request controller refuses to start without it.
+	ChangeRecheck changecontrol.Recheck
 }
 
 // Field indexes of the manager's cache, so reconcilers find the children of a
@@ -72,6 +78,9 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	}
 	if opts.AuditLog == nil {
 		opts.AuditLog = os.Stdout
+	}
+	if opts.ChangeRecheck == nil {
+		return errors.New("controllers.Options.ChangeRecheck is required: the change request controller re-checks every requester before it applies a change")
 	}
 	ctx := context.Background()
 	indexer := mgr.GetFieldIndexer()
@@ -122,6 +131,8 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		&RoleReconciler{Client: c, APIReader: mgr.GetAPIReader(), Audit: recorder("partnerrole-controller")},
 		&RoomAccessReconciler{Client: c},
 		&OrganizationReconciler{Client: c},
+		&PartnerChangeRequestReconciler{Client: c, APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Audit: recorder("partnerchangerequest-controller"),
+			Deadlines: deadline.New(opts.Clock), Recheck: opts.ChangeRecheck},
 	}
 	for _, s := range setups {
 		if err := s.SetupWithManager(mgr); err != nil {

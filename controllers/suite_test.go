@@ -49,7 +49,7 @@ var _ = BeforeSuite(func() {
 	fakeClock = clocktesting.NewFakeClock(time.Now())
 	// The control plane asks no webhooks: the controllers run alone.
 	mgr, err := operator.New(context.Background(), cp.Config, operator.Options{
-		Clock: fakeClock, AuditLog: auditLog, ControllersOnly: true,
+		Clock: fakeClock, AuditLog: auditLog, ControllersOnly: true, ChangeRecheck: fakeRecheck,
 	})
 	Expect(err).NotTo(HaveOccurred())
 

@@ -27,6 +27,9 @@ const (
 	CategoryAssignment        Category = "Assignment"
 	CategoryPartnerInvitation Category = "PartnerInvitation"
 	CategoryRole              Category = "Role"
+	// CategoryChangeRequest is a PartnerChangeRequest's life: the request,
+	// the customer's decision, the operator's apply or its failure.
+	CategoryChangeRequest Category = "ChangeRequest"
 )
 
 // Operation is what happened to it.
@@ -82,6 +85,10 @@ type Change struct {
 	// Warning makes the Event a Warning even when the change succeeded: the
 	// operator repaired something that should not have happened.
 	Warning bool
+	// AlsoOn, when set, receives the same Event as the object recorded on
+	// (a change request's target): one change, one audit line, an Event on
+	// each object it concerns.
+	AlsoOn client.Object
 }
 
 // Recorder writes the Event and the audit line of each change.
@@ -106,6 +113,9 @@ func (r *Recorder) Record(obj client.Object, c Change) {
 		eventType = corev1.EventTypeWarning
 	}
 	r.events.Eventf(obj, c.Related, eventType, c.Reason, string(c.Operation), "%s", c.Message)
+	if c.AlsoOn != nil {
+		r.events.Eventf(c.AlsoOn, obj, eventType, c.Reason, string(c.Operation), "%s", c.Message)
+	}
 
 	line := Line{
 		Category:     c.Category,

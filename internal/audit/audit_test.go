@@ -67,3 +67,26 @@ func TestUserTenant(t *testing.T) {
 		}
 	}
 }
+
+func TestAlsoOnEventsTheSecondObjectWithOneLine(t *testing.T) {
+	var out bytes.Buffer
+	fakeEvents := events.NewFakeRecorder(2)
+	r := NewRecorder(fakeEvents, &out, clocktesting.NewFakePassiveClock(time.Now()))
+	pcr := &v1alpha1.PartnerChangeRequest{ObjectMeta: metav1.ObjectMeta{Name: "req", Namespace: "t"}}
+	room := &v1alpha1.Room{ObjectMeta: metav1.ObjectMeta{Name: "nyc", Namespace: "t"}}
+	r.Record(pcr, Change{
+		Category: CategoryChangeRequest, Operation: OperationUpdate, Result: Successful,
+		UserID: "alice@contoso.com", Reason: "ChangeApplied", Message: "applied", AlsoOn: room,
+	})
+	if n := strings.Count(out.String(), "\n"); n != 1 {
+		t.Fatalf("want one audit line, got %d: %q", n, out.String())
+	}
+	if !strings.Contains(out.String(), `"category":"ChangeRequest"`) {
+		t.Errorf("line = %q", out.String())
+	}
+	for range 2 {
+		if event := <-fakeEvents.Events; !strings.HasPrefix(event, "Normal ChangeApplied applied") {
+			t.Errorf("event = %q", event)
+		}
+	}
+}

@@ -13,6 +13,10 @@ import (
 	"github.com/roompro/partner-operator/api/v1alpha1"
 )
 
+// categoryLabel is the label of the change request metrics that names the
+// approval category (rooms, roles, tickets).
+const categoryLabel = "category"
+
 var (
 	// Decisions counts authorization decisions by verdict (Allow, Deny, NoOpinion).
 	Decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -56,6 +60,22 @@ var (
 		Help: "Times the authorization index turned stale after having been current; partner requests are denied until its watch catches up.",
 	})
 
+	// ChangeRequestDecisionSeconds is the time from a PartnerChangeRequest's
+	// creation to the customer's decision, observed once per decided request.
+	ChangeRequestDecisionSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "partner_operator_change_request_decision_seconds",
+		Help:    "Time from a PartnerChangeRequest's creation to the customer's decision (Approved or Denied), by category.",
+		Buckets: []float64{60, 300, 900, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 3 * 24 * 3600, 7 * 24 * 3600, 30 * 24 * 3600},
+	}, []string{categoryLabel})
+
+	// ChangeRequestApplySeconds is the time from the approval of a
+	// PartnerChangeRequest to the operator's write of the change.
+	ChangeRequestApplySeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "partner_operator_change_request_apply_seconds",
+		Help:    "Time from a PartnerChangeRequest's approval to the operator's write of the change, by category.",
+		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{categoryLabel})
+
 	// HeartbeatWriteErrors counts the heartbeat writes that failed.
 	HeartbeatWriteErrors = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "partner_operator_heartbeat_write_errors_total",
@@ -64,12 +84,13 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(Decisions, Denials, DecisionSeconds, IndexSynced, IndexStalenessSeconds, IndexStaleTotal, HeartbeatWriteErrors)
+	ctrlmetrics.Registry.MustRegister(Decisions, Denials, DecisionSeconds, IndexSynced, IndexStalenessSeconds, IndexStaleTotal, HeartbeatWriteErrors,
+		ChangeRequestDecisionSeconds, ChangeRequestApplySeconds)
 }
 
 // StateCollector reports the state of the partner objects at each scrape,
-// read from the manager's cache: invitations and links by phase, and rooms
-// in scope per partner.
+// read from the manager's cache: invitations and links by phase, rooms in
+// scope per partner, and pending change requests per category.
 type StateCollector struct {
 	Reader client.Reader
 }
@@ -85,6 +106,8 @@ var (
 		"PartnerLinks by namespace and phase.", []string{namespaceLabel, "phase"}, nil)
 	roomsDesc = prometheus.NewDesc("partner_operator_rooms_in_scope",
 		"Rooms a partner may reach, by namespace and partner domain.", []string{namespaceLabel, "partner"}, nil)
+	pendingChangesDesc = prometheus.NewDesc("partner_operator_change_requests_pending",
+		"PartnerChangeRequests waiting for the customer's decision, by namespace and category.", []string{namespaceLabel, categoryLabel}, nil)
 )
 
 // Register adds the collector to controller-runtime's registry.
@@ -95,6 +118,7 @@ func (c *StateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- invitationsDesc
 	ch <- linksDesc
 	ch <- roomsDesc
+	ch <- pendingChangesDesc
 }
 
 // Collect implements prometheus.Collector. A list that fails (the cache is
@@ -133,6 +157,17 @@ func (c *StateCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 		emit(roomsDesc, counts)
+	}
+	requests := &v1alpha1.PartnerChangeRequestList{}
+	if c.Reader.List(ctx, requests) == nil {
+		counts := map[key]int{}
+		for _, r := range requests.Items {
+			// A request the controller has not seen yet waits as well.
+			if r.Status.Phase == v1alpha1.ChangePending || r.Status.Phase == "" {
+				counts[key{r.Namespace, string(r.Spec.Category)}]++
+			}
+		}
+		emit(pendingChangesDesc, counts)
 	}
 }
 

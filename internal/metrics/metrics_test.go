@@ -26,11 +26,22 @@ func TestStateCollector(t *testing.T) {
 		&v1alpha1.PartnerLink{ObjectMeta: meta("a"), Status: v1alpha1.PartnerLinkStatus{Phase: v1alpha1.LinkActive}},
 		&v1alpha1.Room{ObjectMeta: meta("r1"), Status: v1alpha1.RoomStatus{Partners: []string{"contoso.com", "fabrikam.com"}}},
 		&v1alpha1.Room{ObjectMeta: meta("r2"), Status: v1alpha1.RoomStatus{Partners: []string{"contoso.com"}}},
+		&v1alpha1.PartnerChangeRequest{ObjectMeta: meta("p1"), Spec: v1alpha1.PartnerChangeRequestSpec{Category: v1alpha1.CategoryRooms},
+			Status: v1alpha1.PartnerChangeRequestStatus{Phase: v1alpha1.ChangePending}},
+		&v1alpha1.PartnerChangeRequest{ObjectMeta: meta("p2"), Spec: v1alpha1.PartnerChangeRequestSpec{Category: v1alpha1.CategoryRooms}},
+		&v1alpha1.PartnerChangeRequest{ObjectMeta: meta("p3"), Spec: v1alpha1.PartnerChangeRequestSpec{Category: v1alpha1.CategoryRoles},
+			Status: v1alpha1.PartnerChangeRequestStatus{Phase: v1alpha1.ChangePending}},
+		&v1alpha1.PartnerChangeRequest{ObjectMeta: meta("p4"), Spec: v1alpha1.PartnerChangeRequestSpec{Category: v1alpha1.CategoryRoles},
+			Status: v1alpha1.PartnerChangeRequestStatus{Phase: v1alpha1.ChangeApplied}},
 	).Build()
 
 	registry := prometheus.NewPedanticRegistry()
 	registry.MustRegister(&StateCollector{Reader: reader})
 	want := `
+# HELP partner_operator_change_requests_pending PartnerChangeRequests waiting for the customer's decision, by namespace and category.
+# TYPE partner_operator_change_requests_pending gauge
+partner_operator_change_requests_pending{category="roles",namespace="t"} 1
+partner_operator_change_requests_pending{category="rooms",namespace="t"} 2
 # HELP partner_operator_invitations PartnerInvitations by namespace and phase.
 # TYPE partner_operator_invitations gauge
 partner_operator_invitations{namespace="t",phase="Expired"} 1

@@ -40,6 +40,7 @@ import (
 	"github.com/roompro/partner-operator/internal/admission"
 	"github.com/roompro/partner-operator/internal/authz"
 	"github.com/roompro/partner-operator/internal/authzserver"
+	"github.com/roompro/partner-operator/internal/changecontrol"
 	"github.com/roompro/partner-operator/internal/freshness"
 	"github.com/roompro/partner-operator/internal/metrics"
 	"github.com/roompro/partner-operator/internal/webhookauth"
@@ -106,6 +107,11 @@ type Options struct {
 	// finishing the requests in flight, the heartbeat deleting its Lease.
 	// Zero leaves controller-runtime's default (30 s).
 	GracefulShutdownTimeout time.Duration
+
+	// ChangeRecheck re-checks the requester of an approved
+	// PartnerChangeRequest before the operator applies it. Default:
+	// notWiredRecheck, which refuses every apply.
+	ChangeRecheck changecontrol.Recheck
 
 	// SkipControllerNameValidation lets several managers in one process
 	// register the same controllers: tests that run replicas side by side
@@ -244,7 +250,11 @@ func roomAccessView(obj any) (any, error) {
 
 // setup registers the operator on mgr.
 func setup(mgr ctrl.Manager, opts Options) error {
-	if err := controllers.SetupWithManager(mgr, controllers.Options{Clock: opts.Clock, AuditLog: opts.AuditLog}); err != nil {
+	recheck := opts.ChangeRecheck
+	if recheck == nil {
+		recheck = notWiredRecheck
+	}
+	if err := controllers.SetupWithManager(mgr, controllers.Options{Clock: opts.Clock, AuditLog: opts.AuditLog, ChangeRecheck: recheck}); err != nil {
 		return err
 	}
 	if err := (&metrics.StateCollector{Reader: mgr.GetCache()}).Register(); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
@@ -306,4 +316,11 @@ func WhoAmI(ctx context.Context, cfg *rest.Config) (string, error) {
 		return "", fmt.Errorf("asking the apiserver who the operator is (SelfSubjectReview): %w", err)
 	}
 	return review.Status.UserInfo.Username, nil
+}
+
+// notWiredRecheck stands in for the admission package's re-check until it
+// is wired: it refuses every apply, so an approved change fails
+// NoLongerAuthorized rather than being written unchecked.
+func notWiredRecheck(context.Context, changecontrol.Requester, *v1alpha1.PartnerChangeRequest, client.Object) error {
+	return &changecontrol.Refusal{Message: "the operator cannot re-check the requester: the change request re-check is not wired in this build"}
 }
