@@ -373,9 +373,11 @@ func TestPCRCreate(t *testing.T) {
 	}{
 		"the customer":                     {customer, nil, "change requests are made by partner users"},
 		"a room out of the writer's scope": {carol, func(p *v1alpha1.PartnerChangeRequest) { p.Annotations[v1alpha1.AnnotationRequestedBy] = carol }, "spec.target|may not update room \"nyc\"|not in the scope"},
-		"another partner's link":           {"bob@fabrikam.com", func(p *v1alpha1.PartnerChangeRequest) { p.Annotations[v1alpha1.AnnotationRequestedBy] = "bob@fabrikam.com" }, "spec.partnerLink|own partner links"},
-		"a missing link":                   {alice, func(p *v1alpha1.PartnerChangeRequest) { p.Spec.PartnerLink = "gone" }, `spec.partnerLink: Not found: "gone"`},
-		"a pre-approved request":           {alice, func(p *v1alpha1.PartnerChangeRequest) { p.Spec.Decision = v1alpha1.DecisionApproved }, "spec.decision|never the requester"},
+		"another partner's link": {"bob@fabrikam.com", func(p *v1alpha1.PartnerChangeRequest) {
+			p.Annotations[v1alpha1.AnnotationRequestedBy] = "bob@fabrikam.com"
+		}, "spec.partnerLink|own partner links"},
+		"a missing link":         {alice, func(p *v1alpha1.PartnerChangeRequest) { p.Spec.PartnerLink = "gone" }, `spec.partnerLink: Not found: "gone"`},
+		"a pre-approved request": {alice, func(p *v1alpha1.PartnerChangeRequest) { p.Spec.Decision = v1alpha1.DecisionApproved }, "spec.decision|never the requester"},
 		"an object of another name": {alice, func(p *v1alpha1.PartnerChangeRequest) {
 			p.Spec.Object.Raw = []byte(strings.Replace(string(p.Spec.Object.Raw), `"name":"nyc"`, `"name":"ber"`, 1))
 		}, `spec.object.metadata.name|must be "nyc"`},

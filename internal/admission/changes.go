@@ -34,6 +34,12 @@ type changes struct {
 	opts   Options
 }
 
+// The kinds a change request targets.
+const (
+	kindRoom        = "Room"
+	kindPartnerRole = "PartnerRole"
+)
+
 // approvalMode is the mode of category in approvals; unset is Auto.
 func approvalMode(a v1alpha1.Approvals, category v1alpha1.ChangeCategory) v1alpha1.ApprovalMode {
 	switch category {

@@ -162,9 +162,9 @@ func (v *pcrValidator) ValidateCreate(ctx context.Context, pcr *v1alpha1.Partner
 func (v *pcrValidator) target(ctx context.Context, pcr *v1alpha1.PartnerChangeRequest) (client.Object, error) {
 	var obj client.Object
 	switch pcr.Spec.Target.Kind {
-	case "Room":
+	case kindRoom:
 		obj = &v1alpha1.Room{}
-	case "PartnerRole":
+	case kindPartnerRole:
 		obj = &v1alpha1.PartnerRole{}
 	default:
 		return nil, nil // checkChange refuses it

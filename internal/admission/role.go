@@ -58,7 +58,7 @@ func (v *roleValidator) validate(ctx context.Context, oldRole, role *v1alpha1.Pa
 	}
 	w := write{
 		who: who, link: link.Name, category: v1alpha1.CategoryRoles, operation: v1alpha1.OperationCreate,
-		resource: "partnerroles", kind: "PartnerRole", name: role.Name, namespace: role.Namespace,
+		resource: "partnerroles", kind: kindPartnerRole, name: role.Name, namespace: role.Namespace,
 		object: checked, reason: reason, dryRun: dryRun(ctx),
 	}
 	if oldRole != nil {
@@ -181,7 +181,7 @@ func (v *roleValidator) ValidateDelete(ctx context.Context, role *v1alpha1.Partn
 	}
 	return nil, v.hold(ctx, write{
 		who: who, link: link.Name, category: v1alpha1.CategoryRoles, operation: v1alpha1.OperationDelete,
-		resource: "partnerroles", kind: "PartnerRole", name: role.Name, namespace: role.Namespace,
+		resource: "partnerroles", kind: kindPartnerRole, name: role.Name, namespace: role.Namespace,
 		base: role.ResourceVersion, dryRun: dryRun(ctx),
 	})
 }

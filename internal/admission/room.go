@@ -70,7 +70,7 @@ func (v *roomValidator) validate(ctx context.Context, oldRoom, room *v1alpha1.Ro
 	}
 	return v.hold(ctx, write{
 		who: who, link: link.Name, category: v1alpha1.CategoryRooms, operation: v1alpha1.OperationUpdate,
-		resource: "rooms", kind: "Room", name: room.Name, namespace: room.Namespace,
+		resource: "rooms", kind: kindRoom, name: room.Name, namespace: room.Namespace,
 		object: checked, base: oldRoom.ResourceVersion, reason: reason, dryRun: dryRun(ctx),
 	})
 }

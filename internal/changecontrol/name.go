@@ -34,7 +34,7 @@ func Name(link string, category v1alpha1.ChangeCategory, requester string, op v1
 	// Each part is length-prefixed: no two different writes give the same
 	// input to the hash.
 	for _, part := range []string{requester, string(op), target.APIVersion, target.Kind, target.Name, baseResourceVersion, string(canonical)} {
-		fmt.Fprintf(h, "%d:%s\n", len(part), part)
+		_, _ = fmt.Fprintf(h, "%d:%s\n", len(part), part) // a hash.Hash never fails a write
 	}
 	sum := hex.EncodeToString(h.Sum(nil))[:hashChars]
 	suffix := "-" + string(category) + "-" + sum
