@@ -51,6 +51,13 @@ const (
 	AnnotationChangeApprovedBy  = "partners.roompro.io/change-approved-by"
 )
 
+// AnnotationChangeReason is the partner's words for a write held for the
+// customer's approval (a Manual category): the admission webhook copies it
+// into the PartnerChangeRequest's spec.reason and leaves it out of the held
+// object. On a write that is not held it is refused like any other key of
+// this API.
+const AnnotationChangeReason = "partners.roompro.io/change-reason"
+
 // LabelPartnerLink marks a PartnerChangeRequest with the PartnerLink it
 // belongs to, so partner users list their link's requests with
 // -l partners.roompro.io/partner-link=<link>. The admission webhook sets it

@@ -41,6 +41,33 @@ type Options struct {
 	// Holdings tells what a partner user holds on a link (authz.Index.
 	// Holdings). Default: nothing, which refuses every partner role write.
 	Holdings func(namespace, user string, groups []string, link string) []authz.Holding
+	// Decide answers an authorization request as the authorization webhook
+	// does (authz.Index.Decide): a partner's change request for a room is
+	// admitted, and applied, only while Decide allows the requester to
+	// update the room. Default: Deny, which refuses every such request.
+	Decide func(*authz.Request) authz.Decision
+}
+
+// withDefaults fills the options left unset.
+func (o Options) withDefaults() Options {
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	if o.TenantManagerGroup == "" {
+		o.TenantManagerGroup = authz.DefaultTenantManagerGroup
+	}
+	if o.IsPartnerDomain == nil {
+		o.IsPartnerDomain = func(string) bool { return true }
+	}
+	if o.Holdings == nil {
+		o.Holdings = func(string, string, []string, string) []authz.Holding { return nil }
+	}
+	if o.Decide == nil {
+		o.Decide = func(*authz.Request) authz.Decision {
+			return authz.Decision{Verdict: authz.Deny, Reason: "the admission webhooks have no authorization index"}
+		}
+	}
+	return o
 }
 
 // The apiserver waits 5 s for an answer (timeoutSeconds), less than the
@@ -52,10 +79,10 @@ type Options struct {
 // +kubebuilder:webhook:path=/mutate-partners-roompro-io-v1alpha1-partnerlink,mutating=true,failurePolicy=fail,sideEffects=None,groups=partners.roompro.io,resources=partnerlinks,verbs=create,versions=v1alpha1,name=mpartnerlink.partners.roompro.io,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/mutate-partners-roompro-io-v1alpha1-partnerrole,mutating=true,failurePolicy=fail,sideEffects=None,groups=partners.roompro.io,resources=partnerroles,verbs=create,versions=v1alpha1,name=mpartnerrole.partners.roompro.io,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/mutate-partners-roompro-io-v1alpha1-roomassignment,mutating=true,failurePolicy=fail,sideEffects=None,groups=partners.roompro.io,resources=roomassignments,verbs=create,versions=v1alpha1,name=mroomassignment.partners.roompro.io,admissionReviewVersions=v1,timeoutSeconds=5
-// +kubebuilder:webhook:path=/validate-partners-roompro-io-v1alpha1-room,mutating=false,failurePolicy=fail,sideEffects=None,groups=partners.roompro.io,resources=rooms,verbs=create;update,versions=v1alpha1,name=vroom.partners.roompro.io,admissionReviewVersions=v1,timeoutSeconds=5
+// +kubebuilder:webhook:path=/validate-partners-roompro-io-v1alpha1-room,mutating=false,failurePolicy=fail,sideEffects=NoneOnDryRun,groups=partners.roompro.io,resources=rooms,verbs=create;update,versions=v1alpha1,name=vroom.partners.roompro.io,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/validate-partners-roompro-io-v1alpha1-partnerinvitation,mutating=false,failurePolicy=fail,sideEffects=None,groups=partners.roompro.io,resources=partnerinvitations,verbs=create;update,versions=v1alpha1,name=vpartnerinvitation.partners.roompro.io,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/validate-partners-roompro-io-v1alpha1-partnerlink,mutating=false,failurePolicy=fail,sideEffects=None,groups=partners.roompro.io,resources=partnerlinks,verbs=create;update,versions=v1alpha1,name=vpartnerlink.partners.roompro.io,admissionReviewVersions=v1,timeoutSeconds=5
-// +kubebuilder:webhook:path=/validate-partners-roompro-io-v1alpha1-partnerrole,mutating=false,failurePolicy=fail,sideEffects=None,groups=partners.roompro.io,resources=partnerroles,verbs=create;update;delete,versions=v1alpha1,name=vpartnerrole.partners.roompro.io,admissionReviewVersions=v1,timeoutSeconds=5
+// +kubebuilder:webhook:path=/validate-partners-roompro-io-v1alpha1-partnerrole,mutating=false,failurePolicy=fail,sideEffects=NoneOnDryRun,groups=partners.roompro.io,resources=partnerroles,verbs=create;update;delete,versions=v1alpha1,name=vpartnerrole.partners.roompro.io,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/validate-partners-roompro-io-v1alpha1-partnerorganization,mutating=false,failurePolicy=fail,sideEffects=None,groups=partners.roompro.io,resources=partnerorganizations,verbs=delete,versions=v1alpha1,name=vpartnerorganization.partners.roompro.io,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/validate-partners-roompro-io-v1alpha1-roomassignment,mutating=false,failurePolicy=fail,sideEffects=None,groups=partners.roompro.io,resources=roomassignments,verbs=create;update;delete,versions=v1alpha1,name=vroomassignment.partners.roompro.io,admissionReviewVersions=v1,timeoutSeconds=5
 
@@ -63,27 +90,18 @@ type Options struct {
 // Validators read other objects with the API reader, not the cache: an
 // invitation created a moment ago must be found.
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
-	if opts.Clock == nil {
-		opts.Clock = clock.RealClock{}
-	}
-	if opts.TenantManagerGroup == "" {
-		opts.TenantManagerGroup = authz.DefaultTenantManagerGroup
-	}
-	if opts.IsPartnerDomain == nil {
-		opts.IsPartnerDomain = func(string) bool { return true }
-	}
-	if opts.Holdings == nil {
-		opts.Holdings = func(string, string, []string, string) []authz.Holding { return nil }
-	}
+	opts = opts.withDefaults()
 	r := mgr.GetAPIReader()
+	ch := changes{reader: r, writer: mgr.GetClient(), opts: opts}
 	for _, kind := range []string{"room", "partnerinvitation", "partnerrole", "roomassignment"} {
 		mgr.GetWebhookServer().Register("/mutate-partners-roompro-io-v1alpha1-"+kind, &webhook.Admission{Handler: stamper{}})
 	}
 	mgr.GetWebhookServer().Register("/mutate-partners-roompro-io-v1alpha1-partnerlink", &webhook.Admission{Handler: stamper{more: linkInvitationUID(r)}})
+	mgr.GetWebhookServer().Register("/mutate-partners-roompro-io-v1alpha1-partnerchangerequest", &webhook.Admission{Handler: pcrStamper{opts: opts}})
 	register := []func() error{
 		func() error {
 			return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.Room{}).
-				WithValidator(&roomValidator{opts: opts}).Complete()
+				WithValidator(&roomValidator{ch}).Complete()
 		},
 		func() error {
 			return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.PartnerInvitation{}).
@@ -95,7 +113,11 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		},
 		func() error {
 			return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.PartnerRole{}).
-				WithValidator(&roleValidator{reader: r, opts: opts}).Complete()
+				WithValidator(&roleValidator{ch}).Complete()
+		},
+		func() error {
+			return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.PartnerChangeRequest{}).
+				WithValidator(&pcrValidator{changes: ch, reviews: mgr.GetClient()}).Complete()
 		},
 		func() error {
 			return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.PartnerOrganization{}).
@@ -133,15 +155,20 @@ func (o Options) requester(ctx context.Context) (requester, error) {
 	if err != nil {
 		return requester{}, fmt.Errorf("reading the admission request: %w", err)
 	}
-	r := requester{name: req.UserInfo.Username, groups: req.UserInfo.Groups}
-	id, class := authz.Classify(req.UserInfo.Username, req.UserInfo.Groups, o.IsPartnerDomain)
+	return o.classify(req.UserInfo.Username, req.UserInfo.Groups), nil
+}
+
+// classify is the requester a user and its groups are.
+func (o Options) classify(user string, groups []string) requester {
+	r := requester{name: user, groups: groups}
+	id, class := authz.Classify(user, groups, o.IsPartnerDomain)
 	if id.User != "" { // a well-formed UPN, partner or not
 		r.upn = &id
 	}
 	if class == authz.Partner || class == authz.Malformed {
 		r.partner = &id
 	}
-	return r, nil
+	return r
 }
 
 func (r requester) is(user string) bool { return user != "" && r.name == user }
@@ -152,6 +179,11 @@ func invalid(obj client.Object, kind string, errs field.ErrorList) error {
 		return nil
 	}
 	return apierrors.NewInvalid(schema.GroupKind{Group: v1alpha1.GroupVersion.Group, Kind: kind}, obj.GetName(), errs)
+}
+
+// schemaGroupResource is a resource of this API.
+func schemaGroupResource(resource string) schema.GroupResource {
+	return schema.GroupResource{Group: v1alpha1.GroupVersion.Group, Resource: resource}
 }
 
 // forbidden is a refusal because of who asks.

@@ -265,7 +265,15 @@ func TestInvitation(t *testing.T) {
 	manual := invitation("contoso", "contoso.com", "")
 	manual.Spec.Approvals.Tickets = v1alpha1.ApprovalManual
 	_, err := (&invitationValidator{reader: reader(), opts: opts}).ValidateCreate(as(customer), manual)
-	expect(t, err, `spec.approvals.tickets: Invalid value: "Manual": manual approval is not available yet; use Auto`)
+	expect(t, err, `spec.approvals.tickets: Invalid value: "Manual": manual approval of tickets is not available yet|use Auto for tickets`)
+
+	// rooms, roles and settings may be Manual (settings holds nothing: no
+	// partner role can hold a settings permission).
+	allManual := invitation("contoso", "contoso.com", "")
+	allManual.Spec.Approvals = v1alpha1.Approvals{Rooms: v1alpha1.ApprovalManual, Roles: v1alpha1.ApprovalManual,
+		Settings: v1alpha1.ApprovalManual, Tickets: v1alpha1.ApprovalAuto}
+	_, err = (&invitationValidator{reader: reader(), opts: opts}).ValidateCreate(as(customer), allManual)
+	expect(t, err, "")
 
 	badSelector := invitation("contoso", "contoso.com", "")
 	badSelector.Spec.Rooms.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"bad key!": "x"}}
@@ -281,7 +289,7 @@ func TestInvitation(t *testing.T) {
 
 func TestRole(t *testing.T) {
 	objs := []client.Object{link("contoso")}
-	v := &roleValidator{reader: reader(objs...), opts: opts}
+	v := &roleValidator{changes{reader: reader(objs...), opts: opts}}
 	cases := []struct {
 		name string
 		ctx  context.Context
@@ -366,7 +374,7 @@ func TestPrimaryAdminInvariant(t *testing.T) {
 	emptied := builtin.DeepCopy()
 	emptied.Spec.Assignments[0].Members = nil
 
-	v := &roleValidator{reader: reader(link("contoso")), opts: opts}
+	v := &roleValidator{changes{reader: reader(link("contoso")), opts: opts}}
 	_, err := v.ValidateUpdate(as(alice), builtin, emptied)
 	expect(t, err, "removing the last primary admin is not allowed")
 
@@ -380,7 +388,7 @@ func TestPrimaryAdminInvariant(t *testing.T) {
 	terminating := link("contoso")
 	now := metav1.Now()
 	terminating.DeletionTimestamp, terminating.Finalizers = &now, []string{"partners.roompro.io/offboard"}
-	_, err = (&roleValidator{reader: reader(terminating), opts: opts}).ValidateDelete(as(customer), builtin)
+	_, err = (&roleValidator{changes{reader: reader(terminating), opts: opts}}).ValidateDelete(as(customer), builtin)
 	expect(t, err, "")
 
 	_, err = v.ValidateDelete(as(customer), role("helpdesk", user("carol@contoso.com")))
@@ -390,7 +398,7 @@ func TestPrimaryAdminInvariant(t *testing.T) {
 	// deletes the role, before or after the link, and is not refused.
 	deleted := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, DeletionTimestamp: &now, Finalizers: []string{"kubernetes"}},
 		Status: corev1.NamespaceStatus{Phase: corev1.NamespaceTerminating}}
-	inDeletedNamespace := &roleValidator{reader: reader(link("contoso"), deleted), opts: opts}
+	inDeletedNamespace := &roleValidator{changes{reader: reader(link("contoso"), deleted), opts: opts}}
 	_, err = inDeletedNamespace.ValidateDelete(as("system:serviceaccount:kube-system:namespace-controller", "system:serviceaccounts"), builtin)
 	expect(t, err, "")
 	// The exception is the namespace's deletion's, not the partner's.
@@ -399,7 +407,7 @@ func TestPrimaryAdminInvariant(t *testing.T) {
 
 	// A role created for a leaving link would outlive its offboarding.
 	for _, u := range []string{alice, customer} {
-		_, err = (&roleValidator{reader: reader(terminating), opts: opts}).ValidateCreate(as(u), role("contoso-helpdesk", user(carol)))
+		_, err = (&roleValidator{changes{reader: reader(terminating), opts: opts}}).ValidateCreate(as(u), role("contoso-helpdesk", user(carol)))
 		expect(t, err, `spec.partnerLink: Not found: "contoso"`)
 	}
 }
@@ -425,7 +433,7 @@ func TestAssignment(t *testing.T) {
 func TestRoom(t *testing.T) {
 	old := &v1alpha1.Room{ObjectMeta: metav1.ObjectMeta{Name: "nyc", Namespace: ns, Labels: map[string]string{"country": "us"}},
 		Spec: v1alpha1.RoomSpec{DisplayName: "NYC"}}
-	v := &roomValidator{opts: opts}
+	v := &roomValidator{changes{reader: reader(), opts: opts}}
 
 	renamed := old.DeepCopy()
 	renamed.Spec.DisplayName = "New York"
@@ -534,7 +542,7 @@ func TestOrphanedRoleMetadataCanChange(t *testing.T) {
 	old := role("helpdesk", user("carol@contoso.com"))
 	relabelled := old.DeepCopy()
 	relabelled.Labels = map[string]string{"team": "ops"}
-	v := &roleValidator{reader: reader(), opts: opts} // the link is gone
+	v := &roleValidator{changes{reader: reader(), opts: opts}} // the link is gone
 	_, err := v.ValidateUpdate(as(customer), old, relabelled)
 	expect(t, err, "")
 	respec := relabelled.DeepCopy()

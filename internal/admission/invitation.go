@@ -10,12 +10,12 @@ import (
 	"github.com/roompro/partner-operator/api/v1alpha1"
 )
 
-// manualApprovalMessage is what a Manual approval mode gets: the product
-// has only auto-approval for now.
-const manualApprovalMessage = "manual approval is not available yet; use Auto"
+// manualTicketsMessage is what tickets: Manual gets: there is no Ticket kind
+// yet, so nothing could be held.
+const manualTicketsMessage = "manual approval of tickets is not available yet: the Ticket kind does not exist; use Auto for tickets (rooms, roles and settings may be Manual)"
 
 // invitationValidator: only the customer invites, only a registered partner
-// organisation, and only with Auto approvals.
+// organisation, and tickets only with Auto approval.
 type invitationValidator struct {
 	reader client.Reader
 	opts   Options
@@ -42,17 +42,8 @@ func (v *invitationValidator) validate(ctx context.Context, oldInv, inv *v1alpha
 		return forbidden(inv, "partnerinvitations", "invitations are written by the customer only")
 	}
 	var errs field.ErrorList
-	approvals := field.NewPath("spec", "approvals")
-	for _, category := range []struct {
-		name string
-		mode v1alpha1.ApprovalMode
-	}{
-		{"rooms", inv.Spec.Approvals.Rooms}, {"roles", inv.Spec.Approvals.Roles},
-		{"tickets", inv.Spec.Approvals.Tickets}, {"settings", inv.Spec.Approvals.Settings},
-	} {
-		if category.mode == v1alpha1.ApprovalManual {
-			errs = append(errs, field.Invalid(approvals.Child(category.name), category.mode, manualApprovalMessage))
-		}
+	if inv.Spec.Approvals.Tickets == v1alpha1.ApprovalManual {
+		errs = append(errs, field.Invalid(field.NewPath("spec", "approvals", "tickets"), inv.Spec.Approvals.Tickets, manualTicketsMessage))
 	}
 	errs = append(errs, validateScope(inv.Spec.Rooms, field.NewPath("spec", "rooms"))...)
 	if oldInv != nil {

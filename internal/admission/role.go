@@ -18,11 +18,10 @@ import (
 
 // roleValidator keeps partner roles inside the partner: members of its own
 // domain, permissions of the primary-admin set, and a built-in role that the
-// operator alone owns and that always keeps a member.
-type roleValidator struct {
-	reader client.Reader
-	opts   Options
-}
+// operator alone owns and that always keeps a member. A partner's write in
+// the roles category, Manual on its invitation, is held for the customer's
+// approval.
+type roleValidator struct{ changes }
 
 func (v *roleValidator) ValidateCreate(ctx context.Context, role *v1alpha1.PartnerRole) (admission.Warnings, error) {
 	return nil, v.validate(ctx, nil, role)
@@ -37,6 +36,41 @@ func (v *roleValidator) validate(ctx context.Context, oldRole, role *v1alpha1.Pa
 	if err != nil {
 		return err
 	}
+	checked, reason, reasonSet := role, "", false
+	if who.partner != nil {
+		checked, reason, reasonSet = withoutReason(oldRole, role, oldRole == nil)
+	}
+	link, specChanged, err := v.check(ctx, who, oldRole, checked)
+	if err != nil {
+		return err
+	}
+	held := false
+	if who.partner != nil && specChanged { // a metadata-only change grants nothing: never held
+		if held, err = v.manual(ctx, link, v1alpha1.CategoryRoles); err != nil {
+			return err
+		}
+	}
+	if !held {
+		if reasonSet {
+			return invalid(role, "PartnerRole", reasonNotHeld())
+		}
+		return nil
+	}
+	w := write{
+		who: who, link: link.Name, category: v1alpha1.CategoryRoles, operation: v1alpha1.OperationCreate,
+		resource: "partnerroles", kind: kindPartnerRole, name: role.Name, namespace: role.Namespace,
+		object: checked, reason: reason, dryRun: dryRun(ctx),
+	}
+	if oldRole != nil {
+		w.operation, w.base = v1alpha1.OperationUpdate, oldRole.ResourceVersion
+	}
+	return v.hold(ctx, w)
+}
+
+// check is every check of a direct create (oldRole nil) or update of a
+// role. It returns the role's link and whether the spec changes (a create
+// always does); a refusal is an error.
+func (v *roleValidator) check(ctx context.Context, who requester, oldRole, role *v1alpha1.PartnerRole) (*v1alpha1.PartnerLink, bool, error) {
 	spec := field.NewPath("spec")
 	if who.partner != nil {
 		old := oldRole
@@ -44,34 +78,47 @@ func (v *roleValidator) validate(ctx context.Context, oldRole, role *v1alpha1.Pa
 			old = &v1alpha1.PartnerRole{} // a create
 		}
 		if errs := validatePartnerMetadata(ownLabels, old, role); len(errs) > 0 {
-			return invalid(role, "PartnerRole", errs)
+			return nil, false, invalid(role, "PartnerRole", errs)
 		}
 	}
 	if oldRole != nil && equality.Semantic.DeepEqual(oldRole.Spec, role.Spec) {
 		// A metadata-only change (labels, owner references) of a role whose
 		// link may be gone already: only the stamp needs guarding.
-		return invalid(role, "PartnerRole", requestedByUnchanged(who, v.opts, oldRole, role))
+		return nil, false, invalid(role, "PartnerRole", requestedByUnchanged(who, v.opts, oldRole, role))
 	}
-	link, err := v.link(ctx, role)
+	link, err := getLink(ctx, v.reader, role.Namespace, role.Spec.PartnerLink)
 	if err != nil {
-		return err
+		return nil, false, err
 	}
 	// A link that is being deleted takes its roles with it: a role created
 	// now would outlive the offboarding's list of them.
 	if link == nil || oldRole == nil && !link.DeletionTimestamp.IsZero() {
-		return invalid(role, "PartnerRole", field.ErrorList{field.NotFound(spec.Child("partnerLink"), role.Spec.PartnerLink)})
+		return nil, false, invalid(role, "PartnerRole", field.ErrorList{field.NotFound(spec.Child("partnerLink"), role.Spec.PartnerLink)})
 	}
+	var held []authz.Holding
+	if who.partner != nil {
+		var refusal string
+		if held, refusal = writerHoldings(v.opts, role.Namespace, link, who); refusal != "" {
+			return nil, false, forbidden(role, "partnerroles", refusal)
+		}
+	}
+	return link, true, invalid(role, "PartnerRole", roleErrs(who, v.opts, oldRole, role, link, held))
+}
+
+// roleErrs lists what a create (oldRole nil) or update of a role of link
+// breaks beyond who may write it: a partner writer's escalation (held is
+// what it holds on the link; nil for others), the operator's builtin, the
+// permissions partners may hold, members of the link's domain, scopes, the
+// primary-admin invariant and the requested-by stamp.
+func roleErrs(who requester, opts Options, oldRole, role *v1alpha1.PartnerRole, link *v1alpha1.PartnerLink, held []authz.Holding) field.ErrorList {
+	spec := field.NewPath("spec")
 	domain := string(link.Spec.PartnerDomain)
 	var errs field.ErrorList
 	if who.partner != nil {
-		held, err := v.writerHoldings(role, link, who)
-		if err != nil {
-			return err
-		}
 		errs = append(errs, validateNoEscalation(held, role.Spec, spec)...)
 	}
 	builtinChanged := oldRole == nil && role.Spec.Builtin != "" || oldRole != nil && oldRole.Spec.Builtin != role.Spec.Builtin
-	if builtinChanged && !who.is(v.opts.OperatorUser) {
+	if builtinChanged && !who.is(opts.OperatorUser) {
 		errs = append(errs, field.Forbidden(spec.Child("builtin"), "builtin is set by the operator only"))
 	}
 	for i, p := range role.Spec.Permissions {
@@ -93,14 +140,15 @@ func (v *roleValidator) validate(ctx context.Context, oldRole, role *v1alpha1.Pa
 			"removing the last primary admin is not allowed: a partner always has at least one primary admin"))
 	}
 	if oldRole != nil {
-		errs = append(errs, requestedByUnchanged(who, v.opts, oldRole, role)...)
+		errs = append(errs, requestedByUnchanged(who, opts, oldRole, role)...)
 	}
-	return invalid(role, "PartnerRole", errs)
+	return errs
 }
 
 // ValidateDelete protects the built-in role while its link is alive and its
 // namespace is not being deleted: the operator deletes it itself when it
-// offboards the partner.
+// offboards the partner. A partner's delete in the roles category, Manual
+// on its invitation, is held.
 func (v *roleValidator) ValidateDelete(ctx context.Context, role *v1alpha1.PartnerRole) (admission.Warnings, error) {
 	who, err := v.opts.requester(ctx)
 	if err != nil {
@@ -109,20 +157,50 @@ func (v *roleValidator) ValidateDelete(ctx context.Context, role *v1alpha1.Partn
 	if who.is(v.opts.OperatorUser) {
 		return nil, nil
 	}
-	link, err := v.link(ctx, role)
+	link, err := getLink(ctx, v.reader, role.Namespace, role.Spec.PartnerLink)
 	if err != nil {
 		return nil, err
 	}
 	if who.partner != nil {
-		if link == nil {
-			return nil, forbidden(role, "partnerroles", fmt.Sprintf("PartnerLink %q does not exist: only the customer deletes roles of a gone link", role.Spec.PartnerLink))
-		}
-		if _, err := v.writerHoldings(role, link, who); err != nil {
-			return nil, err
+		if refusal := partnerDeleteRefusal(v.opts, role, link, who); refusal != "" {
+			return nil, forbidden(role, "partnerroles", refusal)
 		}
 	}
-	if role.Spec.Builtin != v1alpha1.BuiltinPrimaryAdmin || link == nil || !link.DeletionTimestamp.IsZero() {
+	if refusal, err := v.builtinDeleteRefusal(ctx, who, role, link); refusal != "" || err != nil {
+		if err != nil {
+			return nil, err
+		}
+		return nil, forbidden(role, "partnerroles", refusal)
+	}
+	if who.partner == nil {
 		return nil, nil
+	}
+	held, err := v.manual(ctx, link, v1alpha1.CategoryRoles)
+	if err != nil || !held {
+		return nil, err
+	}
+	return nil, v.hold(ctx, write{
+		who: who, link: link.Name, category: v1alpha1.CategoryRoles, operation: v1alpha1.OperationDelete,
+		resource: "partnerroles", kind: kindPartnerRole, name: role.Name, namespace: role.Namespace,
+		base: role.ResourceVersion, dryRun: dryRun(ctx),
+	})
+}
+
+// partnerDeleteRefusal says why a partner may not delete the role of link
+// (nil when gone), or "".
+func partnerDeleteRefusal(opts Options, role *v1alpha1.PartnerRole, link *v1alpha1.PartnerLink, who requester) string {
+	if link == nil {
+		return fmt.Sprintf("PartnerLink %q does not exist: only the customer deletes roles of a gone link", role.Spec.PartnerLink)
+	}
+	_, refusal := writerHoldings(opts, role.Namespace, link, who)
+	return refusal
+}
+
+// builtinDeleteRefusal says why the built-in primary-admin role may not be
+// deleted now, or "".
+func (v *roleValidator) builtinDeleteRefusal(ctx context.Context, who requester, role *v1alpha1.PartnerRole, link *v1alpha1.PartnerLink) (string, error) {
+	if role.Spec.Builtin != v1alpha1.BuiltinPrimaryAdmin || link == nil || !link.DeletionTimestamp.IsZero() {
+		return "", nil
 	}
 	// A namespace that is being deleted takes the link too: the namespace
 	// controller deletes every object in it, in no particular order, and
@@ -133,36 +211,36 @@ func (v *roleValidator) ValidateDelete(ctx context.Context, role *v1alpha1.Partn
 	// delete namespaces, keep the invariant.
 	if who.partner == nil {
 		if terminating, err := namespaceTerminating(ctx, v.reader, role.Namespace); terminating || err != nil {
-			return nil, err
+			return "", err
 		}
 	}
-	return nil, forbidden(role, "partnerroles", fmt.Sprintf(
-		"the built-in primary-admin role cannot be deleted while PartnerLink %q exists: a partner always has a primary admin; delete the PartnerLink to offboard the partner", link.Name))
+	return fmt.Sprintf("the built-in primary-admin role cannot be deleted while PartnerLink %q exists: a partner always has a primary admin; delete the PartnerLink to offboard the partner", link.Name), nil
 }
 
 // writerHoldings returns what a partner writer holds on the role's link,
-// or Forbidden unless that includes roles.modify: a partner writes roles
-// only of a link it holds roles.modify on itself, not of any link of its
-// domain.
-func (v *roleValidator) writerHoldings(role *v1alpha1.PartnerRole, link *v1alpha1.PartnerLink, who requester) ([]authz.Holding, error) {
+// or why it may not write the link's roles: unless that includes
+// roles.modify. A partner writes roles only of a link it holds roles.modify
+// on itself, not of any link of its domain.
+func writerHoldings(opts Options, namespace string, link *v1alpha1.PartnerLink, who requester) ([]authz.Holding, string) {
 	if who.partner.Domain != string(link.Spec.PartnerDomain) {
-		return nil, forbidden(role, "partnerroles", fmt.Sprintf("%s may only write roles of its own partner links; %q is %s's", who.name, link.Name, link.Spec.PartnerDomain))
+		return nil, fmt.Sprintf("%s may only write roles of its own partner links; %q is %s's", who.name, link.Name, link.Spec.PartnerDomain)
 	}
-	held := v.opts.Holdings(role.Namespace, who.name, who.groups, link.Name)
+	held := opts.Holdings(namespace, who.name, who.groups, link.Name)
 	if !holds(held, v1alpha1.RolesModify) {
-		return nil, forbidden(role, "partnerroles", fmt.Sprintf("%s holds no roles.modify on PartnerLink %q: it writes only roles of links on which its own roles grant roles.modify", who.name, link.Name))
+		return nil, fmt.Sprintf("%s holds no roles.modify on PartnerLink %q: it writes only roles of links on which its own roles grant roles.modify", who.name, link.Name)
 	}
-	return held, nil
+	return held, ""
 }
 
-// link returns the role's PartnerLink, or nil when it does not exist.
-func (v *roleValidator) link(ctx context.Context, role *v1alpha1.PartnerRole) (*v1alpha1.PartnerLink, error) {
+// getLink returns a namespace's PartnerLink, read live, or nil when it does
+// not exist.
+func getLink(ctx context.Context, r client.Reader, namespace, name string) (*v1alpha1.PartnerLink, error) {
 	link := &v1alpha1.PartnerLink{}
-	if err := v.reader.Get(ctx, client.ObjectKey{Namespace: role.Namespace, Name: role.Spec.PartnerLink}, link); err != nil {
+	if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, link); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("reading PartnerLink %q: %w", role.Spec.PartnerLink, err)
+		return nil, fmt.Errorf("reading PartnerLink %q: %w", name, err)
 	}
 	return link, nil
 }

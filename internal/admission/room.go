@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -13,10 +14,12 @@ import (
 
 // roomValidator keeps the access labels the operator's and lets a partner
 // change only a room's spec: labels decide scopes, including other partners'.
-type roomValidator struct{ opts Options }
+// A partner's update in the rooms category, Manual on its invitation, is
+// held for the customer's approval.
+type roomValidator struct{ changes }
 
 func (v *roomValidator) ValidateCreate(ctx context.Context, room *v1alpha1.Room) (admission.Warnings, error) {
-	return nil, v.validate(ctx, &v1alpha1.Room{}, room)
+	return nil, v.validate(ctx, nil, room)
 }
 
 func (v *roomValidator) ValidateUpdate(ctx context.Context, oldRoom, room *v1alpha1.Room) (admission.Warnings, error) {
@@ -35,6 +38,50 @@ func (v *roomValidator) validate(ctx context.Context, oldRoom, room *v1alpha1.Ro
 	if who.is(v.opts.OperatorUser) {
 		return nil
 	}
+	if who.partner == nil || oldRoom == nil {
+		// Never held: the customer's writes, and creates (a partner never
+		// creates rooms; the authorization webhook says so).
+		if oldRoom == nil {
+			oldRoom = &v1alpha1.Room{}
+		}
+		return invalid(room, "Room", roomErrs(who, v.opts, oldRoom, room))
+	}
+	checked, reason, reasonSet := withoutReason(oldRoom, room, false)
+	if errs := roomErrs(who, v.opts, oldRoom, checked); len(errs) > 0 {
+		return invalid(room, "Room", errs)
+	}
+	held := false
+	var link *v1alpha1.PartnerLink
+	if !equality.Semantic.DeepEqual(oldRoom.Spec, checked.Spec) { // a write that changes nothing holds nothing
+		if link, err = v.roomLink(ctx, room.Namespace, who); err != nil {
+			return err
+		}
+		if link != nil {
+			if held, err = v.manual(ctx, link, v1alpha1.CategoryRooms); err != nil {
+				return err
+			}
+		}
+	}
+	if !held {
+		if reasonSet {
+			return invalid(room, "Room", reasonNotHeld())
+		}
+		return nil
+	}
+	return v.hold(ctx, write{
+		who: who, link: link.Name, category: v1alpha1.CategoryRooms, operation: v1alpha1.OperationUpdate,
+		resource: "rooms", kind: kindRoom, name: room.Name, namespace: room.Namespace,
+		object: checked, base: oldRoom.ResourceVersion, reason: reason, dryRun: dryRun(ctx),
+	})
+}
+
+// roomErrs lists what a write of a room by who may not change: the access
+// labels (the operator's), and for a partner anything but the spec. For a
+// create, oldRoom is an empty room.
+func roomErrs(who requester, opts Options, oldRoom, room *v1alpha1.Room) field.ErrorList {
+	if who.is(opts.OperatorUser) {
+		return nil
+	}
 	labels := field.NewPath("metadata", "labels")
 	var errs field.ErrorList
 	for _, key := range changedKeys(oldRoom.Labels, room.Labels) {
@@ -46,9 +93,9 @@ func (v *roomValidator) validate(ctx context.Context, oldRoom, room *v1alpha1.Ro
 		errs = append(errs, validatePartnerMetadata(specOnly, oldRoom, room)...)
 	}
 	if oldRoom.Name != "" {
-		errs = append(errs, requestedByUnchanged(who, v.opts, oldRoom, room)...)
+		errs = append(errs, requestedByUnchanged(who, opts, oldRoom, room)...)
 	}
-	return invalid(room, "Room", errs)
+	return errs
 }
 
 // changedKeys lists the keys added, removed or changed between two maps.

@@ -270,7 +270,7 @@ func setup(mgr ctrl.Manager, opts Options) error {
 	index := authz.NewIndex(authz.WithTenantManagerGroup(opts.TenantManagerGroup))
 	if err := admission.SetupWithManager(mgr, admission.Options{
 		OperatorUser: opts.OperatorUser, Clock: opts.Clock, IsPartnerDomain: index.IsPartnerDomain,
-		TenantManagerGroup: opts.TenantManagerGroup, Holdings: index.Holdings,
+		TenantManagerGroup: opts.TenantManagerGroup, Holdings: index.Holdings, Decide: index.Decide,
 	}); err != nil {
 		return fmt.Errorf("setting up the admission webhooks: %w", err)
 	}
