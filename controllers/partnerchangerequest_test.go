@@ -270,4 +270,55 @@ var _ = Describe("PartnerChangeRequest", func() {
 		Eventually(changeLines(ns, "expiring")).Should(ContainElement(And(HaveField("UserID", audit.OperatorUser), HaveField("ResultStatus", audit.Failed))))
 		Expect(liveRoom(ns, "nyc").Spec.DisplayName).To(Equal("nyc"))
 	})
+
+	It("creates an approved role, then deletes it for an approved Delete, each once", func() {
+		role := &v1alpha1.PartnerRole{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "partners.roompro.io/v1alpha1", Kind: "PartnerRole"},
+			ObjectMeta: metav1.ObjectMeta{Name: "contoso-helpdesk", Namespace: ns},
+			Spec: v1alpha1.PartnerRoleSpec{PartnerLink: "contoso", Permissions: []v1alpha1.Permission{v1alpha1.RoomsView},
+				Assignments: []v1alpha1.RoleAssignment{{Name: "desk", Members: []v1alpha1.Subject{{Kind: v1alpha1.UserSubject, Name: "carol@contoso.com"}}}}},
+		}
+		raw, err := json.Marshal(role)
+		Expect(err).NotTo(HaveOccurred())
+		request := func(name string, op v1alpha1.ChangeOperation) *v1alpha1.PartnerChangeRequest {
+			return &v1alpha1.PartnerChangeRequest{
+				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Annotations: map[string]string{v1alpha1.AnnotationRequestedBy: requesterUser}},
+				Spec: v1alpha1.PartnerChangeRequestSpec{PartnerLink: "contoso", Category: v1alpha1.CategoryRoles, Operation: op,
+					Target: v1alpha1.ChangeTarget{APIVersion: "partners.roompro.io/v1alpha1", Kind: "PartnerRole", Name: "contoso-helpdesk"}},
+			}
+		}
+		add := request("add-helpdesk", v1alpha1.OperationCreate)
+		add.Spec.Object = &runtime.RawExtension{Raw: raw}
+		create(add)
+		Eventually(func(g Gomega) {
+			got := fetch(add)()
+			g.Expect(got.Status.Preview).To(ContainElement(v1alpha1.FieldChange{Path: "/spec/permissions", After: `["rooms.view"]`}), "conditions: %+v", got.Status.Conditions)
+		}).Should(Succeed())
+		Expect(apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(role), &v1alpha1.PartnerRole{}))).To(BeTrue(), "a dry run creates nothing")
+		decide(add, v1alpha1.DecisionApproved)
+		Eventually(fetch(add)).Should(WithTransform(pcrPhase, Equal(v1alpha1.ChangeApplied)))
+		created := &v1alpha1.PartnerRole{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(role), created)).To(Succeed())
+		Expect(created.Annotations).To(HaveKeyWithValue(v1alpha1.AnnotationChangeRequest, "add-helpdesk"))
+		Expect(created.Spec.Permissions).To(Equal([]v1alpha1.Permission{v1alpha1.RoomsView}))
+
+		// The role controller's status write moves the resourceVersion:
+		// request the delete against the settled role.
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(role), created)).To(Succeed())
+			c := meta.FindStatusCondition(created.Status.Conditions, v1alpha1.ConditionReady)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(c.ObservedGeneration).To(Equal(created.Generation))
+		}).Should(Succeed())
+		remove := request("remove-helpdesk", v1alpha1.OperationDelete)
+		remove.Spec.BaseResourceVersion = created.ResourceVersion
+		create(remove)
+		Eventually(func() []v1alpha1.FieldChange { return fetch(remove)().Status.Preview }).Should(ContainElement(
+			v1alpha1.FieldChange{Path: "/spec/permissions", Before: `["rooms.view"]`}))
+		decide(remove, v1alpha1.DecisionApproved)
+		Eventually(fetch(remove)).Should(WithTransform(pcrPhase, Equal(v1alpha1.ChangeApplied)))
+		Expect(apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(role), &v1alpha1.PartnerRole{}))).To(BeTrue())
+		Eventually(changeLines(ns, "remove-helpdesk")).Should(HaveLen(3))
+		Consistently(changeLines(ns, "remove-helpdesk")).Should(HaveLen(3))
+	})
 })
