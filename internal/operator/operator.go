@@ -109,8 +109,9 @@ type Options struct {
 	GracefulShutdownTimeout time.Duration
 
 	// ChangeRecheck re-checks the requester of an approved
-	// PartnerChangeRequest before the operator applies it. Default:
-	// notWiredRecheck, which refuses every apply.
+	// PartnerChangeRequest before the operator applies it. Default: the
+	// admission webhooks' checks (admission.NewRecheck); with
+	// ControllersOnly, notWiredRecheck, which refuses every apply.
 	ChangeRecheck changecontrol.Recheck
 
 	// SkipControllerNameValidation lets several managers in one process
@@ -250,9 +251,23 @@ func roomAccessView(obj any) (any, error) {
 
 // setup registers the operator on mgr.
 func setup(mgr ctrl.Manager, opts Options) error {
+	index := authz.NewIndex(authz.WithTenantManagerGroup(opts.TenantManagerGroup))
+	admissionOpts := admission.Options{
+		OperatorUser: opts.OperatorUser, Clock: opts.Clock, IsPartnerDomain: index.IsPartnerDomain,
+		TenantManagerGroup: opts.TenantManagerGroup, Holdings: index.Holdings, Decide: index.Decide,
+	}
+	// An approved change is applied only after the checks a direct write of
+	// its requester would meet now: the admission webhooks' own, on the
+	// index the authorization webhook decides from. Without the webhooks
+	// (ControllersOnly) there is no index to check against, and every
+	// apply is refused rather than written unchecked.
 	recheck := opts.ChangeRecheck
-	if recheck == nil {
+	switch {
+	case recheck != nil:
+	case opts.ControllersOnly:
 		recheck = notWiredRecheck
+	default:
+		recheck = admission.NewRecheck(mgr.GetAPIReader(), admissionOpts)
 	}
 	if err := controllers.SetupWithManager(mgr, controllers.Options{Clock: opts.Clock, AuditLog: opts.AuditLog, ChangeRecheck: recheck}); err != nil {
 		return err
@@ -267,11 +282,7 @@ func setup(mgr ctrl.Manager, opts Options) error {
 		return nil
 	}
 
-	index := authz.NewIndex(authz.WithTenantManagerGroup(opts.TenantManagerGroup))
-	if err := admission.SetupWithManager(mgr, admission.Options{
-		OperatorUser: opts.OperatorUser, Clock: opts.Clock, IsPartnerDomain: index.IsPartnerDomain,
-		TenantManagerGroup: opts.TenantManagerGroup, Holdings: index.Holdings, Decide: index.Decide,
-	}); err != nil {
+	if err := admission.SetupWithManager(mgr, admissionOpts); err != nil {
 		return fmt.Errorf("setting up the admission webhooks: %w", err)
 	}
 	if err := mgr.Add(&authzserver.Feeder{Cache: mgr.GetCache(), Index: index}); err != nil {
@@ -318,9 +329,10 @@ func WhoAmI(ctx context.Context, cfg *rest.Config) (string, error) {
 	return review.Status.UserInfo.Username, nil
 }
 
-// notWiredRecheck stands in for the admission package's re-check until it
-// is wired: it refuses every apply, so an approved change fails
-// NoLongerAuthorized rather than being written unchecked.
+// notWiredRecheck is the re-check of an operator without the admission
+// webhooks and the authorization index (ControllersOnly): it refuses every
+// apply, so an approved change fails NoLongerAuthorized rather than being
+// written unchecked.
 func notWiredRecheck(context.Context, changecontrol.Requester, *v1alpha1.PartnerChangeRequest, client.Object) error {
-	return &changecontrol.Refusal{Message: "the operator cannot re-check the requester: the change request re-check is not wired in this build"}
+	return &changecontrol.Refusal{Message: "the operator cannot re-check the requester: this replica runs the controllers only, without the authorization index to check against"}
 }
