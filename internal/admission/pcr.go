@@ -14,6 +14,8 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -410,6 +412,10 @@ func NewRecheck(reader client.Reader, opts Options) changecontrol.Recheck {
 	c := changes{reader: reader, opts: opts.withDefaults()}
 	return func(ctx context.Context, who changecontrol.Requester, pcr *v1alpha1.PartnerChangeRequest, live client.Object) error {
 		r := c.opts.classify(who.Name, who.Groups)
+		live, err := typedTarget(pcr, live)
+		if err != nil {
+			return fmt.Errorf("rechecking PartnerChangeRequest %q: %w", pcr.Name, err)
+		}
 		errs, err := c.checkChange(ctx, r, pcr, live)
 		if err != nil {
 			if errors.Is(err, errCannotCheck) {
@@ -422,4 +428,26 @@ func NewRecheck(reader client.Reader, opts Options) changecontrol.Recheck {
 		}
 		return nil
 	}
+}
+
+// typedTarget returns the live target as its API type: the controller reads
+// targets of every kind as unstructured objects, the checks judge typed ones.
+func typedTarget(pcr *v1alpha1.PartnerChangeRequest, live client.Object) (client.Object, error) {
+	u, ok := live.(*unstructured.Unstructured)
+	if !ok {
+		return live, nil
+	}
+	var typed client.Object
+	switch pcr.Spec.Target.Kind {
+	case kindRoom:
+		typed = &v1alpha1.Room{}
+	case kindPartnerRole:
+		typed = &v1alpha1.PartnerRole{}
+	default:
+		return live, nil
+	}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, typed); err != nil {
+		return nil, fmt.Errorf("decoding the live %s %q: %w", pcr.Spec.Target.Kind, u.GetName(), err)
+	}
+	return typed, nil
 }
