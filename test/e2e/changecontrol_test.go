@@ -31,14 +31,14 @@ const (
 	reviewer = "rob.reviewer"
 )
 
-var heldAs = regexp.MustCompile(`held for the customer's approval as partnerchangerequest/([a-z0-9.-]+)`)
+var heldRequest = regexp.MustCompile(`held for the customer's approval as partnerchangerequest/([a-z0-9.-]+)`)
 
 // held asserts that a write was refused because it is held, and returns the
 // name of the request it produced.
 func held(err error) string {
 	GinkgoHelper()
 	Expect(apierrors.IsForbidden(err)).To(BeTrue(), "want Forbidden naming the request, got %v", err)
-	m := heldAs.FindStringSubmatch(err.Error())
+	m := heldRequest.FindStringSubmatch(err.Error())
 	Expect(m).NotTo(BeNil(), "the refusal names the request: %v", err)
 	return m[1]
 }
