@@ -92,7 +92,7 @@ func (o Options) withDefaults() Options {
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	opts = opts.withDefaults()
 	r := mgr.GetAPIReader()
-	ch := changes{reader: r, writer: mgr.GetClient(), opts: opts}
+	ch := changes{reader: r, modes: mgr.GetCache(), writer: mgr.GetClient(), opts: opts}
 	for _, kind := range []string{"room", "partnerinvitation", "partnerrole", "roomassignment"} {
 		mgr.GetWebhookServer().Register("/mutate-partners-roompro-io-v1alpha1-"+kind, &webhook.Admission{Handler: stamper{}})
 	}

@@ -25,9 +25,17 @@ import (
 // reads of links and invitations, the hold of a write in a Manual category,
 // and the checks of a held write.
 type changes struct {
-	// reader reads live (the API reader): the mode is the one of the moment
-	// the write arrives, and a request created a moment ago is found.
+	// reader reads live (the API reader): a request created a moment ago
+	// is found, and a recheck sees the link as it is.
 	reader client.Reader
+	// modes reads the links and invitations that tell whether a write is
+	// held: the manager's cache, which also feeds the authorization index
+	// that allowed the write. A write in an Auto category so costs no API
+	// call; the mode is the one the cache holds when the write arrives,
+	// behind the customer's change of it by the watch's delay (what the
+	// authorization index knows of a link is behind by as much). nil reads
+	// with reader.
+	modes client.Reader
 	// writer is the operator's own client: it creates the held requests
 	// (the webhook runs as the operator).
 	writer client.Writer
@@ -39,6 +47,13 @@ const (
 	kindRoom        = "Room"
 	kindPartnerRole = "PartnerRole"
 )
+
+func (c changes) modeReader() client.Reader {
+	if c.modes != nil {
+		return c.modes
+	}
+	return c.reader
+}
 
 // approvalMode is the mode of category in approvals; unset is Auto.
 func approvalMode(a v1alpha1.Approvals, category v1alpha1.ChangeCategory) v1alpha1.ApprovalMode {
@@ -54,12 +69,13 @@ func approvalMode(a v1alpha1.Approvals, category v1alpha1.ChangeCategory) v1alph
 }
 
 // manual reports whether category is Manual on the invitation the link
-// accepted, read live. An invitation that is gone, or replaced by a later
-// one of the same name (its UID is not the one the link recorded), holds no
-// approvals for this link: its categories are Auto, the default.
+// accepted, read from the cache (modes). An invitation that is gone, or
+// replaced by a later one of the same name (its UID is not the one the link
+// recorded), holds no approvals for this link: its categories are Auto, the
+// default.
 func (c changes) manual(ctx context.Context, link *v1alpha1.PartnerLink, category v1alpha1.ChangeCategory) (bool, error) {
 	inv := &v1alpha1.PartnerInvitation{}
-	if err := c.reader.Get(ctx, client.ObjectKey{Namespace: link.Namespace, Name: link.Spec.Invitation}, inv); err != nil {
+	if err := c.modeReader().Get(ctx, client.ObjectKey{Namespace: link.Namespace, Name: link.Spec.Invitation}, inv); err != nil {
 		if apierrors.IsNotFound(err) {
 			return false, nil
 		}
@@ -78,7 +94,7 @@ func (c changes) manual(ctx context.Context, link *v1alpha1.PartnerLink, categor
 // grant). nil when there is none.
 func (c changes) roomLink(ctx context.Context, namespace string, who requester) (*v1alpha1.PartnerLink, error) {
 	var links v1alpha1.PartnerLinkList
-	if err := c.reader.List(ctx, &links, client.InNamespace(namespace)); err != nil {
+	if err := c.modeReader().List(ctx, &links, client.InNamespace(namespace)); err != nil {
 		return nil, fmt.Errorf("listing the PartnerLinks of namespace %q: %w", namespace, err)
 	}
 	var live []*v1alpha1.PartnerLink
