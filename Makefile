@@ -117,6 +117,7 @@ BENCH_SCALE ?= 1
 bench: setup-envtest ## Run the benchmarks of BENCHMARKS.md (about an hour; BENCH_SCALE=0 skips the scale run).
 	go test ./internal/authz -run '^$$' -bench DecideRoom -benchmem -count $(BENCH_COUNT)
 	go test ./internal/authzserver -run '^$$' -bench 'Handler$$' -benchmem -count $(BENCH_COUNT)
+	go test ./internal/admission -run '^$$' -bench RoomUpdate -benchmem -count $(BENCH_COUNT)
 	go test ./internal/authzserver -run '^$$' -bench WebhookLoad -benchtime=1x -count 5
 	cd bench && OPA_RATIOS=1 go test ./opa -run TestPrintRatios -v -count=1
 	KUBEBUILDER_ASSETS="$(ENVTEST_DIR)" go test ./test/perf -run '^$$' -bench . -benchtime=1x -timeout 30m -v
