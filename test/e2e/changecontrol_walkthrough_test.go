@@ -238,6 +238,8 @@ var _ = Describe("the change-control walkthrough", Ordered, func() {
 		pcr := &v1alpha1.PartnerChangeRequest{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: roleRequest}}
 		Expect(patchWithSample(as(alice), pcr.DeepCopy(), file)).To(Satisfy(apierrors.IsForbidden), "the partner never decides")
 		Expect(patchWithSample(as(siteLead), pcr.DeepCopy(), file)).To(Satisfy(apierrors.IsForbidden), "a site lead has no approve")
+		Expect(as(lee).Patch(ctx, pcr.DeepCopy(), client.RawPatch(types.MergePatchType,
+			[]byte(`{"spec":{"reason":"reworded by the customer"}}`)))).NotTo(Succeed(), "nothing of a request's spec changes but the decision")
 		Expect(patchWithSample(as(lee), pcr.DeepCopy(), file)).To(Succeed())
 		Eventually(phaseOf(ns, roleRequest)).Should(Equal(v1alpha1.ChangeDenied))
 		role := changeRequest(ns, roleRequest).Spec.Target.Name
