@@ -200,8 +200,7 @@ func runApproval(b *testing.B) map[string]float64 {
 var approvalMu sync.Mutex
 
 // manualPartnership invites approvals.example.com to every room labelled
-// site=hq with rooms Manual, accepts as its tenant manager and waits until
-// the link is Active.
+// site=hq with rooms Manual, and accepts.
 func manualPartnership(ctx context.Context, ns string) error {
 	if err := testenv.RegisterPartners(ctx, admin, approvalDomain); err != nil {
 		return err
@@ -215,25 +214,5 @@ func manualPartnership(ctx context.Context, ns string) error {
 	if err := retry(20*time.Second, func() error { return admin.Create(ctx, inv) }); err != nil {
 		return fmt.Errorf("inviting %s: %w", approvalDomain, err)
 	}
-	link := &v1alpha1.PartnerLink{
-		ObjectMeta: metav1.ObjectMeta{Name: "approvals", Namespace: ns},
-		Spec: v1alpha1.PartnerLinkSpec{Invitation: "approvals", PartnerDomain: approvalDomain,
-			PrimaryAdmins: []v1alpha1.Subject{{Kind: v1alpha1.UserSubject, Name: "admin@" + approvalDomain}}},
-	}
-	tm, err := impersonate("tm@"+approvalDomain, approvalDomain+":tenant-managers")
-	if err != nil {
-		return err
-	}
-	if err := retry(20*time.Second, func() error { return tm.Create(ctx, link) }); err != nil {
-		return fmt.Errorf("accepting %s: %w", approvalDomain, err)
-	}
-	return retry(20*time.Second, func() error {
-		if err := admin.Get(ctx, client.ObjectKeyFromObject(link), link); err != nil {
-			return err
-		}
-		if link.Status.Phase != v1alpha1.LinkActive {
-			return fmt.Errorf("link approvals is %q, not Active", link.Status.Phase)
-		}
-		return nil
-	})
+	return accept(ctx, ns, "approvals", approvalDomain)
 }

@@ -327,6 +327,12 @@ func establish(ctx context.Context, ns, name string) error {
 	if err := retry(20*time.Second, func() error { return admin.Create(ctx, inv) }); err != nil {
 		return fmt.Errorf("inviting %s: %w", domain, err)
 	}
+	return accept(ctx, ns, name, domain)
+}
+
+// accept has the tenant manager of domain accept invitation name with
+// admin@<domain> as primary admin, and waits until the link is Active.
+func accept(ctx context.Context, ns, name, domain string) error {
 	link := &v1alpha1.PartnerLink{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: v1alpha1.PartnerLinkSpec{Invitation: name, PartnerDomain: v1alpha1.Domain(domain),
