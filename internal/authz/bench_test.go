@@ -54,11 +54,7 @@ func BenchmarkDecideRoom(b *testing.B) {
 		admin := fmt.Sprintf("u%d@%s", p, domain)
 		groups := []string{"system:authenticated", domain + ":site-techs"}
 		// room-<p> belongs to partner p (floor 0); room-<p+partners> too (floor 1).
-		cases := []struct {
-			name string
-			req  Request
-			want Verdict
-		}{
+		cases := []benchCase{
 			{"allowed", Request{User: admin, Namespace: ns, Verb: "get", Group: Group, Resource: "rooms", Name: fmt.Sprintf("room-%d", p)}, Allow},
 			{"out-of-scope", Request{User: admin, Namespace: ns, Verb: "get", Group: Group, Resource: "rooms", Name: fmt.Sprintf("room-%d", p+1)}, Deny},
 			{"group-allowed", Request{User: "tech@" + domain, Groups: groups, Namespace: ns, Verb: "update", Group: Group,
@@ -72,17 +68,31 @@ func BenchmarkDecideRoom(b *testing.B) {
 		b.Run(fmt.Sprintf("rooms=%d/partners=%d/users=%d/case=group-allowed-first-time", size.rooms, size.partners, size.users), func(b *testing.B) {
 			benchFirstDecisions(b, x, domain, fmt.Sprintf("room-%d", p+size.partners))
 		})
-		for _, c := range cases {
-			b.Run(fmt.Sprintf("rooms=%d/partners=%d/users=%d/case=%s", size.rooms, size.partners, size.users, c.name), func(b *testing.B) {
-				if d := x.Decide(&c.req); d.Verdict != c.want {
-					b.Fatalf("%s: got %s (%s), want %s", c.name, d.Verdict, d.Reason, c.want)
-				}
-				b.ReportAllocs()
-				for b.Loop() {
-					x.Decide(&c.req)
-				}
-			})
-		}
+		benchDecisions(b, x, size.rooms, size.partners, size.users, cases)
+	}
+}
+
+// benchCase is one request of a decision benchmark and the verdict it
+// must get.
+type benchCase struct {
+	name string
+	req  Request
+	want Verdict
+}
+
+// benchDecisions times each case in the world x, after checking its
+// verdict.
+func benchDecisions(b *testing.B, x *Index, rooms, partners, users int, cases []benchCase) {
+	for _, c := range cases {
+		b.Run(fmt.Sprintf("rooms=%d/partners=%d/users=%d/case=%s", rooms, partners, users, c.name), func(b *testing.B) {
+			if d := x.Decide(&c.req); d.Verdict != c.want {
+				b.Fatalf("%s: got %s (%s), want %s", c.name, d.Verdict, d.Reason, c.want)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				x.Decide(&c.req)
+			}
+		})
 	}
 }
 
@@ -124,11 +134,7 @@ func BenchmarkDecideChangeRequest(b *testing.B) {
 		domain := fmt.Sprintf("p%d.example.com", p)
 		admin := fmt.Sprintf("u%d@%s", p, domain)
 		groups := []string{"system:authenticated", domain + ":site-techs"}
-		cases := []struct {
-			name string
-			req  Request
-			want Verdict
-		}{
+		cases := []benchCase{
 			{"get-allowed", Request{User: admin, Namespace: ns, Verb: "get", Group: Group, Resource: "partnerchangerequests", Name: fmt.Sprintf("p%d-change-3", p)}, Allow},
 			{"get-other-partner", Request{User: admin, Namespace: ns, Verb: "get", Group: Group, Resource: "partnerchangerequests", Name: fmt.Sprintf("p%d-change-3", p+1)}, Deny},
 			{"group-get-allowed", Request{User: "tech@" + domain, Groups: groups, Namespace: ns, Verb: "get", Group: Group,
@@ -137,16 +143,6 @@ func BenchmarkDecideChangeRequest(b *testing.B) {
 				LabelSelector: []Requirement{{Key: v1alpha1.LabelPartnerLink, Operator: "In", Values: []string{fmt.Sprintf("p%d", p)}}}}, Allow},
 			{"approve", Request{User: admin, Namespace: ns, Verb: "approve", Group: Group, Resource: "partnerchangerequests", Name: fmt.Sprintf("p%d-change-3", p)}, Deny},
 		}
-		for _, c := range cases {
-			b.Run(fmt.Sprintf("rooms=%d/partners=%d/users=%d/case=%s", size.rooms, size.partners, size.users, c.name), func(b *testing.B) {
-				if d := x.Decide(&c.req); d.Verdict != c.want {
-					b.Fatalf("%s: got %s (%s), want %s", c.name, d.Verdict, d.Reason, c.want)
-				}
-				b.ReportAllocs()
-				for b.Loop() {
-					x.Decide(&c.req)
-				}
-			})
-		}
+		benchDecisions(b, x, size.rooms, size.partners, size.users, cases)
 	}
 }
