@@ -5,6 +5,9 @@ package v1alpha1
 const (
 	// ConditionRoomsFound says whether every room a RoomAssignment names exists.
 	ConditionRoomsFound = "RoomsFound"
+	// ConditionReferencesResolved says whether every RoomGroup and
+	// UpdateRing a Room names exists.
+	ConditionReferencesResolved = "ReferencesResolved"
 )
 
 // Reasons of conditions and of the Events and audit lines that record a
@@ -95,4 +98,22 @@ const (
 	// ReasonAccessReconciled: the room's labels name the partners that
 	// may reach it.
 	ReasonAccessReconciled = "AccessReconciled"
+
+	// ReasonReferencesResolved / ReasonDanglingReferences: the room's
+	// ReferencesResolved condition.
+	ReasonReferencesResolved = "ReferencesResolved"
+	ReasonDanglingReferences = "DanglingReferences"
+
+	// Ticket and RoomReport.
+
+	// ReasonRoomAccessCopied: the object carries its room's access labels.
+	ReasonRoomAccessCopied = "RoomAccessCopied"
+	// ReasonRoomNotFound: the object's room does not exist; it carries no
+	// access label, so no partner reaches it.
+	ReasonRoomNotFound = "RoomNotFound"
+
+	// RoomGroup and UpdateRing.
+
+	// ReasonRoomsCounted: status.rooms counts the rooms that name it.
+	ReasonRoomsCounted = "RoomsCounted"
 )

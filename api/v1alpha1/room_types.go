@@ -23,7 +23,7 @@ type RoomSpec struct {
 	// +kubebuilder:validation:MaxLength=64
 	Country string `json:"country,omitempty"`
 
-	// groups are the room groups the room belongs to.
+	// groups are the metadata.names of the RoomGroups the room belongs to.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=64
@@ -31,7 +31,8 @@ type RoomSpec struct {
 	// +kubebuilder:validation:items:MaxLength=256
 	Groups []string `json:"groups,omitempty"`
 
-	// updateRing is the update ring that paces the room's software updates.
+	// updateRing is the metadata.name of the UpdateRing that paces the room's
+	// software updates.
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
 	UpdateRing string `json:"updateRing,omitempty"`
@@ -50,7 +51,9 @@ type RoomStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// conditions: Ready is True once the operator has brought the room's
-	// access labels and partners up to date with its current generation.
+	// access labels and partners up to date with its current generation;
+	// ReferencesResolved is False while spec.groups or spec.updateRing names
+	// a RoomGroup or UpdateRing that does not exist (the message names them).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -62,6 +65,7 @@ type RoomStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:categories=roompro
+// +kubebuilder:selectablefield:JSONPath=`.spec.updateRing`
 // +kubebuilder:printcolumn:name="Display Name",type=string,JSONPath=`.spec.displayName`
 // +kubebuilder:printcolumn:name="Site",type=string,JSONPath=`.spec.site`
 // +kubebuilder:printcolumn:name="Country",type=string,JSONPath=`.spec.country`
