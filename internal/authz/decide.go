@@ -110,6 +110,13 @@ const (
 	reasonRolesListHint   = "list PartnerRoles of one partner link with the field selector spec.partnerLink=<link> (kubectl get partnerroles --field-selector spec.partnerLink=<link>)"
 	reasonNoRoleOwner     = "no partner link of the caller owns a PartnerRole of this name: a role's name starts with its PartnerLink's name and a dash"
 	reasonAllLinksList    = "the partner has more than one partner link in this namespace and the caller's roles do not cover all of them: get rooms by name"
+	// The reason of an unknown ticket or report is that of one out of
+	// scope: the answers never reveal which exist.
+	reasonTicketOutOfScope     = "the ticket is not about a room in the scope of the caller's roles (or does not exist)"
+	reasonReportOutOfScope     = "the room report is not about a room in the scope of the caller's roles (or does not exist)"
+	reasonListedRoomOutOfScope = "the label selector partners.roompro.io/room names a room outside the scope of the caller's roles: name only rooms the roles cover"
+	reasonAllLinksRoomObjects  = "the partner has more than one partner link in this namespace and the caller's roles do not cover all of them: list with the label selector partners.roompro.io/room=<room>"
+	reasonRingOutOfScope       = "the update ring holds rooms outside the scope of the caller's roles (updateRings.modify must cover every room whose spec.updateRing names it): ask the customer to change the ring"
 )
 
 // noGrantReasons holds one constant reason per permission, so that denying

@@ -78,6 +78,12 @@ type tenant struct {
 	// changeRequests holds the spec.partnerLink of each PartnerChangeRequest
 	// by name: the link whose request it is (changerequest.go).
 	changeRequests map[string]string
+	// tickets and reports hold the spec.room of each Ticket and RoomReport
+	// by name: the room a request on it acts on.
+	tickets, reports map[string]string
+	// ringRooms holds, per UpdateRing name, the rooms whose spec.updateRing
+	// names it: an update of the ring paces all of them.
+	ringRooms map[string]map[string]struct{}
 
 	rolesOfLink       map[string]map[string]struct{}
 	assignmentsOfLink map[string]map[string]struct{}
@@ -103,6 +109,9 @@ func newTenant(namespace string, subjects map[subjectKey][]*grant) *tenant {
 		roles:             map[string]*v1alpha1.PartnerRole{},
 		rooms:             map[string]*v1alpha1.Room{},
 		changeRequests:    map[string]string{},
+		tickets:           map[string]string{},
+		reports:           map[string]string{},
+		ringRooms:         map[string]map[string]struct{}{},
 		rolesOfLink:       map[string]map[string]struct{}{},
 		roomsByLabel:      map[scope.Label]map[string]struct{}{},
 		anchors:           scope.NewAnchors[string](),
@@ -177,11 +186,17 @@ func (t *tenant) setRoom(room *v1alpha1.Room, remove bool) {
 	if old, ok := t.rooms[room.Name]; ok {
 		t.anchors.Candidates(old, addCandidate)
 		t.indexLabels(old, false)
+		if old.Spec.UpdateRing != "" {
+			setMember(t.ringRooms, old.Spec.UpdateRing, room.Name, false)
+		}
 	}
 	put(t.rooms, room.Name, room, remove)
 	if !remove {
 		t.anchors.Candidates(room, addCandidate)
 		t.indexLabels(room, true)
+		if room.Spec.UpdateRing != "" {
+			setMember(t.ringRooms, room.Spec.UpdateRing, room.Name, true)
+		}
 	}
 	for name := range candidates {
 		link := t.active[name]

@@ -186,11 +186,12 @@ func (x *Index) apply(obj any, remove bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	// A room changes only the room sets that grants read when they decide
-	// (grant.covers), and a change request only which link it belongs to,
-	// never which grants a caller holds: resolved callers stay valid. Every
-	// other kind may change them.
+	// (grant.covers) and the rooms of its update ring, a change request
+	// only which link it belongs to, and a ticket or report only which room
+	// it is about, never which grants a caller holds: resolved callers stay
+	// valid. Every other kind may change them.
 	switch obj.(type) {
-	case *v1alpha1.Room, *v1alpha1.PartnerChangeRequest:
+	case *v1alpha1.Room, *v1alpha1.PartnerChangeRequest, *v1alpha1.Ticket, *v1alpha1.RoomReport:
 	default:
 		x.generation++
 	}
@@ -214,6 +215,12 @@ func (x *Index) apply(obj any, remove bool) {
 		// Only its link: spec.partnerLink is immutable (CEL), so a request
 		// never moves to another link.
 		put(x.tenant(o.Namespace).changeRequests, o.Name, o.Spec.PartnerLink, remove)
+	case *v1alpha1.Ticket:
+		// Only its room: spec.room is immutable (CEL), so a ticket never
+		// moves to another room; which partners reach it follows the room.
+		put(x.tenant(o.Namespace).tickets, o.Name, o.Spec.Room, remove)
+	case *v1alpha1.RoomReport:
+		put(x.tenant(o.Namespace).reports, o.Name, o.Spec.Room, remove)
 	}
 }
 
@@ -254,8 +261,10 @@ type partnerDomain struct {
 	refs   map[string]struct{} // "porg/<name>" and "link/<ns>/<name>"
 	// accessLabel is the label of the rooms the partner may reach, and
 	// listHint denies a list of rooms without it, naming the selector to
-	// use. Both are built once here, not on every list.
-	accessLabel, listHint string
+	// use. Both are built once here, not on every list, as are the hints
+	// of the lists of tickets and reports.
+	accessLabel, listHint            string
+	ticketsListHint, reportsListHint string
 }
 
 func newPartnerDomain(domain string) *partnerDomain {
@@ -265,5 +274,9 @@ func newPartnerDomain(domain string) *partnerDomain {
 		refs:        map[string]struct{}{},
 		accessLabel: label,
 		listHint:    fmt.Sprintf("list rooms with the label selector %s (kubectl get rooms -l %s)", label, label),
+		ticketsListHint: fmt.Sprintf("list tickets with the label selector %s=<room> (kubectl get tickets -l %s=<room>), or, when the caller's roles cover all the partner's rooms, %s",
+			v1alpha1.LabelRoom, v1alpha1.LabelRoom, label),
+		reportsListHint: fmt.Sprintf("list room reports with the label selector %s=<room> (kubectl get roomreports -l %s=<room>), or, when the caller's roles cover all the partner's rooms, %s",
+			v1alpha1.LabelRoom, v1alpha1.LabelRoom, label),
 	}
 }

@@ -29,6 +29,9 @@ type modelWorld struct {
 	organizations []*v1alpha1.PartnerOrganization
 
 	changeRequests []*v1alpha1.PartnerChangeRequest
+
+	tickets []*v1alpha1.Ticket
+	reports []*v1alpha1.RoomReport
 }
 
 func modelSelects(s v1alpha1.RoomScope, room *v1alpha1.Room) bool {
@@ -110,7 +113,7 @@ func modelPermission(r *Request) (perm string, roomScoped, rolesReq, ok bool) {
 		{"rooms", "tickets", "update", "tickets.update"}, {"rooms", "tickets", "patch", "tickets.update"},
 		{"rooms", "reports", "get", "reports.view"},
 	}
-	for _, f := range []struct{ resource, feature string }{{"roomgroups", "groups"}, {"updaterings", "updateRings"}, {"settings", "settings"}} {
+	for _, f := range []struct{ resource, feature string }{{"roomgroups", "groups"}, {"settings", "settings"}} {
 		for _, v := range []string{"get", "list", "watch"} {
 			table = append(table, row{f.resource, "", v, f.feature + ".view"})
 		}
@@ -258,6 +261,10 @@ func (w *modelWorld) decide(r *Request) Verdict {
 		return w.decideChangeRequest(r, user, domain, inGroup)
 	}
 
+	if r.Group == Group && (r.Resource == "tickets" || r.Resource == "roomreports" || r.Resource == "updaterings") {
+		return w.decideManaged(r, user, domain, inGroup)
+	}
+
 	perm, roomScoped, rolesReq, ok := modelPermission(r)
 	if !ok {
 		return Deny
@@ -318,6 +325,150 @@ func (w *modelWorld) decide(r *Request) Verdict {
 		return Allow
 	case roomScoped:
 		return Deny
+	}
+	return Allow
+}
+
+// modelGrant is one role assignment of the caller that gives a permission.
+type modelGrant struct {
+	link  *v1alpha1.PartnerLink
+	scope v1alpha1.RoomScope
+	whole bool
+}
+
+// grantsOf lists the caller's role assignments in the request's namespace
+// that give perm.
+func (w *modelWorld) grantsOf(r *Request, user, domain string, inGroup func(string) bool, perm string) []modelGrant {
+	var out []modelGrant
+	for _, role := range w.roles {
+		if role.Namespace != r.Namespace || role.DeletionTimestamp != nil {
+			continue
+		}
+		l := w.link(role.Namespace, role.Spec.PartnerLink)
+		if l == nil || !modelActive(l) || string(l.Spec.PartnerDomain) != domain {
+			continue
+		}
+		holds := false
+		for _, p := range role.Spec.Permissions {
+			holds = holds || (string(p) == perm && slices.Contains(v1alpha1.PrimaryAdminPermissions, p))
+		}
+		if !holds {
+			continue
+		}
+		for _, ra := range role.Spec.Assignments {
+			if modelMember(ra, user, domain, inGroup) {
+				out = append(out, modelGrant{link: l, scope: ra.Scope, whole: ra.Scope.Selector == nil && len(ra.Scope.Names) == 0})
+			}
+		}
+	}
+	return out
+}
+
+// modelCovers: some grant gives its permission on the named room.
+func (w *modelWorld) modelCovers(grants []modelGrant, ns, roomName string) bool {
+	for _, g := range grants {
+		if !w.inLinkScope(g.link, roomName) {
+			continue
+		}
+		if g.whole {
+			return true
+		}
+		for _, room := range w.rooms {
+			if room.Namespace == ns && room.Name == roomName && modelSelects(g.scope, room) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// decideManaged: tickets, room reports and update rings, as DESIGN.md
+// writes them out.
+func (w *modelWorld) decideManaged(r *Request, user, domain string, inGroup func(string) bool) Verdict {
+	if r.Subresource != "" {
+		return Deny
+	}
+	read := r.Verb == "get" || r.Verb == "list" || r.Verb == "watch"
+	var perm string
+	switch {
+	case r.Resource == "tickets" && r.Verb == "create":
+		perm = "tickets.create"
+	case r.Resource == "tickets" && read:
+		perm = "tickets.view"
+	case r.Resource == "tickets" && (r.Verb == "update" || r.Verb == "patch"):
+		perm = "tickets.update"
+	case r.Resource == "roomreports" && read:
+		perm = "reports.view"
+	case r.Resource == "updaterings" && read:
+		perm = "updateRings.view"
+	case r.Resource == "updaterings" && (r.Verb == "update" || r.Verb == "patch"):
+		perm = "updateRings.modify"
+	default:
+		return Deny
+	}
+	grants := w.grantsOf(r, user, domain, inGroup, perm)
+	switch {
+	case len(grants) == 0:
+		return Deny
+	case perm == "tickets.create" || perm == "updateRings.view":
+		return Allow
+	case perm == "updateRings.modify":
+		if r.Name == "" {
+			return Deny
+		}
+		for _, room := range w.rooms {
+			if room.Namespace == r.Namespace && room.Spec.UpdateRing == r.Name && !w.modelCovers(grants, r.Namespace, room.Name) {
+				return Deny
+			}
+		}
+		return Allow
+	}
+	if r.Name != "" {
+		roomName := ""
+		for _, t := range w.tickets {
+			if r.Resource == "tickets" && t.Namespace == r.Namespace && t.Name == r.Name {
+				roomName = t.Spec.Room
+			}
+		}
+		for _, rep := range w.reports {
+			if r.Resource == "roomreports" && rep.Namespace == r.Namespace && rep.Name == r.Name {
+				roomName = rep.Spec.Room
+			}
+		}
+		if roomName != "" && w.modelCovers(grants, r.Namespace, roomName) {
+			return Allow
+		}
+		return Deny
+	}
+	if r.Verb != "list" && r.Verb != "watch" {
+		return Deny
+	}
+	for _, q := range r.LabelSelector {
+		if q.Key != v1alpha1.LabelRoom || (q.Operator != "In" && q.Operator != "Equals") || len(q.Values) == 0 {
+			continue
+		}
+		all := true
+		for _, v := range q.Values {
+			all = all && w.modelCovers(grants, r.Namespace, v)
+		}
+		if all {
+			return Allow
+		}
+	}
+	if !modelSelectorConfines(r.LabelSelector, domain) {
+		return Deny
+	}
+	for _, l := range w.links {
+		if l.Namespace != r.Namespace || !modelActive(l) || string(l.Spec.PartnerDomain) != domain {
+			continue
+		}
+		whole := false
+		for _, g := range grants {
+			whole = whole || g.link == l && g.whole
+		}
+		if !whole {
+			return Deny
+		}
 	}
 	return Allow
 }
@@ -517,7 +668,23 @@ func randomWorld(rng *rand.Rand) *modelWorld {
 			if rng.IntN(2) == 0 {
 				labels["site"] = pick("nyc", "ber")
 			}
-			w.rooms = append(w.rooms, roomObj(ns, name, labels))
+			room := roomObj(ns, name, labels)
+			room.Spec.UpdateRing = pick("", "ring-a", "ring-a", "ring-b")
+			w.rooms = append(w.rooms, room)
+		}
+		// Tickets and reports of the rooms, and of a room that does not
+		// exist; the same names in both namespaces on other rooms.
+		for i := range rng.IntN(5) {
+			w.tickets = append(w.tickets, &v1alpha1.Ticket{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("t%d", i)},
+				Spec:       v1alpha1.TicketSpec{Room: pick(append(roomNames, "r9")...)},
+			})
+		}
+		for i := range rng.IntN(4) {
+			w.reports = append(w.reports, &v1alpha1.RoomReport{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("p%d", i)},
+				Spec:       v1alpha1.RoomReportSpec{Room: pick(append(roomNames, "r9")...)},
+			})
 		}
 		for i := range 1 + rng.IntN(3) {
 			domain := pick(domains...)
@@ -611,9 +778,12 @@ func randomRequest(rng *rand.Rand) *Request {
 		return r
 	}
 	r.Resource = pick("rooms", "rooms", "rooms", "roomgroups", "updaterings", "settings", "partnerroles", "partnerinvitations", "partnerlinks", "roomassignments",
-		"partnerchangerequests", "partnerchangerequests")
-	if r.Resource == "partnerchangerequests" {
+		"partnerchangerequests", "partnerchangerequests", "tickets", "tickets", "roomreports", "updaterings")
+	switch r.Resource {
+	case "partnerchangerequests":
 		return randomChangeRequestRequest(rng, r)
+	case "tickets", "roomreports", "updaterings", "roomgroups":
+		return randomManagedRequest(rng, r)
 	}
 	if r.Resource == "rooms" && rng.IntN(3) == 0 {
 		r.Subresource = pick("key", "resetkey", "tickets", "reports", "status")
@@ -638,6 +808,49 @@ func randomRequest(rng *rand.Rand) *Request {
 		}
 		if rng.IntN(2) == 0 {
 			r.FieldSelector = []Requirement{{Key: pick("spec.partnerLink", "metadata.name"), Operator: pick("In", "In", "NotIn"), Values: []string{pick("l0", "l1", "l2")}}}
+		}
+	}
+	return r
+}
+
+// randomManagedRequest fills in a request on tickets, room reports, update
+// rings or room groups: every verb, the status subresource, the names of
+// the world's objects and others, lists by the room label (rooms in and out
+// of scope, one or two, each operator) and by the access label.
+func randomManagedRequest(rng *rand.Rand, r *Request) *Request {
+	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
+	r.Verb = pick("get", "get", "list", "list", "watch", "create", "update", "update", "patch", "delete", "deletecollection")
+	if rng.IntN(10) == 0 {
+		r.Subresource = "status"
+	}
+	if rng.IntN(2) == 0 {
+		r.User, r.Namespace = pick("alice", "bob", "Carol")+pick("@contoso.com", "@fabrikam.com"), pick("t1", "t2")
+	}
+	switch r.Resource {
+	case "tickets":
+		r.Name = pick("", "t0", "t1", "t2", "t3", "t9", "r1")
+	case "roomreports":
+		r.Name = pick("", "p0", "p1", "p2", "p9", "r1")
+	default:
+		r.Name = pick("", "ring-a", "ring-b", "ring-c", "g")
+	}
+	if r.Verb == "list" || r.Verb == "watch" {
+		r.Name = ""
+		room := func() string { return pick("r1", "r2", "r3", "r4", "r9") }
+		byRoom := Requirement{Key: pick(v1alpha1.LabelRoom, v1alpha1.LabelRoom, v1alpha1.LabelRoom, "room"),
+			Operator: pick("In", "In", "Equals", "NotIn", "Exists"), Values: []string{room()}}
+		if rng.IntN(3) == 0 {
+			byRoom.Values = append(byRoom.Values, room())
+		}
+		access := Requirement{Key: "access.partners.roompro.io/" + pick("contoso.com", "fabrikam.com"), Operator: "Exists"}
+		switch rng.IntN(5) {
+		case 0:
+		case 1:
+			r.LabelSelector = []Requirement{access}
+		case 2:
+			r.LabelSelector = []Requirement{access, byRoom}
+		default:
+			r.LabelSelector = []Requirement{byRoom}
 		}
 	}
 	return r
@@ -726,6 +939,12 @@ func checkSeed(t *testing.T, seed uint64) {
 	for _, o := range w.changeRequests {
 		objs = append(objs, o)
 	}
+	for _, o := range w.tickets {
+		objs = append(objs, o)
+	}
+	for _, o := range w.reports {
+		objs = append(objs, o)
+	}
 	rng.Shuffle(len(objs), func(i, j int) { objs[i], objs[j] = objs[j], objs[i] })
 	requests := make([]*Request, requestsPerWorld)
 	for i := range requests {
@@ -759,7 +978,19 @@ func checkSeed(t *testing.T, seed uint64) {
 func staleVersion(rng *rand.Rand, w *modelWorld, o any) any {
 	switch o := o.(type) {
 	case *v1alpha1.Room:
-		return roomObj(o.Namespace, o.Name, map[string]string{"country": "zz"})
+		stale := roomObj(o.Namespace, o.Name, map[string]string{"country": "zz"})
+		stale.Spec.UpdateRing = "ring-" + fmt.Sprint(rng.IntN(3))
+		return stale
+	case *v1alpha1.Ticket:
+		// The room is immutable in the cluster; the index follows the
+		// version it is fed all the same.
+		stale := o.DeepCopy()
+		stale.Spec.Room = "r" + fmt.Sprint(1+rng.IntN(4))
+		return stale
+	case *v1alpha1.RoomReport:
+		stale := o.DeepCopy()
+		stale.Spec.Room = "r" + fmt.Sprint(1+rng.IntN(4))
+		return stale
 	case *v1alpha1.RoomAssignment:
 		stale := w.assignments[rng.IntN(len(w.assignments))].DeepCopy()
 		stale.Namespace, stale.Name, stale.DeletionTimestamp = o.Namespace, o.Name, nil

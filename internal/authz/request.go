@@ -156,7 +156,24 @@ type need struct {
 	room bool
 	// roles: a request on partnerroles; allowed only on the caller's links.
 	roles bool
+	// via: the request names a Ticket or RoomReport, and acts on the room
+	// the index maps that name to (room is set too).
+	via viaKind
+	// ring: an update of a named UpdateRing, allowed only when the grants
+	// cover every room of the ring.
+	ring bool
 }
+
+// viaKind says through which of the index's name → room maps a request
+// reaches its room.
+type viaKind uint8
+
+const (
+	// direct: the request names the room itself.
+	direct viaKind = iota
+	viaTicket
+	viaReport
+)
 
 // needKind says which rules decide a request.
 type needKind uint8
@@ -199,10 +216,21 @@ func required(r *Request) need {
 	switch r.Resource {
 	case "rooms":
 		return roomNeed(r.Verb, r.Subresource)
+	case "tickets":
+		return ticketNeed(r.Verb, r.Subresource)
+	case "roomreports":
+		// Reports are written by the customer's own systems only.
+		if r.Subresource == "" && isRead(r.Verb) {
+			return need{kind: permission, permission: v1alpha1.ReportsView, room: true, via: viaReport}
+		}
+		return need{}
 	case "roomgroups":
+		if r.Subresource != "" {
+			return need{}
+		}
 		return featureNeed("groups", r.Verb)
 	case "updaterings":
-		return featureNeed("updateRings", r.Verb)
+		return ringNeed(r.Verb, r.Subresource)
 	case "settings":
 		return featureNeed("settings", r.Verb)
 	case "partnerroles":
@@ -222,6 +250,40 @@ func required(r *Request) need {
 		if r.Subresource == "" {
 			return need{kind: tenantManagement}
 		}
+	}
+	return need{}
+}
+
+// ticketNeed maps a request on tickets: a create is decided by admission
+// (spec.room; the review has no body), a read or write of a named ticket on
+// its room. Partners never delete tickets nor touch a subresource (status
+// is the operator's).
+func ticketNeed(verb, subresource string) need {
+	if subresource != "" {
+		return need{}
+	}
+	switch verb {
+	case "create":
+		return need{kind: permission, permission: v1alpha1.TicketsCreate}
+	case "get", "list", "watch":
+		return need{kind: permission, permission: v1alpha1.TicketsView, room: true, via: viaTicket}
+	case "update", "patch":
+		return need{kind: permission, permission: v1alpha1.TicketsUpdate, room: true, via: viaTicket}
+	}
+	return need{}
+}
+
+// ringNeed maps a request on updaterings: reads by updateRings.view; an
+// update of a named ring by updateRings.modify on every room of the ring.
+// Rings are the customer's to create and delete.
+func ringNeed(verb, subresource string) need {
+	switch {
+	case subresource != "":
+		return need{}
+	case isRead(verb):
+		return need{kind: permission, permission: v1alpha1.UpdateRingsView}
+	case verb == "update" || verb == "patch":
+		return need{kind: permission, permission: v1alpha1.UpdateRingsModify, ring: true}
 	}
 	return need{}
 }

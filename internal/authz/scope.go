@@ -17,6 +17,11 @@ func (x *Index) decideScope(c *caller, r *Request, n need) Decision {
 	room := ""
 	if n.room {
 		room = r.Name
+		if n.via != direct && room != "" {
+			// A named ticket or report costs one more map probe than a
+			// named room: its room, then the same scan.
+			room = x.tenantOf(r.Namespace).roomOf(n.via, room)
+		}
 	}
 	held, inScope := scan(c.grants, n.permission, room)
 	switch {
@@ -29,11 +34,116 @@ func (x *Index) decideScope(c *caller, r *Request, n need) Decision {
 	case inScope:
 		return allow(reasonGranted)
 	case room != "":
-		return deny(RoomOutOfScope, reasonRoomOutOfScope)
+		return deny(RoomOutOfScope, outOfScopeReason(n.via))
 	case n.roles:
 		return decideRoles(x.tenantOf(r.Namespace), c.grants, r, n)
+	case n.ring:
+		return decideRing(x.tenantOf(r.Namespace), c.grants, r, n)
+	case n.room && n.via != direct:
+		return decideUnnamedRoomObjects(x.tenantOf(r.Namespace), c.grants, x.domainRefs[c.id.Domain], r, n)
 	case n.room:
 		return decideUnnamedRooms(x.tenantOf(r.Namespace), c.grants, x.domainRefs[c.id.Domain], r, n)
+	}
+	return allow(reasonGranted)
+}
+
+// unknownRoom stands for the room of a ticket or report the index does not
+// know: no room has this name (names are DNS subdomains), so no grant
+// covers it and the request is denied exactly as one out of scope. A
+// partner cannot tell from the answers which tickets exist.
+const unknownRoom = "\x00"
+
+// roomOf returns the room a named ticket or report is about, or unknownRoom.
+func (t *tenant) roomOf(via viaKind, name string) string {
+	objects := t.tickets
+	if via == viaReport {
+		objects = t.reports
+	}
+	if room, ok := objects[name]; ok {
+		return room
+	}
+	return unknownRoom
+}
+
+func outOfScopeReason(via viaKind) string {
+	switch via {
+	case viaTicket:
+		return reasonTicketOutOfScope
+	case viaReport:
+		return reasonReportOutOfScope
+	}
+	return reasonRoomOutOfScope
+}
+
+// decideUnnamedRoomObjects decides a request on tickets or reports that
+// names none: a list or watch is allowed when its label selector confines
+// it to rooms the caller's grants give the permission on, either
+//
+//   - by partners.roompro.io/room In (v1, ..., vn) with every vi covered
+//     (how a role narrowed to some rooms lists exactly their tickets), or
+//   - by the domain's access label, as a list of rooms
+//     (decideUnnamedRooms): the grants cover every active link's scope.
+func decideUnnamedRoomObjects(t *tenant, grants []*grant, partner *partnerDomain, r *Request, n need) Decision {
+	if r.Verb != "list" && r.Verb != "watch" {
+		return deny(UnconfinedList, fmt.Sprintf("%s %s needs a name", r.Verb, resourceName(r)))
+	}
+	// Requirements are ANDed: one that confines the list to covered rooms
+	// is enough.
+	confined := false
+	for _, req := range r.LabelSelector {
+		if req.Key != v1alpha1.LabelRoom || req.Operator != "In" && req.Operator != opEquals || len(req.Values) == 0 {
+			continue
+		}
+		if allCovered(grants, n.permission, req.Values) {
+			return allow(reasonGranted)
+		}
+		confined = true
+	}
+	hint := partner.ticketsListHint
+	if n.via == viaReport {
+		hint = partner.reportsListHint
+	}
+	if !requiresAccessLabel(r.LabelSelector, partner.accessLabel) {
+		if confined {
+			return deny(RoomOutOfScope, reasonListedRoomOutOfScope)
+		}
+		return deny(UnconfinedList, hint)
+	}
+	covered := wholeLinksCovered(grants, n.permission)
+	switch {
+	case covered == 0:
+		return deny(UnconfinedList, hint)
+	case covered < t.activeLinksOf[partner.domain]:
+		return deny(UnconfinedList, reasonAllLinksRoomObjects)
+	}
+	return allow(reasonGranted)
+}
+
+// allCovered reports whether every room is covered by some grant that
+// gives p. It allocates nothing.
+func allCovered(grants []*grant, p v1alpha1.Permission, rooms []string) bool {
+	for _, room := range rooms {
+		if _, inScope := scan(grants, p, room); !inScope {
+			return false
+		}
+	}
+	return true
+}
+
+// decideRing decides an update of a named UpdateRing: it paces every room
+// whose spec.updateRing names it, so the caller's grants must give the
+// permission on each of them. This costs the ring's rooms times the
+// caller's grants, unlike every other decision; updates of rings are rare,
+// and a ring holds at most the namespace's rooms. A ring no room names
+// changes no room and is allowed.
+func decideRing(t *tenant, grants []*grant, r *Request, n need) Decision {
+	if r.Name == "" {
+		return deny(UnconfinedList, fmt.Sprintf("%s %s needs a name", r.Verb, resourceName(r)))
+	}
+	for room := range t.ringRooms[r.Name] {
+		if _, inScope := scan(grants, n.permission, room); !inScope {
+			return deny(RoomOutOfScope, reasonRingOutOfScope)
+		}
 	}
 	return allow(reasonGranted)
 }
