@@ -14,14 +14,17 @@ import (
 	"github.com/roompro/partner-operator/internal/metrics"
 )
 
-// The Feeder caches PartnerChangeRequests (list and watch) for the index;
-// the manager's other kinds are in controllers/setup.go.
+// The Feeder caches PartnerChangeRequests, Tickets and RoomReports (list
+// and watch) for the index; the manager's other kinds are in
+// controllers/setup.go.
 // +kubebuilder:rbac:groups=partners.roompro.io,resources=partnerchangerequests,verbs=list;watch
+// +kubebuilder:rbac:groups=partners.roompro.io,resources=tickets;roomreports,verbs=list;watch
 
 // Feeder keeps an Index equal to the cache: it registers event handlers on
 // the informers of the kinds the index keeps (partner registrations and the
-// namespaced kinds, PartnerChangeRequests included: the index learns the
-// link of each request by name) and marks the index synced once every
+// namespaced kinds, PartnerChangeRequests, Tickets and RoomReports included:
+// the index learns the link of each request and the room of each ticket and
+// report by name; the rooms of an update ring it reads from the Rooms) and marks the index synced once every
 // handler has seen the initial list. It runs on every replica, leader or not,
 // so that each one can answer reviews.
 type Feeder struct {
@@ -37,7 +40,7 @@ func (f *Feeder) Start(ctx context.Context) error {
 	var registrations []toolscache.ResourceEventHandlerRegistration
 	for _, obj := range []client.Object{
 		&v1alpha1.PartnerOrganization{}, &v1alpha1.PartnerInvitation{}, &v1alpha1.PartnerLink{}, &v1alpha1.RoomAssignment{},
-		&v1alpha1.PartnerRole{}, &v1alpha1.Room{}, &v1alpha1.PartnerChangeRequest{},
+		&v1alpha1.PartnerRole{}, &v1alpha1.Room{}, &v1alpha1.PartnerChangeRequest{}, &v1alpha1.Ticket{}, &v1alpha1.RoomReport{},
 	} {
 		informer, err := f.Cache.GetInformer(ctx, obj)
 		if err != nil {
