@@ -229,8 +229,9 @@ func nonZero(d time.Duration) *time.Duration {
 // rings) and status. The rest of their spec and annotations are dropped, a
 // third of the cache at 100,000 rooms. The operator writes rooms only by
 // a merge patch of labels, computed between two cached copies, and by
-// status updates, which the apiserver applies to status alone: neither can clear what the cache does not hold. Read a room
-// through the APIReader for anything else.
+// status updates, which the apiserver applies to status alone: neither
+// can clear what the cache does not hold. Read a room through the
+// APIReader for anything else.
 func CacheOptions() cache.Options {
 	return cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
