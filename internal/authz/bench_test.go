@@ -146,3 +146,33 @@ func BenchmarkDecideChangeRequest(b *testing.B) {
 		benchDecisions(b, x, size.rooms, size.partners, size.users, cases)
 	}
 }
+
+// BenchmarkDecideTicket is the in-process cost of a decision on a named
+// ticket next to the same decision on its room, in the worlds of
+// BenchmarkDecideRoom with one ticket per room (ticket-<r> is about
+// room-<r>): a ticket costs one more map probe than its room.
+// Run: go test ./internal/authz -run '^$' -bench DecideTicket -benchmem
+func BenchmarkDecideTicket(b *testing.B) {
+	for _, size := range benchSizes {
+		x := benchWorld(b, size.rooms, size.partners, size.users)
+		for r := range size.rooms {
+			x.Upsert(ticketObj(ns, fmt.Sprintf("ticket-%d", r), fmt.Sprintf("room-%d", r)))
+		}
+		p := size.partners / 2
+		domain := fmt.Sprintf("p%d.example.com", p)
+		admin := fmt.Sprintf("u%d@%s", p, domain)
+		get := func(resource, name string) Request {
+			return Request{User: admin, Namespace: ns, Verb: "get", Group: Group, Resource: resource, Name: name}
+		}
+		cases := []benchCase{
+			{"room-allowed", get("rooms", fmt.Sprintf("room-%d", p)), Allow},
+			{"ticket-allowed", get("tickets", fmt.Sprintf("ticket-%d", p)), Allow},
+			{"room-out-of-scope", get("rooms", fmt.Sprintf("room-%d", p+1)), Deny},
+			{"ticket-out-of-scope", get("tickets", fmt.Sprintf("ticket-%d", p+1)), Deny},
+			{"ticket-unknown", get("tickets", "ticket-none"), Deny},
+			{"ticket-list-by-room", Request{User: admin, Namespace: ns, Verb: "list", Group: Group, Resource: "tickets",
+				LabelSelector: []Requirement{{Key: v1alpha1.LabelRoom, Operator: "In", Values: []string{fmt.Sprintf("room-%d", p)}}}}, Allow},
+		}
+		benchDecisions(b, x, size.rooms, size.partners, size.users, cases)
+	}
+}

@@ -20,7 +20,7 @@ func (x *Index) decideScope(c *caller, r *Request, n need) Decision {
 		if n.via != direct && room != "" {
 			// A named ticket or report costs one more map probe than a
 			// named room: its room, then the same scan.
-			room = x.tenantOf(r.Namespace).roomOf(n.via, room)
+			room = c.tenant.roomOf(n.via, room)
 		}
 	}
 	held, inScope := scan(c.grants, n.permission, room)
