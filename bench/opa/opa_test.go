@@ -320,7 +320,7 @@ func TestAgreement(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2)) // fixed: a failure reproduces
 	seen := map[authz.Verdict]int{}
 	reached := map[string]int{}
-	for i := range 6000 {
+	for i := range 8000 {
 		r := randomRequest(rng, w.World)
 		d := w.Index.Decide(r)
 		if got := w.opaVerdict(t, Input(r)); got != d.Verdict {
@@ -473,8 +473,35 @@ func randomRequest(rng *rand.Rand, w *World) *authz.Request {
 	case 11, 12:
 		randomChangeRequest(rng, pick, r, p, w)
 	case 0:
-		r.Resource = pick("roomgroups", "updaterings", "settings")
-		r.Name = pick("", "general")
+		r.Resource = pick("roomgroups", "updaterings", "updaterings", "settings")
+		r.Name = pick("", "general", fmt.Sprintf("ring-p%d", p), fmt.Sprintf("ring-p%d", (p+1)%w.Partners), "mixed")
+		if rng.IntN(8) == 0 {
+			r.Subresource = "status"
+		}
+	case 3:
+		// Tickets and reports: by name (this partner's, a neighbour's, an
+		// unknown one), or lists by the room label or the access label.
+		r.Resource = pick("tickets", "tickets", "roomreports")
+		kind := map[string]string{"tickets": "ticket", "roomreports": "report"}[r.Resource]
+		owner := (p + rng.IntN(4)) % w.Partners
+		room := func() string { return fmt.Sprintf("room-%d", owner+w.Partners*rng.IntN(20)) }
+		r.Name = pick(fmt.Sprintf("%s-%d", kind, owner+w.Partners*rng.IntN(20)), fmt.Sprintf("%s-%d", kind, rng.IntN(w.Rooms)), kind+"-none", room(), "")
+		if rng.IntN(10) == 0 {
+			r.Subresource = "status"
+		}
+		if r.Name == "" && rng.IntN(3) > 0 {
+			r.Verb = pick("list", "watch")
+		}
+		switch rng.IntN(5) {
+		case 0:
+			r.LabelSelector = []authz.Requirement{{Key: v1alpha1.AccessLabel(pick(domain, other)), Operator: "Exists"}}
+		case 1, 2:
+			values := []string{room()}
+			if rng.IntN(3) == 0 {
+				values = append(values, room())
+			}
+			r.LabelSelector = []authz.Requirement{{Key: v1alpha1.LabelRoom, Operator: pick("In", "In", "Equals", "NotIn", "Exists"), Values: values}}
+		}
 	case 1, 10:
 		r.Resource = "partnerroles"
 		link, next := fmt.Sprintf("p%d", p), fmt.Sprintf("p%d", (p+1)%w.Partners)

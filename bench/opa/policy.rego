@@ -55,6 +55,9 @@ verdict := "NoOpinion" if {
 	need.roles
 	v := roles_verdict
 } else := v if {
+	need.ring
+	v := ring_verdict
+} else := v if {
 	need.room
 	v := room_verdict
 } else := "Allow"
@@ -211,7 +214,16 @@ room_permissions := {
 	"get/reports": "reports.view",
 }
 
-features := {"roomgroups": "groups", "updaterings": "updateRings", "settings": "settings"}
+features := {"roomgroups": "groups", "settings": "settings"}
+
+reads := {"get", "list", "watch"}
+
+ticket_permissions := {
+	"get": "tickets.view", "list": "tickets.view", "watch": "tickets.view",
+	"update": "tickets.update", "patch": "tickets.update",
+}
+
+room_label := "partners.roompro.io/room"
 
 feature_actions := {"get": "view", "list": "view", "watch": "view", "update": "modify", "patch": "modify", "create": "create"}
 
@@ -238,6 +250,46 @@ need := {"permission": "rooms.create", "room": false, "roles": false} if {
 
 need := {"permission": concat(".", [features[input.resource], feature_actions[input.verb]]), "room": false, "roles": false} if {
 	input.group == api_group
+	input.subresource == ""
+}
+
+# Tickets and reports act on their room (target_room); a ticket create
+# names none (admission checks spec.room). Partners never delete tickets,
+# never write reports, never touch a subresource.
+need := {"permission": ticket_permissions[input.verb], "room": true, "roles": false} if {
+	input.group == api_group
+	input.resource == "tickets"
+	input.subresource == ""
+}
+
+need := {"permission": "tickets.create", "room": false, "roles": false} if {
+	input.group == api_group
+	input.resource == "tickets"
+	input.subresource == ""
+	input.verb == "create"
+}
+
+need := {"permission": "reports.view", "room": true, "roles": false} if {
+	input.group == api_group
+	input.resource == "roomreports"
+	input.subresource == ""
+	input.verb in reads
+}
+
+# Rings: read with updateRings.view; an update needs updateRings.modify on
+# every room of the ring; never created or deleted by partners.
+need := {"permission": "updateRings.view", "room": false, "roles": false} if {
+	input.group == api_group
+	input.resource == "updaterings"
+	input.subresource == ""
+	input.verb in reads
+}
+
+need := {"permission": "updateRings.modify", "room": false, "roles": false, "ring": true} if {
+	input.group == api_group
+	input.resource == "updaterings"
+	input.subresource == ""
+	input.verb in {"update", "patch"}
 }
 
 need := {"permission": role_permissions[input.verb], "room": false, "roles": true} if {
@@ -266,12 +318,33 @@ grants contains {"link": link_name, "scope": a.scope} if {
 
 # --- Rooms
 
+# target_room: the room a request acts on; undefined for a ticket or report
+# nobody knows, which is then denied as one out of scope.
+target_room := input.name if input.resource == "rooms"
+
+target_room := tenant.tickets[input.name] if input.resource == "tickets"
+
+target_room := tenant.reports[input.name] if input.resource == "roomreports"
+
 room_verdict := "Allow" if {
 	input.name != ""
 	some g in grants
-	covers(g, input.name)
+	covers(g, target_room)
 } else := "Deny" if {
 	input.name != ""
+} else := "Allow" if {
+	# Tickets and reports: -l partners.roompro.io/room in (v1, ...) with
+	# every value covered.
+	input.resource != "rooms"
+	input.verb in {"list", "watch"}
+	some req in input.labelSelector
+	req.key == room_label
+	req.operator in {"In", "Equals"}
+	count(req.values) > 0
+	every v in req.values {
+		some g in grants
+		covers(g, v)
+	}
 } else := "Allow" if {
 	# A list or watch must confine itself to the partner's rooms, and the
 	# caller's grants must cover the whole scope of every active link of
@@ -283,6 +356,20 @@ room_verdict := "Allow" if {
 	count(covered) > 0
 	count(covered) >= count(active_links_of_domain)
 } else := "Deny"
+
+# ring_verdict: every room whose spec.updateRing names the ring is covered
+# by some grant (a ring without rooms changes no room).
+ring_verdict := "Deny" if {
+	input.name == ""
+} else := "Deny" if {
+	some room in tenant.ringRooms[input.name]
+	not covered_by_some_grant(room)
+} else := "Allow"
+
+covered_by_some_grant(room) if {
+	some g in grants
+	covers(g, room)
+}
 
 active_links_of_domain contains name if {
 	some name in tenant.linksOfDomain[domain]

@@ -69,7 +69,22 @@ func NewWorld(rooms, partners, users int) *World {
 		if r%7 == 3 {
 			labels["retired"] = "true" // for a DoesNotExist selector
 		}
-		add(room(fmt.Sprintf("room-%d", r), labels))
+		rm := room(fmt.Sprintf("room-%d", r), labels)
+		// Rings: most of a partner's rooms in the partner's ring, some in
+		// ring "mixed" with the rooms of every partner.
+		rm.Spec.UpdateRing = fmt.Sprintf("ring-p%d", r%partners)
+		if r%11 == 5 {
+			rm.Spec.UpdateRing = "mixed"
+		}
+		add(rm)
+		// One ticket per room, a report of every other one; ticket-none
+		// and report-none name no object.
+		add(&v1alpha1.Ticket{ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: fmt.Sprintf("ticket-%d", r)},
+			Spec: v1alpha1.TicketSpec{Room: rm.Name}})
+		if r%2 == 0 {
+			add(&v1alpha1.RoomReport{ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: fmt.Sprintf("report-%d", r)},
+				Spec: v1alpha1.RoomReportSpec{Room: rm.Name}})
+		}
 	}
 	for p := range partners {
 		link, domain := fmt.Sprintf("p%d", p), PartnerDomain(p)
@@ -208,7 +223,8 @@ func Document(objects []any) map[string]any {
 		t, ok := namespaces[ns]
 		if !ok {
 			t = map[string]any{}
-			for _, k := range []string{"rooms", "invitations", "links", "assignments", "roles", "linksOfDomain", "assignmentsOfLink", "rolesOfLink", "changeRequests"} {
+			for _, k := range []string{"rooms", "invitations", "links", "assignments", "roles", "linksOfDomain", "assignmentsOfLink", "rolesOfLink", "changeRequests",
+				"tickets", "reports", "ringRooms"} {
 				t[k] = map[string]any{}
 			}
 			namespaces[ns] = t
@@ -229,6 +245,14 @@ func Document(objects []any) map[string]any {
 				labels[k] = v
 			}
 			tenant(o.Namespace)["rooms"].(map[string]any)[o.Name] = map[string]any{"labels": labels}
+			if o.Spec.UpdateRing != "" {
+				index(tenant(o.Namespace), "ringRooms", o.Spec.UpdateRing, o.Name)
+			}
+		case *v1alpha1.Ticket:
+			// A ticket or report by name: the room it is about.
+			tenant(o.Namespace)["tickets"].(map[string]any)[o.Name] = o.Spec.Room
+		case *v1alpha1.RoomReport:
+			tenant(o.Namespace)["reports"].(map[string]any)[o.Name] = o.Spec.Room
 		case *v1alpha1.PartnerOrganization:
 			// Partner domains are the registered ones and those a link
 			// names; an invitation makes none.
