@@ -36,6 +36,11 @@ var matrixResources = []resourceDef{
 	{pg, "partnerinvitations", "", []string{"contoso", "fabrikam", ""}},
 	{pg, "roomassignments", "", []string{"contoso-invitation", ""}},
 	{pg, "roomgroups", "", someName}, {pg, "updaterings", "", someName}, {pg, "settings", "", someName},
+	{pg, "roomgroups", "status", someName}, {pg, "updaterings", "status", someName},
+	// The world holds no tickets or reports: every name is unknown, as a
+	// name another partner's ticket has would be.
+	{pg, "tickets", "", []string{"nyc-1", "t-unknown", ""}}, {pg, "tickets", "status", someName},
+	{pg, "roomreports", "", []string{"nyc-1", "r-unknown", ""}}, {pg, "roomreports", "status", someName},
 	{pg, "partnerorganizations", "", []string{contoso, ""}},
 	{"", "pods", "", someName}, {"", "secrets", "", someName}, {"", "configmaps", "", someName},
 	{"", "namespaces", "", []string{tenantA, ""}}, {"", "serviceaccounts", "token", []string{"default", ""}},

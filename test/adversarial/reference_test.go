@@ -31,6 +31,8 @@ const (
 	perRoom                          // needs the permission on the named room
 	perTenant                        // needs the permission in the namespace (no room to scope it to)
 	perOwnRole                       // needs the permission on the role's own link
+	perRoomOf                        // a Ticket or RoomReport: needs the permission on its spec.room
+	perRing                          // an UpdateRing: needs the permission on every room of the ring
 )
 
 // requiredPermission is DESIGN.md's request → permission table.
@@ -72,8 +74,28 @@ func requiredPermission(a *authorizationv1.ResourceAttributes) (v1alpha1.Permiss
 		if a.Verb == "get" {
 			return v1alpha1.ReportsView, perRoom
 		}
-	case "roomgroups/", "updaterings/", "settings/":
-		feature := map[string]string{"roomgroups": "groups", "updaterings": "updateRings", "settings": "settings"}[a.Resource]
+	case "tickets/":
+		switch {
+		case a.Verb == "create":
+			return v1alpha1.TicketsCreate, perTenant // admission checks spec.room
+		case read:
+			return v1alpha1.TicketsView, perRoomOf
+		case a.Verb == "update" || a.Verb == "patch":
+			return v1alpha1.TicketsUpdate, perRoomOf
+		}
+	case "roomreports/":
+		if read {
+			return v1alpha1.ReportsView, perRoomOf
+		}
+	case "updaterings/":
+		switch {
+		case read:
+			return v1alpha1.UpdateRingsView, perTenant
+		case a.Verb == "update" || a.Verb == "patch":
+			return v1alpha1.UpdateRingsModify, perRing
+		}
+	case "roomgroups/", "settings/":
+		feature := map[string]string{"roomgroups": "groups", "settings": "settings"}[a.Resource]
 		switch {
 		case read:
 			return v1alpha1.Permission(feature + ".view"), perTenant
@@ -117,6 +139,18 @@ func allowedByDesign(user string, a *authorizationv1.ResourceAttributes) bool {
 	switch kind {
 	case perTenant:
 		return len(held) > 0
+	case perRing:
+		// The world's rooms name no ring: a named ring changes no room.
+		return a.Name != "" && len(held) > 0
+	case perRoomOf:
+		if a.Name == "" {
+			list := a.Verb == "list" || a.Verb == "watch"
+			return list && (selectsOwnRooms(a.LabelSelector, domainOf(user)) && slices.ContainsFunc(held, func(g grant) bool { return g.whole }) ||
+				selectsCoveredRooms(a.LabelSelector, held))
+		}
+		// The world holds no tickets or reports: a name is unknown, and
+		// denied as one out of scope.
+		return false
 	case perRoom:
 		if a.Name == "" {
 			// Only a list or watch of rooms may name none, and only when
@@ -214,4 +248,23 @@ var discoveryShape = regexp.MustCompile(`^(/api|/api/v1|/apis|/apis/[a-z0-9.-]+|
 
 func allowedNonResource(a *authorizationv1.NonResourceAttributes) bool {
 	return (a.Verb == "get" || a.Verb == "head") && discoveryShape.MatchString(a.Path)
+}
+
+// selectsCoveredRooms: the selector requires partners.roompro.io/room in
+// (v1, ..., vn) with every vi a room some held grant covers.
+func selectsCoveredRooms(s *authorizationv1.LabelSelectorAttributes, held []grant) bool {
+	if s == nil {
+		return false
+	}
+	return slices.ContainsFunc(s.Requirements, func(r metav1.LabelSelectorRequirement) bool {
+		if r.Key != v1alpha1.LabelRoom || r.Operator != metav1.LabelSelectorOpIn || len(r.Values) == 0 {
+			return false
+		}
+		for _, room := range r.Values {
+			if !slices.ContainsFunc(held, func(g grant) bool { return g.rooms[room] }) {
+				return false
+			}
+		}
+		return true
+	})
 }
