@@ -23,12 +23,15 @@ import (
 
 // The change request controller reads requests, writes their status, and
 // writes the approved changes with the operator's own credentials: room
-// updates, role creates, updates and deletes (the server-side dry runs of
-// the preview need the same verbs). Targets are read live (get).
+// updates, role creates, updates and deletes, ticket creates and updates
+// (the server-side dry runs of the preview need the same verbs). Targets
+// are read live (get); tickets are also watched, so that a ticket's change
+// refreshes the previews of its requests.
 // +kubebuilder:rbac:groups=partners.roompro.io,resources=partnerchangerequests,verbs=get;list;watch
 // +kubebuilder:rbac:groups=partners.roompro.io,resources=partnerchangerequests/status,verbs=patch
 // +kubebuilder:rbac:groups=partners.roompro.io,resources=rooms,verbs=get;update
 // +kubebuilder:rbac:groups=partners.roompro.io,resources=partnerroles,verbs=update
+// +kubebuilder:rbac:groups=partners.roompro.io,resources=tickets,verbs=get;list;watch;create;update
 
 // indexChangeTarget indexes change requests by "<kind>/<name>" of their
 // target, so that a target's events refresh the previews of its requests.
@@ -192,6 +195,7 @@ func (r *PartnerChangeRequestReconciler) SetupWithManager(mgr ctrl.Manager) erro
 		Watches(&v1alpha1.PartnerLink{}, enqueueByPartnerLink(mgr.GetClient(), requests)).
 		Watches(&v1alpha1.Room{}, r.enqueueByTarget(mgr.GetClient(), "Room")).
 		Watches(&v1alpha1.PartnerRole{}, r.enqueueByTarget(mgr.GetClient(), "PartnerRole")).
+		Watches(&v1alpha1.Ticket{}, r.enqueueByTarget(mgr.GetClient(), "Ticket")).
 		WatchesRawSource(r.Deadlines.Source()).
 		Named("partnerchangerequest").
 		Complete(r)

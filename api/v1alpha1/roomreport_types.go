@@ -22,9 +22,11 @@ type RoomReportSpec struct {
 	// room is the metadata.name of the Room, in the report's namespace, the
 	// report is about. It decides who may read the report: a partner user
 	// whose roles grant reports.view on that room. Immutable.
+	// At most 63 characters: it is also the value of the label
+	// partners.roompro.io/room, and a label value is at most 63.
 	// +required
 	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="room is immutable: write a new report for another room"
 	Room string `json:"room"`

@@ -39,9 +39,11 @@ type TicketSpec struct {
 	// incident is about. It decides who may reach the ticket: a partner user
 	// whose roles grant tickets.* on that room. Immutable: open a new ticket
 	// for another room.
+	// At most 63 characters: it is also the value of the label
+	// partners.roompro.io/room, and a label value is at most 63.
 	// +required
 	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="room is immutable: open a new ticket for another room"
 	Room string `json:"room"`

@@ -98,6 +98,9 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	}
 	mgr.GetWebhookServer().Register("/mutate-partners-roompro-io-v1alpha1-partnerlink", &webhook.Admission{Handler: stamper{more: linkInvitationUID(r)}})
 	mgr.GetWebhookServer().Register("/mutate-partners-roompro-io-v1alpha1-partnerchangerequest", &webhook.Admission{Handler: pcrStamper{opts: opts}})
+	for _, kind := range []string{"ticket", "roomreport"} {
+		mgr.GetWebhookServer().Register("/mutate-partners-roompro-io-v1alpha1-"+kind, &webhook.Admission{Handler: roomLabeler{}})
+	}
 	register := []func() error{
 		func() error {
 			return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.Room{}).
@@ -126,6 +129,18 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		func() error {
 			return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.RoomAssignment{}).
 				WithValidator(&assignmentValidator{reader: r, opts: opts}).Complete()
+		},
+		func() error {
+			return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.Ticket{}).
+				WithValidator(&ticketValidator{ch}).Complete()
+		},
+		func() error {
+			return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.RoomReport{}).
+				WithValidator(&reportValidator{opts: opts}).Complete()
+		},
+		func() error {
+			return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.UpdateRing{}).
+				WithValidator(&ringValidator{opts: opts}).Complete()
 		},
 	}
 	for _, f := range register {

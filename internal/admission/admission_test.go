@@ -262,17 +262,13 @@ func TestLinkStampRecordsTheInvitationUID(t *testing.T) {
 }
 
 func TestInvitation(t *testing.T) {
-	manual := invitation("contoso", "contoso.com", "")
-	manual.Spec.Approvals.Tickets = v1alpha1.ApprovalManual
-	_, err := (&invitationValidator{reader: reader(), opts: opts}).ValidateCreate(as(customer), manual)
-	expect(t, err, `spec.approvals.tickets: Invalid value: "Manual": manual approval of tickets is not available yet|use Auto for tickets`)
-
-	// rooms, roles and settings may be Manual (settings holds nothing: no
-	// partner role can hold a settings permission).
+	// Every category may be Manual: tickets are held since the Ticket kind
+	// exists, and settings holds nothing (no partner role can hold a
+	// settings permission).
 	allManual := invitation("contoso", "contoso.com", "")
 	allManual.Spec.Approvals = v1alpha1.Approvals{Rooms: v1alpha1.ApprovalManual, Roles: v1alpha1.ApprovalManual,
-		Settings: v1alpha1.ApprovalManual, Tickets: v1alpha1.ApprovalAuto}
-	_, err = (&invitationValidator{reader: reader(), opts: opts}).ValidateCreate(as(customer), allManual)
+		Settings: v1alpha1.ApprovalManual, Tickets: v1alpha1.ApprovalManual}
+	_, err := (&invitationValidator{reader: reader(), opts: opts}).ValidateCreate(as(customer), allManual)
 	expect(t, err, "")
 
 	badSelector := invitation("contoso", "contoso.com", "")

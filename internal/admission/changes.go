@@ -46,6 +46,7 @@ type changes struct {
 const (
 	kindRoom        = "Room"
 	kindPartnerRole = "PartnerRole"
+	kindTicket      = "Ticket"
 )
 
 func (c changes) modeReader() client.Reader {
@@ -315,13 +316,14 @@ func dryRun(ctx context.Context) bool {
 // is starting or stale): not a refusal, the recheck is retried.
 var errCannotCheck = errors.New("cannot check the write now")
 
-// decideRoomUpdate asks the decision index whether who may update a room,
-// as the authorization webhook would answer the apiserver: nil when it is
-// Allowed, a field error naming the reason when it is not, errCannotCheck
-// while the index cannot tell.
-func (c changes) decideRoomUpdate(who requester, namespace, room string, path *field.Path) (field.ErrorList, error) {
-	d := c.opts.Decide(&authz.Request{User: who.name, Groups: who.groups, Namespace: namespace,
-		Verb: "update", Group: authz.Group, Resource: "rooms", Name: room})
+// decide asks the decision index whether who may make r (its User and
+// Groups are who's), as the authorization webhook would answer the
+// apiserver: nil when it is Allowed, a field error at path saying that who
+// may not do what, and why, when it is not; errCannotCheck while the index
+// cannot tell. what is the write in words ("update room \"nyc\"").
+func (c changes) decide(who requester, r *authz.Request, path *field.Path, what string) (field.ErrorList, error) {
+	r.User, r.Groups, r.Group = who.name, who.groups, authz.Group
+	d := c.opts.Decide(r)
 	switch {
 	case d.Verdict == authz.Allow:
 		return nil, nil
@@ -332,5 +334,29 @@ func (c changes) decideRoomUpdate(who requester, namespace, room string, path *f
 	if reason == "" {
 		reason = "no role grants it"
 	}
-	return field.ErrorList{field.Forbidden(path, fmt.Sprintf("%s may not update room %q: %s", who.name, room, reason))}, nil
+	return field.ErrorList{field.Forbidden(path, fmt.Sprintf("%s may not %s: %s", who.name, what, reason))}, nil
+}
+
+// decideRoomUpdate asks whether who may update a room (rooms.modify on it).
+func (c changes) decideRoomUpdate(who requester, namespace, room string, path *field.Path) (field.ErrorList, error) {
+	return c.decide(who, &authz.Request{Namespace: namespace, Verb: "update", Resource: "rooms", Name: room},
+		path, fmt.Sprintf("update room %q", room))
+}
+
+// decideTicketCreate asks whether who may create a ticket for a room: the
+// rooms/tickets create request on the room, which the authorization webhook
+// answers by tickets.create on that room. The apiserver's own review of a
+// ticket create names no room (it has no body), so this is where the room
+// is checked.
+func (c changes) decideTicketCreate(who requester, namespace, room string, path *field.Path) (field.ErrorList, error) {
+	return c.decide(who, &authz.Request{Namespace: namespace, Verb: "create", Resource: "rooms", Subresource: "tickets", Name: room},
+		path, fmt.Sprintf("create a ticket for room %q (that needs tickets.create on room %q)", room, room))
+}
+
+// decideTicketUpdate asks whether who may update a ticket, as the
+// authorization webhook answers the apiserver's review of the update: by
+// tickets.update on the ticket's room.
+func (c changes) decideTicketUpdate(who requester, namespace, ticket, room string, path *field.Path) (field.ErrorList, error) {
+	return c.decide(who, &authz.Request{Namespace: namespace, Verb: "update", Resource: "tickets", Name: ticket},
+		path, fmt.Sprintf("update ticket %q (that needs tickets.update on its room %q)", ticket, room))
 }

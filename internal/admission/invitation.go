@@ -10,12 +10,8 @@ import (
 	"github.com/roompro/partner-operator/api/v1alpha1"
 )
 
-// manualTicketsMessage is what tickets: Manual gets: there is no Ticket kind
-// yet, so nothing could be held.
-const manualTicketsMessage = "manual approval of tickets is not available yet: the Ticket kind does not exist; use Auto for tickets (rooms, roles and settings may be Manual)"
-
-// invitationValidator: only the customer invites, only a registered partner
-// organisation, and tickets only with Auto approval.
+// invitationValidator: only the customer invites, and only a registered
+// partner organisation.
 type invitationValidator struct {
 	reader client.Reader
 	opts   Options
@@ -41,11 +37,7 @@ func (v *invitationValidator) validate(ctx context.Context, oldInv, inv *v1alpha
 	if who.partner != nil {
 		return forbidden(inv, "partnerinvitations", "invitations are written by the customer only")
 	}
-	var errs field.ErrorList
-	if inv.Spec.Approvals.Tickets == v1alpha1.ApprovalManual {
-		errs = append(errs, field.Invalid(field.NewPath("spec", "approvals", "tickets"), inv.Spec.Approvals.Tickets, manualTicketsMessage))
-	}
-	errs = append(errs, validateScope(inv.Spec.Rooms, field.NewPath("spec", "rooms"))...)
+	errs := validateScope(inv.Spec.Rooms, field.NewPath("spec", "rooms"))
 	if oldInv != nil {
 		errs = append(errs, requestedByUnchanged(who, v.opts, oldInv, inv)...)
 	} else {

@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -19,8 +20,8 @@ import (
 type metadataRule int
 
 const (
-	// specOnly: the object is the customer's (a Room); a partner changes
-	// its spec and nothing of its metadata.
+	// specOnly: the object is the customer's (a Room, a Ticket, an
+	// UpdateRing); a partner changes its spec and nothing of its metadata.
 	specOnly metadataRule = iota
 	// ownLabels: the object is the partner's own (a PartnerRole); it may
 	// carry the partner's labels and annotations (GitOps tools track
@@ -31,16 +32,22 @@ const (
 
 // validatePartnerMetadata lists what a partner's write changed in metadata
 // that rule does not let it change. For a create, oldObj is an empty object.
-func validatePartnerMetadata(rule metadataRule, oldObj, newObj metav1.Object) field.ErrorList {
+// stamped are the labels the mutating webhook sets from the spec on every
+// write (a ticket's room label): the partner did not write them, and their
+// own rule checks their value.
+func validatePartnerMetadata(rule metadataRule, oldObj, newObj metav1.Object, stamped ...string) field.ErrorList {
 	meta := field.NewPath("metadata")
 	var errs field.ErrorList
 	switch rule {
 	case specOnly:
+		whose := possessive(newObj)
 		for _, key := range changedKeys(oldObj.GetLabels(), newObj.GetLabels()) {
-			errs = append(errs, field.Forbidden(meta.Child("labels").Key(key), "partners may change a room's spec, not its labels"))
+			if !slices.Contains(stamped, key) {
+				errs = append(errs, field.Forbidden(meta.Child("labels").Key(key), "partners may change "+whose+" spec, not its labels"))
+			}
 		}
 		if keys := changedKeys(oldObj.GetAnnotations(), newObj.GetAnnotations()); len(keys) > 0 {
-			errs = append(errs, field.Forbidden(meta.Child("annotations"), "partners may change a room's spec, not its annotations"))
+			errs = append(errs, field.Forbidden(meta.Child("annotations"), "partners may change "+whose+" spec, not its annotations"))
 		}
 	case ownLabels:
 		for _, key := range changedKeys(oldObj.GetLabels(), newObj.GetLabels()) {
@@ -66,6 +73,17 @@ func validatePartnerMetadata(rule metadataRule, oldObj, newObj metav1.Object) fi
 		errs = append(errs, field.Forbidden(meta.Child("generateName"), "partners may not change generateName"))
 	}
 	return errs
+}
+
+// possessive names the kind of a customer object in a refusal ("a room's").
+func possessive(obj metav1.Object) string {
+	switch obj.(type) {
+	case *v1alpha1.Ticket:
+		return "a ticket's"
+	case *v1alpha1.UpdateRing:
+		return "an update ring's"
+	}
+	return "a room's"
 }
 
 // reservedKey reports whether a label or annotation key is of this API

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -168,6 +169,8 @@ func (v *pcrValidator) target(ctx context.Context, pcr *v1alpha1.PartnerChangeRe
 		obj = &v1alpha1.Room{}
 	case kindPartnerRole:
 		obj = &v1alpha1.PartnerRole{}
+	case kindTicket:
+		obj = &v1alpha1.Ticket{}
 	default:
 		return nil, nil // checkChange refuses it
 	}
@@ -338,9 +341,64 @@ func (c changes) checkChange(ctx context.Context, who requester, pcr *v1alpha1.P
 		errs := validatePartnerMetadata(ownLabels, prior, role)
 		errs = append(errs, roleErrs(who, c.opts, old, role, link, held)...)
 		return underObject(errs), nil
+	case v1alpha1.CategoryTickets:
+		old, _ := live.(*v1alpha1.Ticket)
+		return c.checkTicketChange(who, pcr, old)
 	}
 	return field.ErrorList{field.NotSupported(spec.Child("category"), pcr.Spec.Category,
-		[]string{string(v1alpha1.CategoryRooms), string(v1alpha1.CategoryRoles)})}, nil
+		[]string{string(v1alpha1.CategoryRooms), string(v1alpha1.CategoryRoles), string(v1alpha1.CategoryTickets)})}, nil
+}
+
+// checkTicketChange judges a held ticket create or update (partners never
+// delete tickets) as the direct write: a create by tickets.create on the
+// ticket's spec.room, an update by tickets.update on the live ticket (its
+// room), and the ticket webhook's checks of the object. old is the live
+// ticket, nil when it does not exist.
+func (c changes) checkTicketChange(who requester, pcr *v1alpha1.PartnerChangeRequest, old *v1alpha1.Ticket) (field.ErrorList, error) {
+	spec := field.NewPath("spec")
+	targetName := spec.Child("target", "name")
+	switch pcr.Spec.Operation {
+	case v1alpha1.OperationCreate:
+		if old != nil {
+			return field.ErrorList{field.Duplicate(targetName, pcr.Spec.Target.Name)}, nil
+		}
+	case v1alpha1.OperationUpdate:
+		if old == nil {
+			return field.ErrorList{field.NotFound(targetName, pcr.Spec.Target.Name)}, nil
+		}
+	default:
+		return field.ErrorList{field.NotSupported(spec.Child("operation"), pcr.Spec.Operation,
+			[]string{string(v1alpha1.OperationCreate), string(v1alpha1.OperationUpdate)})}, nil
+	}
+	ticket := &v1alpha1.Ticket{}
+	if err := decodeObject(pcr, ticket); err != nil {
+		return field.ErrorList{err}, nil
+	}
+	prior := old
+	if old == nil {
+		prior = &v1alpha1.Ticket{}
+		if errs, err := c.decideTicketCreate(who, pcr.Namespace, ticket.Spec.Room, spec.Child("object", "spec", "room")); err != nil || len(errs) > 0 {
+			return errs, err
+		}
+	} else {
+		if errs, err := c.decideTicketUpdate(who, pcr.Namespace, old.Name, old.Spec.Room, spec.Child("target")); err != nil || len(errs) > 0 {
+			return errs, err
+		}
+		if ticket.Spec.Room != old.Spec.Room {
+			return field.ErrorList{field.Invalid(spec.Child("object", "spec", "room"), ticket.Spec.Room,
+				fmt.Sprintf("room is immutable: the ticket is about room %q; open a new ticket for another room", old.Spec.Room))}, nil
+		}
+	}
+	// The operator's write gets the room label from the mutating webhook,
+	// as every write does: a held object without it is no partner's
+	// relabelling.
+	labels := maps.Clone(ticket.Labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[v1alpha1.LabelRoom] = ticket.Spec.Room
+	ticket.Labels = labels
+	return underObject(ticketErrs(who, c.opts, prior, ticket)), nil
 }
 
 // checkObjectNames checks that the held object is the target: its
@@ -404,7 +462,9 @@ func underObject(errs field.ErrorList) field.ErrorList {
 // is checked (the link exists, is of the user's domain and not being
 // deleted; for rooms the decision index allows the user to update the
 // room; for roles the user holds roles.modify on the link, grants nothing
-// it does not hold, and the role passes the role webhook's checks). A
+// it does not hold, and the role passes the role webhook's checks; for
+// tickets the index allows a create by tickets.create on the ticket's
+// spec.room and an update by tickets.update on the ticket). A
 // refusal is a *changecontrol.Refusal with a plain message; any other error
 // is a failure to check (the index is starting or stale, a read failed).
 // reader should read live (the manager's API reader).
@@ -443,6 +503,8 @@ func typedTarget(pcr *v1alpha1.PartnerChangeRequest, live client.Object) (client
 		typed = &v1alpha1.Room{}
 	case kindPartnerRole:
 		typed = &v1alpha1.PartnerRole{}
+	case kindTicket:
+		typed = &v1alpha1.Ticket{}
 	default:
 		return live, nil
 	}

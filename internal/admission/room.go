@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -82,18 +83,30 @@ func roomErrs(who requester, opts Options, oldRoom, room *v1alpha1.Room) field.E
 	if who.is(opts.OperatorUser) {
 		return nil
 	}
-	labels := field.NewPath("metadata", "labels")
-	var errs field.ErrorList
-	for _, key := range changedKeys(oldRoom.Labels, room.Labels) {
-		if strings.HasPrefix(key, v1alpha1.AccessLabelPrefix) {
-			errs = append(errs, field.Forbidden(labels.Key(key), "access labels are maintained by the partner-operator"))
-		}
-	}
+	errs := accessLabelsUnchanged(who, opts, oldRoom, room)
 	if who.partner != nil {
 		errs = append(errs, validatePartnerMetadata(specOnly, oldRoom, room)...)
 	}
 	if oldRoom.Name != "" {
 		errs = append(errs, requestedByUnchanged(who, opts, oldRoom, room)...)
+	}
+	return errs
+}
+
+// accessLabelsUnchanged refuses a change of the access labels by anyone but
+// the operator: they decide which partners reach the object (a room's are
+// the operator's reach of its links; a ticket's and a report's copy their
+// room's).
+func accessLabelsUnchanged(who requester, opts Options, oldObj, obj metav1.Object) field.ErrorList {
+	if who.is(opts.OperatorUser) {
+		return nil
+	}
+	labels := field.NewPath("metadata", "labels")
+	var errs field.ErrorList
+	for _, key := range changedKeys(oldObj.GetLabels(), obj.GetLabels()) {
+		if strings.HasPrefix(key, v1alpha1.AccessLabelPrefix) {
+			errs = append(errs, field.Forbidden(labels.Key(key), "access labels are maintained by the partner-operator"))
+		}
 	}
 	return errs
 }
