@@ -49,6 +49,11 @@ const (
 	kindTicket      = "Ticket"
 )
 
+// resourceTickets is both the real resource of Tickets and the rooms
+// subresource of the matrix (rooms/tickets) that a ticket create is decided
+// by.
+const resourceTickets = "tickets"
+
 func (c changes) modeReader() client.Reader {
 	if c.modes != nil {
 		return c.modes
@@ -349,7 +354,7 @@ func (c changes) decideRoomUpdate(who requester, namespace, room string, path *f
 // ticket create names no room (it has no body), so this is where the room
 // is checked.
 func (c changes) decideTicketCreate(who requester, namespace, room string, path *field.Path) (field.ErrorList, error) {
-	return c.decide(who, &authz.Request{Namespace: namespace, Verb: "create", Resource: "rooms", Subresource: "tickets", Name: room},
+	return c.decide(who, &authz.Request{Namespace: namespace, Verb: "create", Resource: "rooms", Subresource: resourceTickets, Name: room},
 		path, fmt.Sprintf("create a ticket for room %q (that needs tickets.create on room %q)", room, room))
 }
 
@@ -357,6 +362,6 @@ func (c changes) decideTicketCreate(who requester, namespace, room string, path 
 // authorization webhook answers the apiserver's review of the update: by
 // tickets.update on the ticket's room.
 func (c changes) decideTicketUpdate(who requester, namespace, ticket, room string, path *field.Path) (field.ErrorList, error) {
-	return c.decide(who, &authz.Request{Namespace: namespace, Verb: "update", Resource: "tickets", Name: ticket},
+	return c.decide(who, &authz.Request{Namespace: namespace, Verb: "update", Resource: resourceTickets, Name: ticket},
 		path, fmt.Sprintf("update ticket %q (that needs tickets.update on its room %q)", ticket, room))
 }

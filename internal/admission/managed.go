@@ -95,7 +95,7 @@ func (v *ticketValidator) ValidateDelete(ctx context.Context, t *v1alpha1.Ticket
 		return nil, err
 	}
 	if who.partner != nil {
-		return nil, forbidden(t, "tickets", "partners never delete tickets; set spec.state to Closed instead")
+		return nil, forbidden(t, resourceTickets, "partners never delete tickets; set spec.state to Closed instead")
 	}
 	return nil, nil
 }
@@ -145,7 +145,7 @@ func (v *ticketValidator) validate(ctx context.Context, old, t *v1alpha1.Ticket)
 		if held {
 			w := write{
 				who: who, link: link.Name, category: v1alpha1.CategoryTickets, operation: v1alpha1.OperationCreate,
-				resource: "tickets", kind: kindTicket, name: t.Name, namespace: t.Namespace,
+				resource: resourceTickets, kind: kindTicket, name: t.Name, namespace: t.Namespace,
 				object: checked, reason: reason, dryRun: dryRun(ctx),
 			}
 			if old != nil {
