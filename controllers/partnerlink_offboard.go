@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -16,9 +18,11 @@ import (
 )
 
 // offboard lets a deleted link go once nothing of it is left: it deletes the
-// link's roles and assignments, and waits until no room carries the
-// partner's label unless another live link of the partner covers it. The
-// room-access controller alone writes those labels: from the moment the
+// link's roles and assignments, and waits until no room, ticket or report
+// carries the partner's label unless another live link of the partner
+// covers the room. The room-access controller alone writes the rooms'
+// labels, and the access-copy controllers follow them onto tickets and
+// reports: from the moment the
 // delete is accepted, reachIn no longer counts the link, and the link's
 // update event wakes the rooms of its scopes.
 func (r *LinkReconciler) offboard(ctx context.Context, link *v1alpha1.PartnerLink) (ctrl.Result, error) {
@@ -40,7 +44,7 @@ func (r *LinkReconciler) offboard(ctx context.Context, link *v1alpha1.PartnerLin
 		return ctrl.Result{}, err
 	}
 	if remaining > 0 || labelled > 0 {
-		log.FromContext(ctx).V(1).Info("offboarding waits", "children", remaining, "labelledRooms", labelled)
+		log.FromContext(ctx).V(1).Info("offboarding waits", "children", remaining, "labelledRoomsTicketsReports", labelled)
 		return ctrl.Result{RequeueAfter: offboardRecheck}, nil
 	}
 
@@ -53,7 +57,7 @@ func (r *LinkReconciler) offboard(ctx context.Context, link *v1alpha1.PartnerLin
 	r.Audit.Record(link, audit.Change{
 		Category: audit.CategoryPartnerInvitation, Operation: audit.OperationDelete, Result: audit.Successful,
 		UserID: audit.OperatorUser, Reason: v1alpha1.ReasonPartnerOffboarded,
-		Message: fmt.Sprintf("offboarded %s: its roles and assignments are deleted, and no room carries its label that no other link of it covers",
+		Message: fmt.Sprintf("offboarded %s: its roles and assignments are deleted, and no room, ticket or report carries its label that no other link of it covers",
 			link.Spec.PartnerDomain),
 	})
 	return ctrl.Result{}, nil
@@ -85,24 +89,64 @@ func (r *LinkReconciler) deleteChildren(ctx context.Context, link *v1alpha1.Part
 	return len(roles.Items) + len(assignments.Items), nil
 }
 
-// roomsStillLabelled counts the rooms that carry the partner's access label
-// although no live link of the partner covers them.
+// roomsStillLabelled counts the rooms, tickets and reports that carry the
+// partner's access label although no live link of the partner covers them
+// (a ticket or report through its room, which must exist). The lists are
+// label-selector lists of the cache: an offboarding with nothing left
+// costs three empty lookups.
 func (r *LinkReconciler) roomsStillLabelled(ctx context.Context, link *v1alpha1.PartnerLink) (int, error) {
 	domain := string(link.Spec.PartnerDomain)
+	labelled := []client.ListOption{client.InNamespace(link.Namespace), client.HasLabels{v1alpha1.AccessLabel(domain)}, client.UnsafeDisableDeepCopy}
 	rooms := &v1alpha1.RoomList{}
-	if err := r.List(ctx, rooms, client.InNamespace(link.Namespace), client.HasLabels{v1alpha1.AccessLabel(domain)}); err != nil {
-		return 0, fmt.Errorf("listing the partner's rooms: %w", err)
+	tickets := &v1alpha1.TicketList{}
+	reports := &v1alpha1.RoomReportList{}
+	for _, list := range []client.ObjectList{rooms, tickets, reports} {
+		if err := r.List(ctx, list, labelled...); err != nil {
+			return 0, fmt.Errorf("listing the partner's labelled objects: %w", err)
+		}
 	}
-	if len(rooms.Items) == 0 {
+	if len(rooms.Items)+len(tickets.Items)+len(reports.Items) == 0 {
 		return 0, nil
 	}
 	reach, err := reachIn(ctx, r.Client, link.Namespace)
 	if err != nil {
 		return 0, err
 	}
+	covered := map[string]bool{} // room name -> another live link covers it
+	coveredRoom := func(name string) (bool, error) {
+		if c, ok := covered[name]; ok {
+			return c, nil
+		}
+		room := &v1alpha1.Room{}
+		if err := r.Get(ctx, client.ObjectKey{Namespace: link.Namespace, Name: name}, room); err != nil {
+			if apierrors.IsNotFound(err) {
+				covered[name] = false
+				return false, nil
+			}
+			return false, fmt.Errorf("reading room %q: %w", name, err)
+		}
+		covered[name] = slices.Contains(scope.PartnersOf(room, reach), domain)
+		return covered[name], nil
+	}
 	n := 0
 	for i := range rooms.Items {
 		if !slices.Contains(scope.PartnersOf(&rooms.Items[i], reach), domain) {
+			n++
+		}
+	}
+	roomsOfObjects := make([]string, 0, len(tickets.Items)+len(reports.Items))
+	for i := range tickets.Items {
+		roomsOfObjects = append(roomsOfObjects, tickets.Items[i].Spec.Room)
+	}
+	for i := range reports.Items {
+		roomsOfObjects = append(roomsOfObjects, reports.Items[i].Spec.Room)
+	}
+	for _, name := range roomsOfObjects {
+		c, err := coveredRoom(name)
+		if err != nil {
+			return 0, err
+		}
+		if !c {
 			n++
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -45,7 +46,28 @@ func (r *RoomAccessReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{}, syncRoomAccess(ctx, r.Client, room, reach.partnersOf(room))
+	missing, err := r.missingReferences(ctx, room)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, syncRoomAccess(ctx, r.Client, room, reach.partnersOf(room), missing)
+}
+
+// missingReferences reads, from the cache, which groups and ring the room
+// names that do not exist.
+func (r *RoomAccessReconciler) missingReferences(ctx context.Context, room *v1alpha1.Room) (references, error) {
+	var failed error
+	exists := func(obj client.Object) func(string) bool {
+		return func(name string) bool {
+			err := r.Get(ctx, client.ObjectKey{Namespace: room.Namespace, Name: name}, obj)
+			if err != nil && !apierrors.IsNotFound(err) && failed == nil {
+				failed = fmt.Errorf("reading %T %q: %w", obj, name, err)
+			}
+			return err == nil
+		}
+	}
+	m := missingReferences(room, exists(&v1alpha1.RoomGroup{}), exists(&v1alpha1.UpdateRing{}))
+	return m, failed
 }
 
 // reachIn reads the namespace's reach: memoized when the controller runs
@@ -62,7 +84,7 @@ func (r *RoomAccessReconciler) reachIn(ctx context.Context, namespace string) (*
 // exactly which partners (desired, sorted) may reach it. Both writes are
 // guarded by the resourceVersion, so a decision taken on a stale room is
 // taken again on the newer one.
-func syncRoomAccess(ctx context.Context, c client.Client, room *v1alpha1.Room, desired []string) error {
+func syncRoomAccess(ctx context.Context, c client.Client, room *v1alpha1.Room, desired []string, missing references) error {
 	if !scope.AccessLabelsMatch(room, desired) {
 		patch := client.MergeFromWithOptions(room.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		room.Labels = scope.WithAccessLabels(room.Labels, desired)
@@ -71,7 +93,7 @@ func syncRoomAccess(ctx context.Context, c client.Client, room *v1alpha1.Room, d
 		}
 	}
 	before := room.DeepCopy()
-	room.Status = roomStatus(room, desired)
+	room.Status = roomStatus(room, desired, missing)
 	_, err := patchStatus(ctx, c, before, room)
 	return err
 }
@@ -86,12 +108,31 @@ func (r *RoomAccessReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.Room{}).
 		Watches(&v1alpha1.RoomAssignment{}, r.roomsInScopesOf(r.assignmentScope, assignmentMoved)).
 		Watches(&v1alpha1.PartnerLink{}, r.roomsInScopesOf(r.linkScopes, accessChanged)).
+		Watches(&v1alpha1.RoomGroup{}, roomsNaming(r.Client, indexRoomGroups)).
+		Watches(&v1alpha1.UpdateRing{}, roomsNaming(r.Client, indexRoomUpdateRing)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: roomAccessWorkers}).
 		Named("room-access").
 		Complete(r)
 }
 
 type queue = workqueue.TypedRateLimitingInterface[ctrl.Request]
+
+// roomsNaming enqueues, when a group or ring is created or deleted, the
+// rooms that name it (the rooms' field index): their ReferencesResolved
+// condition changes. An update changes no name.
+func roomsNaming(c client.Reader, index string) handler.EventHandler {
+	enqueue := func(ctx context.Context, q queue, obj client.Object) {
+		for _, req := range listRequests(ctx, c, &v1alpha1.RoomList{}, client.InNamespace(obj.GetNamespace()),
+			client.MatchingFields{index: obj.GetName()}, client.UnsafeDisableDeepCopy) {
+			q.Add(req)
+		}
+	}
+	return handler.Funcs{
+		CreateFunc:  func(ctx context.Context, e event.CreateEvent, q queue) { enqueue(ctx, q, e.Object) },
+		DeleteFunc:  func(ctx context.Context, e event.DeleteEvent, q queue) { enqueue(ctx, q, e.Object) },
+		GenericFunc: func(ctx context.Context, e event.GenericEvent, q queue) { enqueue(ctx, q, e.Object) },
+	}
+}
 
 // roomsInScopesOf is the event handler of an object with scopes: it drops the
 // namespace's memoized reach and enqueues the rooms of the object's scopes,

@@ -12,6 +12,7 @@ import (
 	"os"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -44,6 +45,12 @@ import (
 // an Event repeats (its series). Leader election's core Events are in
 // config/rbac/leader_election_role.yaml.
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// Tickets and RoomReports carry their room's access labels (a merge patch,
+// accesscopy_controller.go) and status; RoomGroups and UpdateRings are
+// counted (status) and read from the cache for the rooms' references.
+// +kubebuilder:rbac:groups=partners.roompro.io,resources=tickets;roomreports,verbs=list;watch;patch
+// +kubebuilder:rbac:groups=partners.roompro.io,resources=roomgroups;updaterings,verbs=list;watch
+// +kubebuilder:rbac:groups=partners.roompro.io,resources=tickets/status;roomreports/status;roomgroups/status;updaterings/status,verbs=patch
 // Namespaces are read to tell one that is being deleted (namespace.go).
 // +kubebuilder:rbac:groups=core,resources=namespaces,verbs=get;list;watch
 
@@ -67,6 +74,14 @@ const (
 	// indexRoomLabels holds one "key=value" per label of a room: a scope's
 	// anchor label finds its candidate rooms without a scan of the namespace.
 	indexRoomLabels = "metadata.labels"
+	// indexSpecRoom files Tickets and RoomReports by spec.room: a room's
+	// access change finds its objects.
+	indexSpecRoom = "spec.room"
+	// indexRoomGroups and indexRoomUpdateRing file rooms by the groups and
+	// ring they name: a group or ring counts its rooms, and its create or
+	// delete finds the rooms whose references it resolves.
+	indexRoomGroups     = "spec.groups"
+	indexRoomUpdateRing = "spec.updateRing"
 )
 
 func labelPair(key, value string) string { return key + "=" + value }
@@ -115,6 +130,27 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		return fmt.Errorf("indexing Rooms by label: %w", err)
 	}
 
+	if err := indexer.IndexField(ctx, &v1alpha1.Ticket{}, indexSpecRoom, func(o client.Object) []string {
+		return []string{o.(*v1alpha1.Ticket).Spec.Room}
+	}); err != nil {
+		return fmt.Errorf("indexing Tickets by room: %w", err)
+	}
+	if err := indexer.IndexField(ctx, &v1alpha1.RoomReport{}, indexSpecRoom, func(o client.Object) []string {
+		return []string{o.(*v1alpha1.RoomReport).Spec.Room}
+	}); err != nil {
+		return fmt.Errorf("indexing RoomReports by room: %w", err)
+	}
+	if err := indexer.IndexField(ctx, &v1alpha1.Room{}, indexRoomGroups, func(o client.Object) []string {
+		return roomGroups(o.(*v1alpha1.Room))
+	}); err != nil {
+		return fmt.Errorf("indexing Rooms by group: %w", err)
+	}
+	if err := indexer.IndexField(ctx, &v1alpha1.Room{}, indexRoomUpdateRing, func(o client.Object) []string {
+		return roomRing(o.(*v1alpha1.Room))
+	}); err != nil {
+		return fmt.Errorf("indexing Rooms by update ring: %w", err)
+	}
+
 	// The cache watches namespaces from the start, so that the first Event
 	// does not wait for an informer to sync.
 	if _, err := mgr.GetCache().GetInformer(ctx, &corev1.Namespace{}); err != nil {
@@ -124,6 +160,9 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		return audit.NewRecorder(eventsOutsideTerminatingNamespaces(mgr.GetEventRecorder(name), mgr.GetCache()), opts.AuditLog, opts.Clock)
 	}
 	c := mgr.GetClient()
+	events := func(name string) events.EventRecorder {
+		return eventsOutsideTerminatingNamespaces(mgr.GetEventRecorder(name), mgr.GetCache())
+	}
 	setups := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&InvitationReconciler{Client: c, APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Audit: recorder("partnerinvitation-controller"), Deadlines: deadline.New(opts.Clock)},
 		&LinkReconciler{Client: c, APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Audit: recorder("partnerlink-controller")},
@@ -131,6 +170,10 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		&RoleReconciler{Client: c, APIReader: mgr.GetAPIReader(), Audit: recorder("partnerrole-controller")},
 		&RoomAccessReconciler{Client: c},
 		&OrganizationReconciler{Client: c},
+		&AccessCopyReconciler[*v1alpha1.Ticket]{Client: c, Events: events("ticket-access-controller"), kind: ticketKind},
+		&AccessCopyReconciler[*v1alpha1.RoomReport]{Client: c, Events: events("roomreport-access-controller"), kind: reportKind},
+		&RoomCountReconciler[*v1alpha1.RoomGroup]{Client: c, Events: events("roomgroup-controller"), kind: groupKind},
+		&RoomCountReconciler[*v1alpha1.UpdateRing]{Client: c, Events: events("updatering-controller"), kind: ringKind},
 		&PartnerChangeRequestReconciler{Client: c, APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Audit: recorder("partnerchangerequest-controller"),
 			Deadlines: deadline.New(opts.Clock), Recheck: opts.ChangeRecheck},
 	}

@@ -225,13 +225,15 @@ func nonZero(d time.Duration) *time.Duration {
 // object without them leaves the stored managed fields as they are.)
 //
 // Cached rooms keep only what the operator reads: name, labels, the
-// metadata a write needs, spec.updateRing (the authorization index's
-// rings) and status. The rest of their spec and annotations are dropped, a
-// third of the cache at 100,000 rooms. The operator writes rooms only by
-// a merge patch of labels, computed between two cached copies, and by
-// status updates, which the apiserver applies to status alone: neither
-// can clear what the cache does not hold. Read a room through the
-// APIReader for anything else.
+// metadata a write needs, status, and of the spec only the groups and the
+// update ring (the field indexes of the group and ring controllers, and the
+// authorization index's rings). The
+// rest of the spec and the annotations are dropped, a third of the cache
+// at 100,000 rooms. The operator writes
+// rooms only by a merge patch of labels, computed between two cached
+// copies, and by status updates, which the apiserver applies to status
+// alone: neither can clear what the cache does not hold. Read a room
+// through the APIReader for anything else.
 func CacheOptions() cache.Options {
 	return cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
@@ -245,10 +247,7 @@ func roomAccessView(obj any) (any, error) {
 	if room, ok := obj.(*v1alpha1.Room); ok {
 		room.ManagedFields = nil
 		room.Annotations = nil
-		// spec.updateRing stays: the authorization index keeps the rooms
-		// of each ring from it (an update of a ring needs every one of its
-		// rooms in the caller's scope).
-		room.Spec = v1alpha1.RoomSpec{UpdateRing: room.Spec.UpdateRing}
+		room.Spec = v1alpha1.RoomSpec{Groups: room.Spec.Groups, UpdateRing: room.Spec.UpdateRing}
 	}
 	return obj, nil
 }
