@@ -121,6 +121,36 @@ func changeControl(t *testing.T, cp *controlplane.ControlPlane, admin client.Cli
 		}
 		return nil
 	})
+
+	// tickets: Manual. The help desk opens a ticket for New York
+	// (tickets/ticket.yaml): held, approved, created by the operator; then
+	// takes it (tickets/20-in-progress.patch.yaml): held, approved, updated.
+	carol := as(t, cp, "carol@"+domain, domain+":helpdesk")
+	ticketCreate := heldAs(t, createFile(carol, "tickets/ticket.yaml"))
+	decide(t, lee, ticketCreate, []byte(`{"spec":{"decision":"Approved"}}`))
+	awaitPhase(t, admin, ticketCreate, v1alpha1.ChangeApplied)
+	opened, err := sampleFile("tickets/ticket.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ticket := &v1alpha1.Ticket{}
+	ticket.Namespace, ticket.Name = tenant, opened[0].GetName()
+	eventually(t, 30*time.Second, "the ticket carries its room's access label", func() error {
+		if err := admin.Get(ctx, client.ObjectKeyFromObject(ticket), ticket); err != nil {
+			return err
+		}
+		if ticket.Labels[v1alpha1.AccessLabel(domain)] != "true" {
+			return fmt.Errorf("the ticket's labels are %v", ticket.Labels)
+		}
+		return nil
+	})
+	const ticketPatch = "tickets/20-in-progress.patch.yaml"
+	ticketUpdate := heldAs(t, patchFile(t, carol, ticket.DeepCopy(), ticketPatch))
+	decide(t, lee, ticketUpdate, []byte(`{"spec":{"decision":"Approved"}}`))
+	awaitPhase(t, admin, ticketUpdate, v1alpha1.ChangeApplied)
+	eventually(t, 30*time.Second, "the ticket has the approved state", func() error {
+		return hasPatch(admin, ticket, ticketPatch)
+	})
 }
 
 // heldAs returns the name of the request that the refusal err names.
