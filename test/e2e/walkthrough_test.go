@@ -100,6 +100,24 @@ var _ = Describe("the samples walkthrough", Ordered, func() {
 		Eventually(func() bool { return review(ticket("nyc-conf-a"), carol, "contoso.com:helpdesk").Status.Allowed }).Should(BeTrue())
 		Expect(review(ticket("sea-huddle-1"), carol, "contoso.com:helpdesk").Status.Denied).To(BeTrue())
 
+		By("the help desk opens a ticket for New York, takes it, and lists its tickets by the room")
+		helpdesk := as(carol, "contoso.com:helpdesk")
+		opened, _ := sampleFile("tickets/ticket.yaml")
+		Eventually(func() error { return helpdesk.Create(ctx, opened.DeepCopy()) }).Should(Succeed())
+		elsewhere := opened.DeepCopy()
+		elsewhere.SetName("sea-huddle-1-display")
+		Expect(unstructured.SetNestedField(elsewhere.Object, "sea-huddle-1", "spec", "room")).To(Succeed())
+		err := helpdesk.Create(ctx, elsewhere)
+		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
+		Expect(err.Error()).To(ContainSubstring(`spec.room: Forbidden: carol@contoso.com may not create a ticket for room "sea-huddle-1"`))
+		taken := &v1alpha1.Ticket{}
+		Expect(admin.Get(ctx, room(opened.GetName()), taken)).To(Succeed())
+		Expect(patchWithSample(helpdesk, taken, "tickets/20-in-progress.patch.yaml")).To(Succeed())
+		carries(taken, "tickets/20-in-progress.patch.yaml")
+		tickets := &v1alpha1.TicketList{}
+		Expect(helpdesk.List(ctx, tickets, client.InNamespace(ns), client.MatchingLabels{v1alpha1.LabelRoom: "nyc-conf-a"})).To(Succeed())
+		Expect(names(ptrs(tickets.Items))).To(ConsistOf(opened.GetName()))
+
 		By("the customer adds the Berlin room")
 		applySamples(admin, "extend")
 		Eventually(func() error { return as(alice).Get(ctx, room("ber-board"), &v1alpha1.Room{}) }).Should(Succeed())
