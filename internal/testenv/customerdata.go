@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -22,17 +23,19 @@ const linkFinalizer = "partners.roompro.io/offboard"
 // cluster once partnerships exist: a PartnerOrganization, and in each tenant
 // namespace (created here) rooms, an invitation, the link that accepted it
 // (with the operator's finalizer, as a reconciled link has), a partner role
-// and a room assignment: one object of every kind of the API. It returns the
+// and a room assignment, a change request, a ticket, a room report, a room
+// group and an update ring: one object of every kind of the API. It returns the
 // objects as stored (with their UIDs), namespaces first, for
 // CustomerDataLost. No operator need run: with admission webhooks off (no
 // process serves them) the CRDs' own validation admits them.
 func CreateCustomerData(ctx context.Context, c client.Client, tenants ...string) ([]client.Object, error) {
 	const domain, link = "contoso.com", "contoso" // the link is named like its invitation
-	objs := make([]client.Object, 0, 1+7*len(tenants))
+	objs := make([]client.Object, 0, 1+13*len(tenants))
 	objs = append(objs, &v1alpha1.PartnerOrganization{
 		ObjectMeta: metav1.ObjectMeta{Name: domain},
 		Spec:       v1alpha1.PartnerOrganizationSpec{Domain: domain, DisplayName: "Contoso Ltd."},
 	})
+	day := metav1.NewTime(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
 	for _, ns := range tenants {
 		named := func(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: ns, Name: name} }
 		scope := v1alpha1.RoomScope{Names: []string{"nyc-conf-a"}}
@@ -62,6 +65,15 @@ func CreateCustomerData(ctx context.Context, c client.Client, tenants ...string)
 				Object:              &runtime.RawExtension{Raw: []byte(`{"apiVersion":"partners.roompro.io/v1alpha1","kind":"Room","metadata":{"name":"ber-board"},"spec":{"displayName":"Berlin — Board","site":"ber","country":"DE"}}`)},
 				BaseResourceVersion: "1", Reason: "a shorter name",
 			}},
+			&v1alpha1.Ticket{ObjectMeta: named("nyc-conf-a-display"), Spec: v1alpha1.TicketSpec{
+				Room: "nyc-conf-a", Title: "The display stays dark", Severity: v1alpha1.SeverityHigh,
+			}},
+			&v1alpha1.RoomReport{ObjectMeta: named("nyc-conf-a-2026-12-01"), Spec: v1alpha1.RoomReportSpec{
+				Room: "nyc-conf-a", AvailabilityPercent: 99, CallQualityScore: 91, Meetings: 14,
+				Period: v1alpha1.ReportPeriod{Start: day, End: metav1.NewTime(day.AddDate(0, 0, 1))},
+			}},
+			&v1alpha1.RoomGroup{ObjectMeta: named("nyc-floor-1"), Spec: v1alpha1.RoomGroupSpec{DisplayName: "New York — first floor"}},
+			&v1alpha1.UpdateRing{ObjectMeta: named("general"), Spec: v1alpha1.UpdateRingSpec{DisplayName: "General", DeferralDays: 14}},
 		)
 	}
 	for _, o := range objs {

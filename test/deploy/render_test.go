@@ -75,7 +75,7 @@ func TestDefaultRendersTheOperator(t *testing.T) {
 		}
 	}
 	for kind, want := range map[string]int{
-		"CustomResourceDefinition": 7, "Deployment": 1, "ServiceAccount": 1, "Namespace": 1,
+		"CustomResourceDefinition": 11, "Deployment": 1, "ServiceAccount": 1, "Namespace": 1,
 		"MutatingWebhookConfiguration": 1, "ValidatingWebhookConfiguration": 1, "Service": 2,
 	} {
 		if kinds[kind] != want {
