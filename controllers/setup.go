@@ -160,7 +160,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		return audit.NewRecorder(eventsOutsideTerminatingNamespaces(mgr.GetEventRecorder(name), mgr.GetCache()), opts.AuditLog, opts.Clock)
 	}
 	c := mgr.GetClient()
-	events := func(name string) events.EventRecorder {
+	eventsOf := func(name string) events.EventRecorder {
 		return eventsOutsideTerminatingNamespaces(mgr.GetEventRecorder(name), mgr.GetCache())
 	}
 	setups := []interface{ SetupWithManager(ctrl.Manager) error }{
@@ -170,10 +170,10 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		&RoleReconciler{Client: c, APIReader: mgr.GetAPIReader(), Audit: recorder("partnerrole-controller")},
 		&RoomAccessReconciler{Client: c},
 		&OrganizationReconciler{Client: c},
-		&AccessCopyReconciler[*v1alpha1.Ticket]{Client: c, Events: events("ticket-access-controller"), kind: ticketKind},
-		&AccessCopyReconciler[*v1alpha1.RoomReport]{Client: c, Events: events("roomreport-access-controller"), kind: reportKind},
-		&RoomCountReconciler[*v1alpha1.RoomGroup]{Client: c, Events: events("roomgroup-controller"), kind: groupKind},
-		&RoomCountReconciler[*v1alpha1.UpdateRing]{Client: c, Events: events("updatering-controller"), kind: ringKind},
+		&AccessCopyReconciler[*v1alpha1.Ticket]{Client: c, Events: eventsOf("ticket-access-controller"), kind: ticketKind},
+		&AccessCopyReconciler[*v1alpha1.RoomReport]{Client: c, Events: eventsOf("roomreport-access-controller"), kind: reportKind},
+		&RoomCountReconciler[*v1alpha1.RoomGroup]{Client: c, Events: eventsOf("roomgroup-controller"), kind: groupKind},
+		&RoomCountReconciler[*v1alpha1.UpdateRing]{Client: c, Events: eventsOf("updatering-controller"), kind: ringKind},
 		&PartnerChangeRequestReconciler{Client: c, APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Audit: recorder("partnerchangerequest-controller"),
 			Deadlines: deadline.New(opts.Clock), Recheck: opts.ChangeRecheck},
 	}

@@ -30,6 +30,7 @@ const linkFinalizer = "partners.roompro.io/offboard"
 // process serves them) the CRDs' own validation admits them.
 func CreateCustomerData(ctx context.Context, c client.Client, tenants ...string) ([]client.Object, error) {
 	const domain, link = "contoso.com", "contoso" // the link is named like its invitation
+	const room = "nyc-conf-a"                     // in the invitation's scope; tickets and reports are about it
 	objs := make([]client.Object, 0, 1+13*len(tenants))
 	objs = append(objs, &v1alpha1.PartnerOrganization{
 		ObjectMeta: metav1.ObjectMeta{Name: domain},
@@ -38,12 +39,12 @@ func CreateCustomerData(ctx context.Context, c client.Client, tenants ...string)
 	day := metav1.NewTime(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
 	for _, ns := range tenants {
 		named := func(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: ns, Name: name} }
-		scope := v1alpha1.RoomScope{Names: []string{"nyc-conf-a"}}
+		scope := v1alpha1.RoomScope{Names: []string{room}}
 		linkMeta := named(link)
 		linkMeta.Finalizers = []string{linkFinalizer}
 		objs = append(objs,
 			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
-			&v1alpha1.Room{ObjectMeta: named("nyc-conf-a"), Spec: v1alpha1.RoomSpec{DisplayName: "New York — Conference A", Site: "nyc", Country: "US"}},
+			&v1alpha1.Room{ObjectMeta: named(room), Spec: v1alpha1.RoomSpec{DisplayName: "New York — Conference A", Site: "nyc", Country: "US"}},
 			&v1alpha1.Room{ObjectMeta: named("ber-board"), Spec: v1alpha1.RoomSpec{DisplayName: "Berlin — Boardroom", Site: "ber", Country: "DE"}},
 			&v1alpha1.PartnerInvitation{ObjectMeta: named(link), Spec: v1alpha1.PartnerInvitationSpec{
 				PartnerDomain: domain, ExpiryDays: 14, Rooms: scope, TermsAccepted: true,
@@ -66,10 +67,10 @@ func CreateCustomerData(ctx context.Context, c client.Client, tenants ...string)
 				BaseResourceVersion: "1", Reason: "a shorter name",
 			}},
 			&v1alpha1.Ticket{ObjectMeta: named("nyc-conf-a-display"), Spec: v1alpha1.TicketSpec{
-				Room: "nyc-conf-a", Title: "The display stays dark", Severity: v1alpha1.SeverityHigh,
+				Room: room, Title: "The display stays dark", Severity: v1alpha1.SeverityHigh,
 			}},
 			&v1alpha1.RoomReport{ObjectMeta: named("nyc-conf-a-2026-12-01"), Spec: v1alpha1.RoomReportSpec{
-				Room: "nyc-conf-a", AvailabilityPercent: 99, CallQualityScore: 91, Meetings: 14,
+				Room: room, AvailabilityPercent: 99, CallQualityScore: 91, Meetings: 14,
 				Period: v1alpha1.ReportPeriod{Start: day, End: metav1.NewTime(day.AddDate(0, 0, 1))},
 			}},
 			&v1alpha1.RoomGroup{ObjectMeta: named("nyc-floor-1"), Spec: v1alpha1.RoomGroupSpec{DisplayName: "New York — first floor"}},
