@@ -180,8 +180,9 @@ install: setup-envtest ## Install the CRDs into the cluster of KUBECONFIG.
 .PHONY: uninstall
 uninstall: setup-envtest ## Remove the CRDs and so EVERY customer object of them (needs DELETE_CUSTOMER_DATA=yes).
 	@if [ "$(DELETE_CUSTOMER_DATA)" != "yes" ]; then \
-		echo "make uninstall deletes the CRDs and with them every Room, PartnerInvitation, PartnerLink,"; \
-		echo "PartnerRole, RoomAssignment and PartnerOrganization in the cluster of KUBECONFIG."; \
+		echo "make uninstall deletes the CRDs and with them every Room, Ticket, RoomReport, RoomGroup,"; \
+		echo "UpdateRing, PartnerInvitation, PartnerLink, PartnerRole, RoomAssignment, PartnerChangeRequest"; \
+		echo "and PartnerOrganization in the cluster of KUBECONFIG."; \
 		echo "Run it as: make uninstall DELETE_CUSTOMER_DATA=yes"; exit 1; fi
 	$(KUBECTL) delete --ignore-not-found -k config/crd
 

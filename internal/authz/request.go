@@ -232,6 +232,9 @@ func required(r *Request) need {
 	case "updaterings":
 		return ringNeed(r.Verb, r.Subresource)
 	case "settings":
+		if r.Subresource != "" {
+			return need{}
+		}
 		return featureNeed("settings", r.Verb)
 	case "partnerroles":
 		if r.Subresource != "" {
@@ -347,7 +350,12 @@ func featureNeed(feature, verb string) need {
 	default:
 		return need{}
 	}
-	return need{kind: permission, permission: v1alpha1.Permission(feature + "." + action)}
+	p := v1alpha1.Permission(feature + "." + action)
+	if !slices.Contains(v1alpha1.AllPermissions, p) {
+		// settings.create: the tenant's settings are never created.
+		return need{}
+	}
+	return need{kind: permission, permission: p}
 }
 
 // isDiscovery reports whether a non-resource request reads discovery or

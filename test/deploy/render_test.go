@@ -26,11 +26,13 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/sets"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/utils/ptr"
 
 	"github.com/roompro/partner-operator/internal/controlplane"
 	"github.com/roompro/partner-operator/internal/managercmd"
+	"github.com/roompro/partner-operator/internal/matrix"
 	"github.com/roompro/partner-operator/internal/webhookserver"
 )
 
@@ -317,6 +319,17 @@ func TestCustomerRoles(t *testing.T) {
 		{"pro-manager", "partnerinvitations", "create", true},
 		{"partners-view", "partnerlinks", "list", true},
 		{"partners-edit", "partnerlinks", "create", false},
+		{"partners-view", "tickets", "watch", true},
+		{"partners-view", "updaterings", "list", true},
+		{"partners-edit", "tickets", "delete", true},
+		{"partners-edit", "roomgroups", "create", true},
+		// Reports are written by the customer's telemetry, with a role of
+		// its own; no matrix column writes one.
+		{"room-report-writer", "roomreports", "create", true},
+		{"room-report-writer", "roomreports", "patch", true},
+		{"room-report-writer", "tickets", "get", false},
+		{"room-report-writer", "rooms", "get", false},
+		{"pro-manager", "roomreports", "create", false},
 		{"partner-decision-client", "subjectaccessreviews", "create", true},
 		{"partner-decision-client", "rooms", "get", false},
 		// Change control: partner-approver and pro-manager decide (the
@@ -373,6 +386,64 @@ func TestCustomerRoles(t *testing.T) {
 					t.Errorf("pro-manager lacks %s %s of partner-approver", verb, resource)
 				}
 			}
+		}
+	}
+}
+
+// The staff roles are the columns of docs/permissions.md, exactly: each
+// holds the verbs its permissions allow, the pro manager the partner
+// relationship besides, and nothing else.
+func TestCustomerRolesAreTheMatrix(t *testing.T) {
+	root, err := controlplane.RepositoryRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(filepath.Join(root, "docs", "permissions.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := matrix.Parse(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roles := map[string]*rbacv1.ClusterRole{}
+	for _, o := range render(t, "config/customer-roles") {
+		roles[o.GetName()] = convert[rbacv1.ClusterRole](t, o)
+	}
+	for column, role := range map[string]string{"pro manager": "pro-manager", "site lead": "site-lead", "site tech": "site-tech"} {
+		want := sets.New[string]()
+		add := func(grants []matrix.Grant) {
+			for _, g := range grants {
+				for _, verb := range g.Verbs {
+					want.Insert(verb + " " + g.Resource)
+				}
+			}
+		}
+		for _, p := range m.Columns[column] {
+			add(m.Allows[p])
+		}
+		if role == "pro-manager" {
+			add(m.Relationship)
+		}
+		if roles[role] == nil {
+			t.Fatalf("no ClusterRole %s", role)
+		}
+		got := sets.New[string]()
+		for _, rule := range roles[role].Rules {
+			if !slices.Equal(rule.APIGroups, []string{"partners.roompro.io"}) || len(rule.ResourceNames) > 0 || len(rule.NonResourceURLs) > 0 {
+				t.Errorf("%s has a rule %+v beyond partners.roompro.io resources", role, rule)
+			}
+			for _, resource := range rule.Resources {
+				for _, verb := range rule.Verbs {
+					got.Insert(verb + " " + resource)
+				}
+			}
+		}
+		if extra := sets.List(got.Difference(want)); len(extra) > 0 {
+			t.Errorf("%s grants %v, which its column of docs/permissions.md does not", role, extra)
+		}
+		if missing := sets.List(want.Difference(got)); len(missing) > 0 {
+			t.Errorf("%s lacks %v of its column of docs/permissions.md", role, missing)
 		}
 	}
 }
