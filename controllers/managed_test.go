@@ -167,7 +167,9 @@ var _ = Describe("groups and rings", func() {
 		r := room(ns, "nyc", nil)
 		r.Spec.Groups, r.Spec.UpdateRing = []string{"boardrooms", "lobby"}, "early"
 		create(r)
-		resolved := func() metav1.Condition { return condition(fetch(r)().Status.Conditions, v1alpha1.ConditionReferencesResolved) }
+		resolved := func() metav1.Condition {
+			return condition(fetch(r)().Status.Conditions, v1alpha1.ConditionReferencesResolved)
+		}
 		Eventually(resolved).Should(And(HaveField("Status", metav1.ConditionFalse), HaveField("Reason", v1alpha1.ReasonDanglingReferences),
 			HaveField("Message", Equal("the room names RoomGroup boardrooms, lobby and UpdateRing early, which do not exist in this namespace"))))
 

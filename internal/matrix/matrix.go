@@ -80,7 +80,7 @@ func Parse(doc []byte) (*Matrix, error) {
 
 func (m *Matrix) readMatrix(columns []string, rows [][]string) error {
 	for _, row := range rows {
-		for _, action := range strings.Split(row[1], "/") {
+		for action := range strings.SplitSeq(row[1], "/") {
 			p, err := permission(row[0] + "." + strings.TrimSpace(action))
 			if err != nil {
 				return err
@@ -119,9 +119,9 @@ func permission(name string) (v1alpha1.Permission, error) {
 }
 
 func verbs(cell string) []string {
-	var out []string
-	for _, v := range strings.Split(cell, ",") {
-		out = append(out, strings.TrimSpace(v))
+	out := strings.Split(cell, ",")
+	for i, v := range out {
+		out[i] = strings.TrimSpace(v)
 	}
 	return out
 }
