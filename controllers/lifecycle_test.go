@@ -102,13 +102,7 @@ func partnersOf(ns, name string) []string {
 	GinkgoHelper()
 	r := &v1alpha1.Room{}
 	Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, r)).To(Succeed())
-	var domains []string
-	for k := range r.Labels {
-		if d, ok := strings.CutPrefix(k, v1alpha1.AccessLabelPrefix); ok {
-			domains = append(domains, d)
-		}
-	}
-	return domains
+	return accessDomainsOf(r.Labels)
 }
 
 func roomPartners(ns, name string) func() []string {

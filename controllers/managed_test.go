@@ -39,6 +39,8 @@ func accessOf[T client.Object](obj T) func() []string {
 	}
 }
 
+// accessDomainsOf returns the domains of the access labels among l, any
+// value counted.
 func accessDomainsOf(l map[string]string) []string {
 	var domains []string
 	for k := range l {

@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 
@@ -39,6 +40,19 @@ var (
 	allowsHeading       = []string{"permission", "resource", "verbs"}
 	relationshipHeading = []string{"resource", "verbs"}
 )
+
+// ParseFile reads and parses the document at path (docs/permissions.md).
+func ParseFile(path string) (*Matrix, error) {
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the permission matrix: %w", err)
+	}
+	m, err := Parse(doc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
+}
 
 // Parse reads the tables of docs/permissions.md. Every table must be
 // there, and every permission named must be one of the API's.

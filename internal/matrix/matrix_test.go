@@ -1,7 +1,6 @@
 package matrix
 
 import (
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -10,11 +9,7 @@ import (
 )
 
 func TestParseTheDocument(t *testing.T) {
-	doc, err := os.ReadFile("../../docs/permissions.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := Parse(doc)
+	m, err := ParseFile("../../docs/permissions.md")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -398,11 +398,7 @@ func TestCustomerRolesAreTheMatrix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc, err := os.ReadFile(filepath.Join(root, "docs", "permissions.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := matrix.Parse(doc)
+	m, err := matrix.ParseFile(filepath.Join(root, "docs", "permissions.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
