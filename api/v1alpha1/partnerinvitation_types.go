@@ -44,6 +44,32 @@ type Approvals struct {
 	RequestExpiryDays int32 `json:"requestExpiryDays,omitempty"`
 }
 
+// ExtraValues are the accepted values of one key of a user's extra: the
+// request must carry at least one of them.
+// +kubebuilder:validation:MinItems=1
+// +kubebuilder:validation:MaxItems=16
+// +kubebuilder:validation:items:MinLength=1
+// +kubebuilder:validation:items:MaxLength=256
+// +listType=set
+type ExtraValues []string
+
+// SessionPolicy is what the customer requires of a partner user's session,
+// read from the user's extra in each SubjectAccessReview: what the
+// cluster's authentication put there (an OIDC claim through an
+// AuthenticationConfiguration's claimMappings.extra, for example).
+type SessionPolicy struct {
+	// requiredExtra maps a key of the user's extra (lower case, as the
+	// apiserver passes it: e.g. amr or example.com/amr) to the values of
+	// which the request must carry at least one. Every key must be met;
+	// otherwise the partner's request is denied with a reason naming the
+	// key. The customer's own staff are never affected.
+	// +required
+	// +kubebuilder:validation:MinProperties=1
+	// +kubebuilder:validation:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 253 && k.matches('^[a-z0-9]([-a-z0-9._/]*[a-z0-9])?$'))",message="keys must be lower case (the apiserver lower-cases extra keys), at most 253 characters of a-z, 0-9, '-', '.', '_' and '/', starting and ending with a letter or digit"
+	RequiredExtra map[string]ExtraValues `json:"requiredExtra"`
+}
+
 // PartnerInvitationSpec is the customer's invitation of a partner organisation.
 type PartnerInvitationSpec struct {
 	// partnerDomain is the DNS domain of the invited partner. Immutable.
@@ -72,6 +98,13 @@ type PartnerInvitationSpec struct {
 	// +kubebuilder:validation:XValidation:rule="!has(self.selector) || !has(self.selector.matchExpressions) || self.selector.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'])",message="selector.matchExpressions[].operator must be one of In, NotIn, Exists, DoesNotExist"
 	// +kubebuilder:validation:XValidation:rule="!has(self.selector) || !has(self.selector.matchExpressions) || self.selector.matchExpressions.all(e, e.operator in ['In', 'NotIn'] ? has(e.values) && size(e.values) > 0 : !has(e.values) || size(e.values) == 0)",message="selector.matchExpressions[].values must be non-empty for In and NotIn and empty for Exists and DoesNotExist"
 	Rooms RoomScope `json:"rooms"`
+
+	// sessionPolicy is what the partner's users' sessions must carry for
+	// any request in this namespace (multi-factor sign-in, for example).
+	// The customer may change it at any time; it applies to the next
+	// request.
+	// +optional
+	SessionPolicy *SessionPolicy `json:"sessionPolicy,omitempty"`
 
 	// termsAccepted records that the customer accepted the terms of partner
 	// management. It must be true.

@@ -327,7 +327,9 @@ var errCannotCheck = errors.New("cannot check the write now")
 // may not do what, and why, when it is not; errCannotCheck while the index
 // cannot tell. what is the write in words ("update room \"nyc\"").
 func (c changes) decide(who requester, r *authz.Request, path *field.Path, what string) (field.ErrorList, error) {
-	r.User, r.Groups, r.Group = who.name, who.groups, authz.Group
+	// The session was checked when the apiserver authorised the write;
+	// a recheck at apply time has no session to check.
+	r.User, r.Groups, r.Group, r.SessionVerified = who.name, who.groups, authz.Group, true
 	d := c.opts.Decide(r)
 	switch {
 	case d.Verdict == authz.Allow:

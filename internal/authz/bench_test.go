@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
+
 	"github.com/roompro/partner-operator/api/v1alpha1"
 )
 
@@ -174,5 +176,36 @@ func BenchmarkDecideTicket(b *testing.B) {
 				LabelSelector: []Requirement{{Key: v1alpha1.LabelRoom, Operator: "In", Values: []string{fmt.Sprintf("room-%d", p)}}}}, Allow},
 		}
 		benchDecisions(b, x, size.rooms, size.partners, size.users, cases)
+	}
+}
+
+// BenchmarkDecideSessionPolicy is BenchmarkDecideRoom's allowed and
+// out-of-scope cases where every partner's invitation requires amr: mfa,
+// with the extra an OIDC sign-in brings (a credential id and the amr
+// claim), and the denial of a session without mfa.
+// Run: go test ./internal/authz -run '^$' -bench DecideSessionPolicy -benchmem
+func BenchmarkDecideSessionPolicy(b *testing.B) {
+	mfa := map[string]authorizationv1.ExtraValue{
+		"authentication.kubernetes.io/credential-id": {"JTI=7c9e6679-7425-40de-944b-e07fc1f90ae7"},
+		"amr": {"pwd", "mfa"},
+	}
+	pwd := map[string]authorizationv1.ExtraValue{"amr": {"pwd"}}
+	for _, size := range benchSizes {
+		x := benchWorld(b, size.rooms, size.partners, size.users)
+		for p := range size.partners {
+			inv := invitationObj(ns, fmt.Sprintf("p%d", p), fmt.Sprintf("p%d.example.com", p), v1alpha1.InvitationAccepted)
+			inv.Spec.SessionPolicy = &v1alpha1.SessionPolicy{RequiredExtra: map[string]v1alpha1.ExtraValues{"amr": {"mfa"}}}
+			x.Upsert(inv)
+		}
+		p := size.partners / 2
+		admin := fmt.Sprintf("u%d@p%d.example.com", p, p)
+		named := func(room int, extra map[string]authorizationv1.ExtraValue) Request {
+			return Request{User: admin, Namespace: ns, Verb: "get", Group: Group, Resource: "rooms", Name: fmt.Sprintf("room-%d", room), Extra: extra}
+		}
+		benchDecisions(b, x, size.rooms, size.partners, size.users, []benchCase{
+			{"policy-met-allowed", named(p, mfa), Allow},
+			{"policy-met-out-of-scope", named(p+1, mfa), Deny},
+			{"policy-unmet", named(p, pwd), Deny},
+		})
 	}
 }

@@ -46,6 +46,9 @@ type caller struct {
 	// grant of the caller (a grant comes with a role, which starts a new
 	// generation): every rule that reads it asks for a grant first.
 	tenant *tenant
+	// policy is the session policy of the caller's domain in the
+	// namespace (nil: none). An invitation change starts a new generation.
+	policy *sessionPolicy
 }
 
 // newCallerCache returns a cache of slots slots, a power of two.
@@ -95,6 +98,7 @@ func (x *Index) resolve(r *Request) *caller {
 	if class != Partner {
 		return e
 	}
+	e.policy = e.tenant.policies[id.Domain]
 	// Grants are filed under the kind and domain of their member
 	// (memberKey), and ownGroup keeps the groups of the user's domain, so
 	// every grant found here is of the user's domain.

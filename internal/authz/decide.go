@@ -15,11 +15,13 @@ import (
 //  2. what it needs: the request mapped to nothing (discovery, self
 //     reviews), to the tenant-manager rules, or to a permission of the
 //     matrix (request.go); partners may make no other request.
-//  3. where: whether the caller's grants give the permission on what the
+//  3. the session: the customer's session policy for the partner in the
+//     namespace (session.go), met by the request's user extra.
+//  4. where: whether the caller's grants give the permission on what the
 //     request acts on (decideScope, scope.go).
 //
 // A request on one named room, nearly every review, is decided by the one
-// scan of the caller's grants that stage 3 makes anyway: a probe of the
+// scan of the caller's grants that stage 4 makes anyway: a probe of the
 // caller cache, then one of the room per grant.
 func (x *Index) Decide(r *Request) Decision {
 	x.mu.RLock()
@@ -44,6 +46,13 @@ func (x *Index) Decide(r *Request) Decision {
 		return allow("discovery")
 	case selfReview:
 		return allow("self review")
+	}
+	// Every request in a namespace meets the customer's session policy
+	// there; discovery and self reviews are cluster-wide, in no namespace.
+	if d, denied := c.policy.check(r); denied {
+		return d
+	}
+	switch n.kind {
 	case tenantManagement:
 		return x.tenantOf(r.Namespace).decideTenantManager(c.id, r, x.tenantManagerGroup)
 	case changeRequests:

@@ -71,6 +71,9 @@ type linkState struct {
 // tenant is one namespace: the objects as fed, and what is derived from them.
 type tenant struct {
 	invitations map[string]*v1alpha1.PartnerInvitation
+	// policies holds, per lower-cased partner domain, the session policy
+	// of its invitations here (session.go); no entry: none.
+	policies    map[string]*sessionPolicy
 	links       map[string]*v1alpha1.PartnerLink
 	assignments map[string]*v1alpha1.RoomAssignment
 	roles       map[string]*v1alpha1.PartnerRole
@@ -104,6 +107,7 @@ type tenant struct {
 func newTenant(namespace string, subjects map[subjectKey][]*grant) *tenant {
 	return &tenant{
 		invitations:       map[string]*v1alpha1.PartnerInvitation{},
+		policies:          map[string]*sessionPolicy{},
 		links:             map[string]*v1alpha1.PartnerLink{},
 		assignments:       map[string]*v1alpha1.RoomAssignment{},
 		roles:             map[string]*v1alpha1.PartnerRole{},

@@ -199,9 +199,10 @@ func (x *Index) apply(obj any, remove bool) {
 	case *v1alpha1.PartnerOrganization:
 		x.setDomainRef(string(o.Spec.Domain), "porg/"+o.Name, !remove)
 	case *v1alpha1.PartnerInvitation:
-		// Invitations feed nothing derived, and make no domain a partner's
-		// (see domainRefs): tenant-manager rules read them.
-		put(x.tenant(o.Namespace).invitations, o.Name, o, remove)
+		// Invitations make no domain a partner's (see domainRefs):
+		// tenant-manager rules read them, and session policies come from
+		// them.
+		x.tenant(o.Namespace).setInvitation(o, remove)
 	case *v1alpha1.PartnerLink:
 		x.setDomainRef(string(o.Spec.PartnerDomain), "link/"+o.Namespace+"/"+o.Name, !remove)
 		x.tenant(o.Namespace).setLink(o, remove)

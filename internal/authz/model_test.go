@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
@@ -231,6 +232,10 @@ func (w *modelWorld) decide(r *Request) Verdict {
 		return Allow
 	}
 
+	if !w.sessionMeets(r, domain) {
+		return Deny
+	}
+
 	if r.Group == Group && r.Subresource == "" && (r.Resource == "partnerinvitations" || r.Resource == "partnerlinks") {
 		if !inGroup(domain + ":tenant-managers") {
 			return Deny
@@ -327,6 +332,27 @@ func (w *modelWorld) decide(r *Request) Verdict {
 		return Deny
 	}
 	return Allow
+}
+
+// sessionMeets: the request's extra holds, for every key of the session
+// policy of every invitation of the domain in the namespace that is not
+// Expired, one of its values.
+func (w *modelWorld) sessionMeets(r *Request, domain string) bool {
+	for _, i := range w.invitations {
+		if i.Namespace != r.Namespace || string(i.Spec.PartnerDomain) != domain || i.Status.Phase == v1alpha1.InvitationExpired || i.Spec.SessionPolicy == nil {
+			continue
+		}
+		for key, values := range i.Spec.SessionPolicy.RequiredExtra {
+			met := false
+			for _, v := range r.Extra[key] {
+				met = met || slices.Contains(values, v)
+			}
+			if !met {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // modelGrant is one role assignment of the caller that gives a permission.
@@ -690,7 +716,15 @@ func randomWorld(rng *rand.Rand) *modelWorld {
 			domain := pick(domains...)
 			name := fmt.Sprintf("l%d", i)
 			phase := []v1alpha1.InvitationPhase{v1alpha1.InvitationPending, v1alpha1.InvitationAccepted, v1alpha1.InvitationExpired}[rng.IntN(3)]
-			w.invitations = append(w.invitations, invitationObj(ns, name, domain, phase))
+			inv := invitationObj(ns, name, domain, phase)
+			if rng.IntN(3) == 0 {
+				required := map[string]v1alpha1.ExtraValues{"amr": {pick("mfa", "hwk")}}
+				if rng.IntN(3) == 0 {
+					required["example.com/device"] = v1alpha1.ExtraValues{"managed", pick("managed", "byod")}
+				}
+				inv.Spec.SessionPolicy = &v1alpha1.SessionPolicy{RequiredExtra: required}
+			}
+			w.invitations = append(w.invitations, inv)
 			l := activeLinkObj(ns, name, domain)
 			switch rng.IntN(5) {
 			case 0:
@@ -762,6 +796,15 @@ func randomRequest(rng *rand.Rand) *Request {
 	}
 	for range rng.IntN(4) {
 		r.Groups = append(r.Groups, pick("contoso.com", "fabrikam.com", "Contoso.com")+":"+pick("helpdesk", "admins", "tenant-managers"))
+	}
+	// Extra of a session: often what the policies ask, sometimes part of
+	// it, another value, another key, or its case.
+	if rng.IntN(4) != 0 {
+		r.Extra = map[string]authorizationv1.ExtraValue{}
+		for range 1 + rng.IntN(3) {
+			key := pick("amr", "amr", "example.com/device", "AMR", "acr")
+			r.Extra[key] = append(r.Extra[key], pick("mfa", "hwk", "pwd", "managed", "byod", "MFA"))
+		}
 	}
 	if rng.IntN(15) == 0 {
 		r.Path = pick("/api", "/api/v1", "/apis/partners.roompro.io/v1alpha1", "/apis/partners.roompro.io/v1alpha1/rooms", "/version", "/openapi/v3",

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
+
 	"github.com/roompro/partner-operator/api/v1alpha1"
 )
 
@@ -27,6 +29,15 @@ type Request struct {
 	// LabelSelector and FieldSelector are the selectors of a list or watch.
 	LabelSelector []Requirement
 	FieldSelector []Requirement
+
+	// Extra is the user's extra, as the authenticator set it: the session
+	// policy reads it.
+	Extra map[string]authorizationv1.ExtraValue
+	// SessionVerified is set by a caller that decides on behalf of a
+	// request the apiserver has already authorised, session included (the
+	// admission webhooks), or of a requester recorded then: the session
+	// policy is not asked again. The zero value asks it.
+	SessionVerified bool
 }
 
 // Requirement is one requirement of a label selector.
@@ -109,6 +120,9 @@ const (
 	// NoActiveLink: a PartnerChangeRequest proposed where the caller's
 	// partner has no active link.
 	NoActiveLink
+	// SessionPolicyUnmet: the request's user extra misses what the
+	// customer's session policy requires.
+	SessionPolicyUnmet
 
 	// causeCount bounds the causes; it is not one.
 	causeCount
@@ -119,7 +133,7 @@ var causeNames = [causeCount]string{
 	NoCause: "", IndexNotSynced: "index_not_synced", IndexStale: "index_stale", MalformedUser: "malformed_user",
 	NeverForPartners: "never_for_partners", NoRoleGrants: "no_role_grants", RoomOutOfScope: "room_out_of_scope",
 	UnconfinedList: "unconfined_list", OtherLinksRole: "other_links_role", NotTenantManager: "not_tenant_manager",
-	OtherLinksRequest: "other_links_request", NoActiveLink: "no_active_link",
+	OtherLinksRequest: "other_links_request", NoActiveLink: "no_active_link", SessionPolicyUnmet: "session_policy_unmet",
 }
 
 func (c DenialCause) String() string {

@@ -580,7 +580,7 @@ func requestOf(spec *authorizationv1.SubjectAccessReviewSpec) *authz.Request {
 
 // requestInto is requestOf into a zeroed *req.
 func requestInto(spec *authorizationv1.SubjectAccessReviewSpec, req *authz.Request) {
-	req.User, req.Groups = spec.User, spec.Groups
+	req.User, req.Groups, req.Extra = spec.User, spec.Groups, spec.Extra
 	if na := spec.NonResourceAttributes; na != nil {
 		req.Path, req.Verb = na.Path, na.Verb
 		return
