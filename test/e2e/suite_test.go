@@ -129,11 +129,7 @@ func (r *runningOperator) stop() {
 // as returns a client that impersonates a user.
 func as(user string, groups ...string) client.Client {
 	GinkgoHelper()
-	cfg := rest.CopyConfig(cp.Config)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: groups}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	Expect(err).NotTo(HaveOccurred())
-	return c
+	return asSession(user, nil, groups...)
 }
 
 // review asks the apiserver's authorizer chain about a user, as a portal
