@@ -6,24 +6,10 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
 )
-
-// asSession returns a client that impersonates a user whose session
-// carries extra, as kubectl --as-user-extra does: the apiserver passes it
-// to the authorization webhook in the SubjectAccessReview's spec.extra, as
-// it would an OIDC claim an AuthenticationConfiguration maps there.
-func asSession(user string, extra map[string][]string, groups ...string) client.Client {
-	GinkgoHelper()
-	cfg := rest.CopyConfig(cp.Config)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: groups, Extra: extra}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	Expect(err).NotTo(HaveOccurred())
-	return c
-}
 
 var _ = Describe("the customer's session policy", Ordered, func() {
 	const ns = "session-policy"

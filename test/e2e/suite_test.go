@@ -132,6 +132,19 @@ func as(user string, groups ...string) client.Client {
 	return asSession(user, nil, groups...)
 }
 
+// asSession returns a client that impersonates a user whose session
+// carries extra, as kubectl --as-user-extra does: the apiserver passes it
+// to the authorization webhook in the SubjectAccessReview's spec.extra, as
+// it would an OIDC claim an AuthenticationConfiguration maps there.
+func asSession(user string, extra map[string][]string, groups ...string) client.Client {
+	GinkgoHelper()
+	cfg := rest.CopyConfig(cp.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: groups, Extra: extra}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+	return c
+}
+
 // review asks the apiserver's authorizer chain about a user, as a portal
 // backend would.
 func review(attrs *authorizationv1.ResourceAttributes, user string, groups ...string) *authorizationv1.SubjectAccessReview {
