@@ -70,6 +70,27 @@ type SessionPolicy struct {
 	RequiredExtra map[string]ExtraValues `json:"requiredExtra"`
 }
 
+// AutoExtendDays is how far an autoExtend relationship is extended at its end.
+const AutoExtendDays = 180
+
+// Relationship bounds the partnership an accepted invitation starts.
+type Relationship struct {
+	// durationDays is how many days the partnership lasts from the moment
+	// its PartnerLink becomes Active: 1 to 730. Absent: no end. The customer
+	// may change it at any time; the link's status.expiresAt follows. At
+	// that moment every decision for the partner is Deny and the partner is
+	// offboarded; the link stays as an Expired record.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=730
+	DurationDays *int32 `json:"durationDays,omitempty"`
+
+	// autoExtend extends the partnership by 180 days at each end instead of
+	// ending it. The customer may turn it off at any time.
+	// +optional
+	AutoExtend bool `json:"autoExtend,omitempty"`
+}
+
 // PartnerInvitationSpec is the customer's invitation of a partner organisation.
 type PartnerInvitationSpec struct {
 	// partnerDomain is the DNS domain of the invited partner. Immutable.
@@ -98,6 +119,11 @@ type PartnerInvitationSpec struct {
 	// +kubebuilder:validation:XValidation:rule="!has(self.selector) || !has(self.selector.matchExpressions) || self.selector.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'])",message="selector.matchExpressions[].operator must be one of In, NotIn, Exists, DoesNotExist"
 	// +kubebuilder:validation:XValidation:rule="!has(self.selector) || !has(self.selector.matchExpressions) || self.selector.matchExpressions.all(e, e.operator in ['In', 'NotIn'] ? has(e.values) && size(e.values) > 0 : !has(e.values) || size(e.values) == 0)",message="selector.matchExpressions[].values must be non-empty for In and NotIn and empty for Exists and DoesNotExist"
 	Rooms RoomScope `json:"rooms"`
+
+	// relationship bounds the partnership in time. Absent: no end.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="!self.autoExtend || has(self.durationDays)",message="autoExtend needs durationDays: a partnership without an end has nothing to extend"
+	Relationship *Relationship `json:"relationship,omitempty"`
 
 	// sessionPolicy is what the partner's users' sessions must carry for
 	// any request in this namespace (multi-factor sign-in, for example).

@@ -31,7 +31,7 @@ type PartnerLinkSpec struct {
 }
 
 // LinkPhase is where a partner relationship is in its life.
-// +kubebuilder:validation:Enum=Pending;Active;Terminating
+// +kubebuilder:validation:Enum=Pending;Active;Expired;Terminating
 type LinkPhase string
 
 const (
@@ -40,6 +40,10 @@ const (
 	LinkPending LinkPhase = "Pending"
 	// LinkActive is an established relationship.
 	LinkActive LinkPhase = "Active"
+	// LinkExpired reached its status.expiresAt: the partner is offboarded and
+	// the link stays as a record. It is never reactivated; a new invitation
+	// starts a new relationship.
+	LinkExpired LinkPhase = "Expired"
 	// LinkTerminating is being offboarded: every decision for the partner is Deny.
 	LinkTerminating LinkPhase = "Terminating"
 )
@@ -49,11 +53,29 @@ const (
 	// ConditionPrimaryAdminPresent is True while the built-in primary-admin
 	// role of the link has at least one member.
 	ConditionPrimaryAdminPresent = "PrimaryAdminPresent"
+	// ConditionExpiring is True from 30 days before the relationship's
+	// expiresAt; its reason says which notice (30, 7 or 1 days) was raised.
+	ConditionExpiring = "Expiring"
+	// ConditionExpired is True once the relationship reached its expiresAt.
+	ConditionExpired = "Expired"
 )
+
+// LinkExtension records one automatic extension of a relationship.
+type LinkExtension struct {
+	// at is when the operator extended the relationship.
+	// +required
+	At metav1.Time `json:"at"`
+	// from is the expiresAt before the extension.
+	// +required
+	From metav1.Time `json:"from"`
+	// to is the expiresAt after it.
+	// +required
+	To metav1.Time `json:"to"`
+}
 
 // PartnerLinkStatus is maintained by the operator.
 type PartnerLinkStatus struct {
-	// phase is Pending, Active or Terminating.
+	// phase is Pending, Active, Expired or Terminating.
 	// +optional
 	Phase LinkPhase `json:"phase,omitempty"`
 
@@ -68,6 +90,19 @@ type PartnerLinkStatus struct {
 	// establishedAt is when the link became Active.
 	// +optional
 	EstablishedAt *metav1.Time `json:"establishedAt,omitempty"`
+
+	// expiresAt is when the relationship ends: establishedAt plus the
+	// invitation's relationship.durationDays, plus 180 days per extension.
+	// Absent: no end. From this second on, every decision for the partner's
+	// users is Deny (unless the invitation's autoExtend is on).
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+
+	// extensions record the automatic extensions, oldest first (the last 16).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	Extensions []LinkExtension `json:"extensions,omitempty"`
 
 	// observedGeneration is the generation the operator last acted on.
 	// +optional
@@ -90,6 +125,7 @@ type PartnerLinkStatus struct {
 // +kubebuilder:printcolumn:name="Partner",type=string,JSONPath=`.spec.partnerDomain`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Rooms",type=integer,JSONPath=`.status.rooms`
+// +kubebuilder:printcolumn:name="Expires",type=string,format=date-time,JSONPath=`.status.expiresAt`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Established By",type=string,JSONPath=`.status.establishedBy`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -21,7 +21,9 @@ const PrimaryAdminRoleSuffix = "-primary-admins"
 // PrimaryAdminRoleName is the name of a link's built-in primary-admin role.
 func PrimaryAdminRoleName(link string) string { return link + PrimaryAdminRoleSuffix }
 
-// RoleAssignment grants a role's permissions to members, on a scope.
+// RoleAssignment grants a role's permissions to members, on a scope, for an
+// optional window of time (just-in-time access).
+// +kubebuilder:validation:XValidation:rule="!has(self.validFrom) || !has(self.validUntil) || timestamp(self.validFrom) < timestamp(self.validUntil)",fieldPath=".validUntil",message="validUntil must be later than validFrom: the window is [validFrom, validUntil)"
 type RoleAssignment struct {
 	// name identifies the assignment within the role.
 	// +required
@@ -41,11 +43,36 @@ type RoleAssignment struct {
 	// partner's whole scope; a scope never widens it.
 	// +optional
 	Scope RoomScope `json:"scope,omitempty"`
+
+	// validFrom is the first second at which the assignment grants anything
+	// (RFC 3339). Absent: from the moment it is written.
+	// +optional
+	ValidFrom *metav1.Time `json:"validFrom,omitempty"`
+
+	// validUntil is the first second at which the assignment grants nothing
+	// any more (RFC 3339): the window is [validFrom, validUntil). Absent: no
+	// end. The authorization webhook decides against the clock, so the window
+	// holds to the second whatever the operator's reconciles are doing.
+	// +optional
+	ValidUntil *metav1.Time `json:"validUntil,omitempty"`
 }
+
+// Window says whether a RoleAssignment grants at a moment: before, inside or
+// after its [validFrom, validUntil) window.
+type Window string
+
+const (
+	// WindowActive: the assignment grants now.
+	WindowActive Window = "Active"
+	// WindowUpcoming: validFrom is still to come.
+	WindowUpcoming Window = "Upcoming"
+	// WindowExpired: validUntil has passed; the assignment grants nothing again.
+	WindowExpired Window = "Expired"
+)
 
 // PartnerRoleSpec is a partner's delegation of rights inside its room scope.
 // +kubebuilder:validation:XValidation:rule="has(self.builtin) == has(oldSelf.builtin) && (!has(self.builtin) || self.builtin == oldSelf.builtin)",message="builtin is immutable"
-// +kubebuilder:validation:XValidation:rule="!has(self.builtin) || (has(self.assignments) && self.assignments.exists(a, has(a.members) && size(a.members) > 0))",message="the built-in primary-admin role must keep at least one member: a partner always has a primary admin"
+// +kubebuilder:validation:XValidation:rule="!has(self.builtin) || (has(self.assignments) && self.assignments.exists(a, has(a.members) && size(a.members) > 0 && !has(a.validFrom) && !has(a.validUntil)))",message="the built-in primary-admin role must keep at least one member in an assignment without validFrom or validUntil: a partner always has a primary admin, whatever the time"
 type PartnerRoleSpec struct {
 	// partnerLink names the PartnerLink (in this namespace) the role belongs to. Immutable.
 	// +required
@@ -85,6 +112,26 @@ type PartnerRoleStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// assignments say, per assignment, whether its window is Active,
+	// Upcoming or Expired, as of the operator's last reconcile. The
+	// authorization webhook does not read it: it decides against the clock.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	Assignments []AssignmentStatus `json:"assignments,omitempty"`
+}
+
+// AssignmentStatus is the state of one assignment's window.
+type AssignmentStatus struct {
+	// name is the assignment's.
+	// +required
+	Name string `json:"name"`
+	// window is Active, Upcoming or Expired.
+	// +required
+	// +kubebuilder:validation:Enum=Active;Upcoming;Expired
+	Window Window `json:"window"`
 }
 
 // PartnerRole delegates rights inside a partner's room scope to the partner's
