@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
+
 	"github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/internal/authz"
 )
@@ -248,10 +250,54 @@ var ruleCases = []struct {
 	}(), authz.Deny},
 	{"the customer approves", changeReq("alice@customer.example", nil, "approve", "p0-change"), authz.NoOpinion},
 
+	// Session policies (the other rule cases carry FullSession, which meets
+	// every one). p1: amr in {mfa, hwk} and, from its pending invitation
+	// p1-2, example.com/device in {managed, byod}.
+	{"session: none", session(roomReq("u1@p1.example.com", nil, "get", "", "room-1"), nil), authz.Deny},
+	{"session: both keys", session(roomReq("u1@p1.example.com", nil, "get", "", "room-1"), extra(amrKey, "hwk", deviceKey, "byod")), authz.Allow},
+	{"session: one invitation's key only", session(roomReq("u1@p1.example.com", nil, "get", "", "room-1"), extra(amrKey, "mfa")), authz.Deny},
+	{"session: the key in another case", session(roomReq("u1@p1.example.com", nil, "get", "", "room-1"), extra("AMR", "mfa", deviceKey, "managed")), authz.Deny},
+	{"session: the value in another case", session(roomReq("u1@p1.example.com", nil, "get", "", "room-1"), extra(amrKey, "MFA", deviceKey, "managed")), authz.Deny},
+	{"session: met, out of scope", session(roomReq("u1@p1.example.com", nil, "get", "", "room-2"), FullSession()), authz.Deny},
+	{"session: an Expired invitation's policy", session(roomReq("u0@p0.example.com", nil, "get", "", "room-0"), nil), authz.Allow},
+	{"session: a tenant manager without it", session(&authz.Request{User: "tm@pending.example.com", Groups: []string{"pending.example.com:tenant-managers"},
+		Namespace: Namespace, Verb: "create", Group: authz.Group, Resource: "partnerlinks"}, extra(amrKey, "hwk")), authz.Deny},
+	{"session: a tenant manager with it", session(&authz.Request{User: "tm@pending.example.com", Groups: []string{"pending.example.com:tenant-managers"},
+		Namespace: Namespace, Verb: "create", Group: authz.Group, Resource: "partnerlinks"}, extra(amrKey, "mfa")), authz.Allow},
+	{"session: a change request without it", session(changeReq("u1@p1.example.com", nil, "create", ""), nil), authz.Deny},
+	{"session: discovery is in no namespace", session(&authz.Request{User: "u1@p1.example.com", Verb: "get", Path: "/apis"}, nil), authz.Allow},
+	{"session: a self review is in no namespace", session(&authz.Request{User: "u1@p1.example.com", Verb: "create", Group: "authorization.k8s.io",
+		Resource: "selfsubjectaccessreviews"}, nil), authz.Allow},
+	{"session: the customer's staff", session(roomReq("alice@customer.example", nil, "get", "", "room-1"), nil), authz.NoOpinion},
+	{"session: another namespace", session(func() *authz.Request {
+		r := roomReq("u1@p1.example.com", nil, "get", "", "room-1")
+		r.Namespace = "tenant-b"
+		return r
+	}(), FullSession()), authz.Deny},
+
 	// Members by kind and domain.
 	{"group named like another partner's user", roomReq("tech@p1.example.com", []string{"p1.example.com:ops@p0.example.com"}, "get", "", "room-11"), authz.Allow},
 	{"user named like that group", roomReq("p1.example.com:ops@p0.example.com", nil, "get", "", "room-11"), authz.Deny},
 	{"user member of another domain's link", roomReq("u0@p0.example.com", nil, "get", "", "room-11"), authz.Deny},
+}
+
+// session gives r the extra e; an empty map, not nil, so that TestAgreement
+// leaves it as it is.
+func session(r *authz.Request, e map[string]authorizationv1.ExtraValue) *authz.Request {
+	if e == nil {
+		e = map[string]authorizationv1.ExtraValue{}
+	}
+	r.Extra = e
+	return r
+}
+
+// extra is a user extra from keys and values in turn, one value per key.
+func extra(kv ...string) map[string]authorizationv1.ExtraValue {
+	e := map[string]authorizationv1.ExtraValue{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		e[kv[i]] = append(e[kv[i]], kv[i+1])
+	}
+	return e
 }
 
 func changeReq(user string, groups []string, verb, name string) *authz.Request {
@@ -303,10 +349,14 @@ func TestAgreement(t *testing.T) {
 
 	w := worldOf(t, sizes[0])
 	for _, c := range ruleCases {
-		if d := w.Index.Decide(c.req); d.Verdict != c.want {
+		r := *c.req
+		if r.Extra == nil {
+			r.Extra = FullSession()
+		}
+		if d := w.Index.Decide(&r); d.Verdict != c.want {
 			t.Errorf("%s: operator says %s (%s), want %s", c.name, d.Verdict, d.Reason, c.want)
 		}
-		if got := w.opaVerdict(t, Input(c.req)); got != c.want {
+		if got := w.opaVerdict(t, Input(&r)); got != c.want {
 			t.Errorf("%s: opa says %s, want %s", c.name, got, c.want)
 		}
 	}
@@ -315,6 +365,13 @@ func TestAgreement(t *testing.T) {
 	for _, o := range w.Objects {
 		if r, ok := o.(*v1alpha1.PartnerRole); ok {
 			known[r.Name] = true
+		}
+	}
+	// The domains whose users a session policy binds in the namespace.
+	policed := map[string]bool{}
+	for _, o := range w.Objects {
+		if inv, ok := o.(*v1alpha1.PartnerInvitation); ok && inv.Spec.SessionPolicy != nil && inv.Status.Phase != v1alpha1.InvitationExpired {
+			policed[string(inv.Spec.PartnerDomain)] = true
 		}
 	}
 	rng := rand.New(rand.NewPCG(1, 2)) // fixed: a failure reproduces
@@ -329,6 +386,9 @@ func TestAgreement(t *testing.T) {
 		seen[d.Verdict]++
 		if c := coverage(r, d, known); c != "" {
 			reached[c]++
+		}
+		if domain, _ := authz.NormalizedDomain(r.User); d.Verdict == authz.Allow && r.Namespace == Namespace && policed[domain] {
+			reached["session policy met: Allow"]++
 		}
 	}
 	// The random requests are only worth something if they reach every
@@ -363,6 +423,7 @@ var coverageWanted = []string{
 	"change request list: Allow", "change request list: Deny",
 	"change request create: Allow", "change request create: Deny",
 	"change request, never: Deny",
+	"session policy: Deny", "session policy met: Allow",
 }
 
 // coverage names the rule a request and its decision exercise, or "". Two
@@ -375,6 +436,8 @@ func coverage(r *authz.Request, d authz.Decision, known map[string]bool) string 
 		return "malformed name under a partner domain: " + d.Verdict.String()
 	case d.Verdict == authz.NoOpinion:
 		return ""
+	case d.Cause == authz.SessionPolicyUnmet:
+		return "session policy: Deny"
 	case r.Path != "":
 		rule = "discovery"
 	case r.Namespace != Namespace && r.Group == authz.Group:
@@ -454,7 +517,7 @@ func randomRequest(rng *rand.Rand, w *World) *authz.Request {
 			"u0@example.com", "u0@x"+domain, "u0@"+domain+"x")
 	}
 
-	r := &authz.Request{User: user, Groups: groups, Namespace: Namespace, Group: authz.Group,
+	r := &authz.Request{User: user, Groups: groups, Extra: randomExtra(rng, pick), Namespace: Namespace, Group: authz.Group,
 		Verb: pick("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")}
 	switch rng.IntN(20) {
 	case 0:
@@ -544,6 +607,27 @@ func randomRequest(rng *rand.Rand, w *World) *authz.Request {
 		}
 	}
 	return r
+}
+
+// randomExtra draws the user extra of a session: none, one that meets every
+// policy of the world, or one to three keys, each with one or two values:
+// the policies' keys, a key spelled in another case or that no policy
+// names, and right and wrong values (one in another case).
+func randomExtra(rng *rand.Rand, pick func(...string) string) map[string]authorizationv1.ExtraValue {
+	switch rng.IntN(6) {
+	case 0:
+		return nil
+	case 1, 2:
+		return FullSession()
+	}
+	extra := map[string]authorizationv1.ExtraValue{}
+	for range 1 + rng.IntN(3) {
+		key := pick(amrKey, amrKey, deviceKey, deviceKey, "AMR", "acr")
+		for range 1 + rng.IntN(2) {
+			extra[key] = append(extra[key], pick("mfa", "mfa", "hwk", "pwd", "managed", "managed", "byod", "MFA"))
+		}
+	}
+	return extra
 }
 
 // randomChangeRequest makes r a request on partnerchangerequests: every

@@ -1,8 +1,8 @@
 # The partner authorization rules of DESIGN.md ("Identities", "Permissions",
 # "The authorization webhook"), as internal/authz implements them, for OPA.
 #
-# input: the request (see Input in world.go). data.partner: the objects (see
-# Document in world.go). verdict is "Allow", "Deny" or "NoOpinion"; the
+# input: the request (see Input in world.go), with the user's extra.
+# data.partner: the objects (see Document in world.go). verdict is "Allow", "Deny" or "NoOpinion"; the
 # reasons of internal/authz are not reproduced.
 package partner.authz
 
@@ -41,6 +41,10 @@ verdict := "NoOpinion" if {
 	self_review
 } else := "Deny" if {
 	not tenant
+} else := "Deny" if {
+	# Every request in a namespace meets the customer's session policy
+	# there; discovery and self reviews, above, are in no namespace.
+	session_unmet
 } else := v if {
 	tenant_manager_request
 	v := tenant_manager_verdict
@@ -157,6 +161,27 @@ self_review if {
 	input.group == "authentication.k8s.io"
 	input.resource == "selfsubjectreviews"
 	input.verb == "create"
+}
+
+# --- Session policy: PartnerInvitation spec.sessionPolicy.requiredExtra
+#
+# input.extra is the user's extra, key to values, as the authenticator set
+# it. The policies of every invitation of the caller's domain in the
+# namespace that is not Expired apply together: for each key, the extra
+# holds one of the required values (keys and values compared exactly, case
+# included).
+
+session_unmet if {
+	some name in tenant.policiesOfDomain[domain]
+	inv := tenant.invitations[name]
+	inv.phase != "Expired" # an expired invitation is a record: its policy no longer applies
+	some key, values in inv.requiredExtra
+	not holds_one_of(key, values)
+}
+
+holds_one_of(key, values) if {
+	some v in input.extra[key]
+	v in values
 }
 
 # --- Tenant managers: invitations and links

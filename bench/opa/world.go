@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
@@ -57,6 +58,11 @@ type World struct {
 //   - every domain but gone.example.com is registered (a PartnerOrganization):
 //     gone.example.com is a partner domain by its link alone, and
 //     unregistered.example.com, which only an invitation names, is none;
+//   - session policies (PartnerInvitation spec.sessionPolicy): by partner,
+//     none, amr in {mfa, hwk}, or amr=mfa and example.com/device=managed
+//     (sessionPolicyOf); p1's pending invitation p1-2 adds a device
+//     requirement, p0's Expired invitation p0-old one that no longer
+//     applies, and pending.example.com's tenant managers need amr=mfa;
 //   - every link L has the PartnerChangeRequest L-change, and orphan-change
 //     names a link that does not exist;
 //   - partners 0 and 1 carry the rarer rules (addEdgeCases); the benchmark
@@ -97,7 +103,9 @@ func NewWorld(rooms, partners, users int) *World {
 			named = append(named, fmt.Sprintf("room-%d", p+2*k*partners))
 		}
 		add(organization(domain))
-		add(invitation(link, domain, v1alpha1.InvitationAccepted))
+		inv := invitation(link, domain, v1alpha1.InvitationAccepted)
+		inv.Spec.SessionPolicy = sessionPolicyOf(p, partners)
+		add(inv)
 		add(partnerLink(link, domain, v1alpha1.LinkActive))
 		add(assignment(link+"-invitation", link, byLabels(map[string]string{partnerLabel: link})))
 		add(role(v1alpha1.PrimaryAdminRoleName(link), link, v1alpha1.PrimaryAdminPermissions,
@@ -116,7 +124,11 @@ func NewWorld(rooms, partners, users int) *World {
 	}
 	add(organization("pending.example.com"))
 	add(organization("expired.example.com"))
-	add(invitation("pending", "pending.example.com", v1alpha1.InvitationPending))
+	// The tenant managers of pending.example.com accept its invitation
+	// only with the session it requires.
+	pending := invitation("pending", "pending.example.com", v1alpha1.InvitationPending)
+	pending.Spec.SessionPolicy = &v1alpha1.SessionPolicy{RequiredExtra: map[string]v1alpha1.ExtraValues{amrKey: {mfa}}}
+	add(pending)
 	add(invitation("expired", "expired.example.com", v1alpha1.InvitationExpired))
 	add(invitation("unregistered", "unregistered.example.com", v1alpha1.InvitationPending))
 	add(invitation("gone", "gone.example.com", v1alpha1.InvitationAccepted))
@@ -132,6 +144,39 @@ func NewWorld(rooms, partners, users int) *World {
 	w.Index.SetSynced(true)
 	w.Data = Document(w.Objects)
 	return w
+}
+
+// Extra keys of the session policies and their values.
+const (
+	amrKey    = "amr"
+	deviceKey = "example.com/device"
+	mfa       = "mfa"
+	managed   = "managed"
+)
+
+// FullSession is a user extra that meets every session policy of the world.
+func FullSession() map[string]authorizationv1.ExtraValue {
+	return map[string]authorizationv1.ExtraValue{amrKey: {"pwd", mfa}, deviceKey: {managed}}
+}
+
+// sessionPolicyOf is the session policy of partner p's invitation: none,
+// one key with two accepted values, or two keys, by p mod 3. The benchmark
+// partner partners/2 has none (its cases are those of the world without
+// policies); partners/2+1, the partner of the benchmark cases with a
+// policy, requires both keys.
+func sessionPolicyOf(p, partners int) *v1alpha1.SessionPolicy {
+	both := map[string]v1alpha1.ExtraValues{amrKey: {mfa}, deviceKey: {managed}}
+	switch {
+	case p == partners/2:
+		return nil
+	case p == partners/2+1:
+		return &v1alpha1.SessionPolicy{RequiredExtra: both}
+	case p%3 == 1:
+		return &v1alpha1.SessionPolicy{RequiredExtra: map[string]v1alpha1.ExtraValues{amrKey: {mfa, "hwk"}}}
+	case p%3 == 2:
+		return &v1alpha1.SessionPolicy{RequiredExtra: both}
+	}
+	return nil
 }
 
 // addEdgeCases adds, for partners p0 and p1, objects that exercise rules the
@@ -183,6 +228,15 @@ func addEdgeCases(add func(any)) {
 	// and does not count among the domain's links a list must cover, but it
 	// may own a role name no role has yet (p1-2-<x>).
 	add(partnerLink("p1-2", "p1.example.com", v1alpha1.LinkPending))
+	// Session policies combine: p1's users need p1's amr and the device
+	// that the pending invitation p1-2 requires. An Expired invitation's
+	// policy no longer applies: p0's users need nothing.
+	p12 := invitation("p1-2", "p1.example.com", v1alpha1.InvitationPending)
+	p12.Spec.SessionPolicy = &v1alpha1.SessionPolicy{RequiredExtra: map[string]v1alpha1.ExtraValues{deviceKey: {managed, "byod"}}}
+	add(p12)
+	p0old := invitation("p0-old", "p0.example.com", v1alpha1.InvitationExpired)
+	p0old.Spec.SessionPolicy = &v1alpha1.SessionPolicy{RequiredExtra: map[string]v1alpha1.ExtraValues{"acr": {"never"}}}
+	add(p0old)
 	// Members are keyed by kind and domain: on a p1 link, a group named like
 	// a p0 user is p1's group, and a p0 user (or a user named like the
 	// group) is no member at all.
@@ -202,7 +256,9 @@ func PartnerDomain(p int) string { return fmt.Sprintf("p%d.example.com", p) }
 // decision does not scan every object:
 //
 //   - lookup indices: partner domains (lower-cased, cluster-wide), and per
-//     namespace the links of a domain and the assignments and roles of a link;
+//     namespace the links of a domain, the invitations of a (lower-cased)
+//     domain that carry a session policy, and the assignments and roles of
+//     a link;
 //   - lists that the policy probes for membership become sets (JSON objects
 //     with the value true): scope names, role permissions, role members;
 //   - role members are keyed "user:<name>" / "group:<name>", lower-cased as
@@ -213,7 +269,8 @@ func PartnerDomain(p int) string { return fmt.Sprintf("p%d.example.com", p) }
 //
 // Everything else is evaluated by the policy per request, from the raw
 // fields: whether a link is active, whether an assignment or a role is being
-// deleted, which rooms a selector matches (from the room's labels), the
+// deleted, whether an invitation's session policy applies (its phase) and
+// whether the request's extra meets it, which rooms a selector matches (from the room's labels), the
 // clamp of role permissions to the primary-admin set, identity parsing.
 // Nothing is precomputed per room.
 func Document(objects []any) map[string]any {
@@ -223,7 +280,7 @@ func Document(objects []any) map[string]any {
 		t, ok := namespaces[ns]
 		if !ok {
 			t = map[string]any{}
-			for _, k := range []string{"rooms", "invitations", "links", "assignments", "roles", "linksOfDomain", "assignmentsOfLink", "rolesOfLink", "changeRequests",
+			for _, k := range []string{"rooms", "invitations", "links", "assignments", "roles", "linksOfDomain", "policiesOfDomain", "assignmentsOfLink", "rolesOfLink", "changeRequests",
 				"tickets", "reports", "ringRooms"} {
 				t[k] = map[string]any{}
 			}
@@ -258,8 +315,21 @@ func Document(objects []any) map[string]any {
 			// names; an invitation makes none.
 			domains[strings.ToLower(string(o.Spec.Domain))] = true
 		case *v1alpha1.PartnerInvitation:
-			tenant(o.Namespace)["invitations"].(map[string]any)[o.Name] = map[string]any{
-				"partnerDomain": string(o.Spec.PartnerDomain), "phase": string(o.Status.Phase)}
+			t := tenant(o.Namespace)
+			doc := map[string]any{"partnerDomain": string(o.Spec.PartnerDomain), "phase": string(o.Status.Phase)}
+			if o.Spec.SessionPolicy != nil {
+				required := map[string]any{}
+				for key, values := range o.Spec.SessionPolicy.RequiredExtra {
+					vs := make([]any, 0, len(values))
+					for _, v := range values {
+						vs = append(vs, v)
+					}
+					required[key] = vs
+				}
+				doc["requiredExtra"] = required
+				index(t, "policiesOfDomain", strings.ToLower(string(o.Spec.PartnerDomain)), o.Name)
+			}
+			t["invitations"].(map[string]any)[o.Name] = doc
 		case *v1alpha1.PartnerLink:
 			domains[strings.ToLower(string(o.Spec.PartnerDomain))] = true
 			t := tenant(o.Namespace)
@@ -340,8 +410,16 @@ func Input(r *authz.Request) map[string]any {
 	for _, g := range r.Groups {
 		groups = append(groups, g)
 	}
+	extra := make(map[string]any, len(r.Extra))
+	for key, values := range r.Extra {
+		vs := make([]any, 0, len(values))
+		for _, v := range values {
+			vs = append(vs, v)
+		}
+		extra[key] = vs
+	}
 	return map[string]any{
-		"user": r.User, "groups": groups, "path": r.Path,
+		"user": r.User, "groups": groups, "extra": extra, "path": r.Path,
 		"namespace": r.Namespace, "verb": r.Verb, "group": r.Group, "resource": r.Resource,
 		"subresource": r.Subresource, "name": r.Name,
 		"labelSelector": requirementsDoc(r.LabelSelector), "fieldSelector": requirementsDoc(r.FieldSelector),
