@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 
@@ -49,6 +51,14 @@ func worldOf(tb testing.TB, s size) *loaded {
 	}
 	worlds[s] = &loaded{World: w, opa: e}
 	return worlds[s]
+}
+
+// decideAt has both engines decide r at the moment now: the index by its
+// clock, OPA by input.now.
+func (w *loaded) decideAt(tb testing.TB, r *authz.Request, now time.Time) (authz.Decision, authz.Verdict) {
+	tb.Helper()
+	w.Clock.SetTime(now)
+	return w.Index.Decide(r), w.opaVerdict(tb, Input(r, now))
 }
 
 // opaVerdict is the OPA engine's answer as an authz.Verdict.
@@ -112,6 +122,19 @@ var cases = []benchCase{
 	{"not-a-partner", func(w *World) *authz.Request {
 		return roomReq("alice@customer.example", []string{"system:authenticated"}, "get", "", roomOf(w, 0))
 	}, authz.NoOpinion},
+	// Partner partners/2+1 has a session policy (both keys), a window on
+	// its site-techs' by-name assignment (T0±1d) and a relationship that
+	// ends at T0+30d; the benchmarks decide at T0.
+	{"patch-room-policy-window", func(w *World) *authz.Request {
+		q := w.Partners/2 + 1
+		r := roomReq("tech@"+PartnerDomain(q), []string{"system:authenticated", PartnerDomain(q) + ":site-techs"}, "patch", "", fmt.Sprintf("room-%d", q))
+		r.Extra = FullSession()
+		return r
+	}, authz.Allow},
+	{"get-room-policy-unmet", func(w *World) *authz.Request {
+		q := w.Partners/2 + 1
+		return roomReq(fmt.Sprintf("u%d@%s", q, PartnerDomain(q)), nil, "get", "", fmt.Sprintf("room-%d", q))
+	}, authz.Deny},
 }
 
 func admin(w *World) string {
@@ -300,6 +323,51 @@ func extra(kv ...string) map[string]authorizationv1.ExtraValue {
 	return e
 }
 
+// clockCases are requests on the world's windows and relationship ends
+// (timesOf, addEdgeCases), each decided at a moment, without a session
+// when Extra is nil (see TestAgreement): a second or a nanosecond on either
+// side of a bound, at it, far from it.
+var clockCases = []struct {
+	name string
+	req  *authz.Request
+	at   time.Duration // after T0
+	want authz.Verdict
+}{
+	// p8: site-techs by name from T0+1h, floor-techs until T0-2h.
+	{"a second before validFrom", roomReq("tech@p8.example.com", []string{"p8.example.com:site-techs"}, "get", "", "room-8"), time.Hour - time.Second, authz.Deny},
+	{"a nanosecond before validFrom", roomReq("tech@p8.example.com", []string{"p8.example.com:site-techs"}, "get", "", "room-8"), time.Hour - 1, authz.Deny},
+	{"at validFrom", roomReq("tech@p8.example.com", []string{"p8.example.com:site-techs"}, "get", "", "room-8"), time.Hour, authz.Allow},
+	{"before validUntil", roomReq("tech@p8.example.com", []string{"p8.example.com:floor-techs"}, "get", "", "room-18"), -2*time.Hour - 1, authz.Allow},
+	{"at validUntil", roomReq("tech@p8.example.com", []string{"p8.example.com:floor-techs"}, "get", "", "room-18"), -2 * time.Hour, authz.Deny},
+	{"a window ends, another grant stays", roomReq("tech@p8.example.com", []string{"p8.example.com:floor-techs", "p8.example.com:site-techs"},
+		"get", "", "room-8"), 400 * 24 * time.Hour, authz.Allow},
+	// p2: site-techs by name for [T0-1d, T0+1d); the relationship's end,
+	// T0-3h, is extended.
+	{"a nanosecond before a window", roomReq("tech@p2.example.com", []string{"p2.example.com:site-techs"}, "get", "", "room-2"), -24*time.Hour - 1, authz.Deny},
+	{"at the start of a window", roomReq("tech@p2.example.com", []string{"p2.example.com:site-techs"}, "get", "", "room-2"), -24 * time.Hour, authz.Allow},
+	{"a second before the end of a window", roomReq("tech@p2.example.com", []string{"p2.example.com:site-techs"}, "get", "", "room-2"), 24*time.Hour - time.Second, authz.Allow},
+	{"at the end of a window", roomReq("tech@p2.example.com", []string{"p2.example.com:site-techs"}, "get", "", "room-2"), 24 * time.Hour, authz.Deny},
+	{"far before a window", roomReq("tech@p2.example.com", []string{"p2.example.com:site-techs"}, "get", "", "room-2"), -1000 * 24 * time.Hour, authz.Deny},
+	{"far past an autoExtend expiresAt", roomReq("u2@p2.example.com", nil, "get", "", "room-2"), 1000 * 24 * time.Hour, authz.Allow},
+	// p1: the relationship ends at T0+7d.
+	{"a second before expiresAt", roomReq("u1@p1.example.com", nil, "get", "", "room-1"), 7*24*time.Hour - time.Second, authz.Allow},
+	{"at expiresAt", roomReq("u1@p1.example.com", nil, "get", "", "room-1"), 7 * 24 * time.Hour, authz.Deny},
+	{"past expiresAt, roles", rolesReq("u1@p1.example.com", "get", "p1-ops"), 8 * 24 * time.Hour, authz.Deny},
+	// p0-2 ends at T0+45m (no invitation extends it); p0 does not end. The
+	// ended link still counts among those a list must cover.
+	{"before the end of a link without invitation", roomReq("u0@p0.example.com", nil, "get", "", "room-1"), 45*time.Minute - 1, authz.Allow},
+	{"at the end of a link without invitation", roomReq("u0@p0.example.com", nil, "get", "", "room-1"), 45 * time.Minute, authz.Deny},
+	{"the other link goes on", roomReq("u0@p0.example.com", nil, "get", "", "room-0"), 45 * time.Minute, authz.Allow},
+	{"room list, one of two links ended", labelList("u0@p0.example.com", nil, "p0.example.com"), 45 * time.Minute, authz.Deny},
+	{"change requests of an ended link", changeReq("u0@p0.example.com", nil, "get", "p0-2-change"), 45 * time.Minute, authz.Deny},
+	// p0's ring-techs until T0+1s.
+	{"a nanosecond before a second after T0", roomReq("tech@p0.example.com", []string{"p0.example.com:ring-techs"}, "get", "", "room-0"), time.Second - 1, authz.Allow},
+	{"a second after T0", roomReq("tech@p0.example.com", []string{"p0.example.com:ring-techs"}, "get", "", "room-0"), time.Second, authz.Deny},
+	// An Expired link, before its expiresAt and with autoExtend.
+	{"an Expired link", roomReq("admin@lapsed.example.com", nil, "get", "", "room-0"), 0, authz.Deny},
+	{"an Expired link's roles", rolesReq("admin@lapsed.example.com", "list", "", fieldReq("In", "lapsed")), 0, authz.Deny},
+}
+
 func changeReq(user string, groups []string, verb, name string) *authz.Request {
 	return &authz.Request{User: user, Groups: groups, Namespace: Namespace, Verb: verb, Group: authz.Group,
 		Resource: "partnerchangerequests", Name: name}
@@ -330,35 +398,77 @@ func labelList(user string, groups []string, domain string) *authz.Request {
 	return r
 }
 
+// TestBoundsAreOfOneKind checks what the clock coverage of TestAgreement
+// relies on: no moment of the world both starts or ends one kind of grant
+// and another.
+func TestBoundsAreOfOneKind(t *testing.T) {
+	for _, s := range sizes {
+		kinds := map[time.Time]BoundKind{}
+		for _, b := range worldOf(t, s).Bounds {
+			if k, ok := kinds[b.At]; ok && k != b.Kind {
+				t.Errorf("%s: %s is a %s and a %s", s, b.At.Format(time.RFC3339), k, b.Kind)
+			}
+			kinds[b.At] = b.Kind
+		}
+		if len(kinds) < 4 {
+			t.Errorf("%s: only %d bounds: %v", s, len(kinds), kinds)
+		}
+	}
+}
+
+// agreementRequests is how many random requests TestAgreement draws:
+// OPA_AGREEMENT_REQUESTS, or 10000, which keeps the default run short.
+// The long run: OPA_AGREEMENT_REQUESTS=1000000 go test ./opa -run TestAgreement -count=1 -v
+func agreementRequests(t *testing.T) int {
+	v := os.Getenv("OPA_AGREEMENT_REQUESTS")
+	if v == "" {
+		return 10000
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("OPA_AGREEMENT_REQUESTS=%q: want a positive number", v)
+	}
+	return n
+}
+
 // TestAgreement checks that both engines give the same verdict: for the
-// benchmark cases on every size, the rule cases, and random requests over
-// the small world.
+// benchmark cases on every size, the rule and clock cases, and random
+// requests at random moments over the small world.
 func TestAgreement(t *testing.T) {
 	for _, s := range sizes {
 		w := worldOf(t, s)
 		for _, c := range cases {
-			r := c.req(w.World)
-			if got := w.Index.Decide(r).Verdict; got != c.want {
-				t.Errorf("%s/%s: operator says %s, want %s", s, c.name, got, c.want)
+			d, got := w.decideAt(t, c.req(w.World), T0)
+			if d.Verdict != c.want {
+				t.Errorf("%s/%s: operator says %s (%s), want %s", s, c.name, d.Verdict, d.Reason, c.want)
 			}
-			if got := w.opaVerdict(t, Input(r)); got != c.want {
+			if got != c.want {
 				t.Errorf("%s/%s: opa says %s, want %s", s, c.name, got, c.want)
 			}
 		}
 	}
 
 	w := worldOf(t, sizes[0])
-	for _, c := range ruleCases {
-		r := *c.req
+	// The benchmarks share the world: leave its clock where they expect it.
+	t.Cleanup(func() { w.Clock.SetTime(T0) })
+	check := func(name string, req *authz.Request, at time.Time, want authz.Verdict) {
+		r := *req
 		if r.Extra == nil {
 			r.Extra = FullSession()
 		}
-		if d := w.Index.Decide(&r); d.Verdict != c.want {
-			t.Errorf("%s: operator says %s (%s), want %s", c.name, d.Verdict, d.Reason, c.want)
+		d, got := w.decideAt(t, &r, at)
+		if d.Verdict != want {
+			t.Errorf("%s: operator says %s (%s), want %s", name, d.Verdict, d.Reason, want)
 		}
-		if got := w.opaVerdict(t, Input(&r)); got != c.want {
-			t.Errorf("%s: opa says %s, want %s", c.name, got, c.want)
+		if got != want {
+			t.Errorf("%s: opa says %s, want %s", name, got, want)
 		}
+	}
+	for _, c := range ruleCases {
+		check(c.name, c.req, T0, c.want)
+	}
+	for _, c := range clockCases {
+		check(c.name, c.req, T0.Add(c.at), c.want)
 	}
 
 	known := map[string]bool{} // the names of the world's roles
@@ -374,22 +484,64 @@ func TestAgreement(t *testing.T) {
 			policed[string(inv.Spec.PartnerDomain)] = true
 		}
 	}
+	// The domains whose links' relationships autoExtend extends.
+	extended := map[string]bool{}
+	for _, o := range w.Objects {
+		if inv, ok := o.(*v1alpha1.PartnerInvitation); ok && inv.Spec.Relationship != nil && inv.Spec.Relationship.AutoExtend {
+			extended[string(inv.Spec.PartnerDomain)] = true
+		}
+	}
+	n := agreementRequests(t)
 	rng := rand.New(rand.NewPCG(1, 2)) // fixed: a failure reproduces
 	seen := map[authz.Verdict]int{}
 	reached := map[string]int{}
-	for i := range 8000 {
-		r := randomRequest(rng, w.World)
-		d := w.Index.Decide(r)
-		if got := w.opaVerdict(t, Input(r)); got != d.Verdict {
-			t.Errorf("request %d %+v: operator says %s (%s), opa says %s", i, *r, d.Verdict, d.Reason, got)
+	decisions, disagreements := 0, 0
+	agree := func(i int, r *authz.Request, now time.Time) authz.Decision {
+		d, got := w.decideAt(t, r, now)
+		decisions++
+		if got != d.Verdict {
+			disagreements++
+			if disagreements <= 50 {
+				t.Errorf("request %d %+v at %s: operator says %s (%s), opa says %s", i, *r, now.Format(time.RFC3339Nano), d.Verdict, d.Reason, got)
+			}
 		}
+		return d
+	}
+	start := time.Now()
+	for i := range n {
+		var r *authz.Request
+		var now time.Time
+		var bound *Bound
+		if rng.IntN(4) == 0 {
+			var p int
+			r, p = randomTimedRequest(rng, w.World)
+			now, bound = nearBound(rng, BoundsOf(p, w.Partners))
+		} else {
+			r = randomRequest(rng, w.World)
+			now, bound = randomClock(rng, w.World, r)
+		}
+		d := agree(i, r, now)
 		seen[d.Verdict]++
 		if c := coverage(r, d, known); c != "" {
 			reached[c]++
 		}
-		if domain, _ := authz.NormalizedDomain(r.User); d.Verdict == authz.Allow && r.Namespace == Namespace && policed[domain] {
+		domain, _ := authz.NormalizedDomain(r.User)
+		if d.Verdict == authz.Allow && r.Namespace == Namespace && policed[domain] {
 			reached["session policy met: Allow"]++
 		}
+		// At a bound, the moment before it too: a verdict that changes
+		// there shows the bound decided it.
+		if bound != nil {
+			if before := agree(i, r, now.Add(-time.Nanosecond)); before.Verdict != d.Verdict {
+				reached["clock: the verdict changes at "+string(bound.Kind)]++
+			}
+		}
+		if !now.Before(extendedAt) && extended[domain] && d.Verdict == authz.Allow && r.Path == "" && r.Resource == "rooms" {
+			reached["clock: a room allowed past an autoExtend expiresAt"]++
+		}
+	}
+	if disagreements > 0 {
+		t.Errorf("%d of %d decisions disagree", disagreements, decisions)
 	}
 	// The random requests are only worth something if they reach every
 	// verdict, and each rule both ways.
@@ -403,8 +555,54 @@ func TestAgreement(t *testing.T) {
 			t.Errorf("only %d random requests reached %q: %v", reached[c], c, reached)
 		}
 	}
+	t.Logf("%d random requests, %d decisions by each engine (a request at a bound is decided a nanosecond before it too), %d disagreements, in %s",
+		n, decisions, disagreements, time.Since(start).Round(time.Millisecond))
 	t.Logf("random verdicts: %v", seen)
 	t.Logf("rules reached: %v", reached)
+}
+
+// extendedAt is the expiresAt of the world's relationships that autoExtend
+// extends (see timesOf).
+var extendedAt = T0.Add(-3 * time.Hour)
+
+// randomClock draws the moment of a request: T0, far before or after it
+// (up to 1000 days), or near a bound of the world (nearBound); mostly a
+// bound of the partner whose domain the user names, if it has any.
+func randomClock(rng *rand.Rand, w *World, r *authz.Request) (now time.Time, bound *Bound) {
+	const day = 24 * time.Hour
+	switch rng.IntN(10) {
+	case 0, 1, 2, 3:
+		return T0, nil
+	case 4:
+		return T0.Add(-time.Duration(1+rng.IntN(1000)) * day), nil
+	case 5:
+		return T0.Add(time.Duration(1+rng.IntN(1000)) * day), nil
+	}
+	bounds := w.Bounds
+	if domain, _ := authz.NormalizedDomain(r.User); rng.IntN(4) > 0 {
+		var p int
+		if _, err := fmt.Sscanf(domain, "p%d.example.com", &p); err == nil && PartnerDomain(p) == domain && p < w.Partners {
+			if own := BoundsOf(p, w.Partners); len(own) > 0 {
+				bounds = own
+			}
+		}
+	}
+	return nearBound(rng, bounds)
+}
+
+// nearBound draws a moment at one of bounds, or a nanosecond or a second
+// beside it; T0 when bounds is empty. bound is the Bound the moment is
+// exactly at, or nil.
+func nearBound(rng *rand.Rand, bounds []Bound) (now time.Time, bound *Bound) {
+	if len(bounds) == 0 {
+		return T0, nil
+	}
+	b := bounds[rng.IntN(len(bounds))]
+	offsets := []time.Duration{0, 0, 0, -time.Second, time.Second, -time.Nanosecond, time.Nanosecond}
+	if off := offsets[rng.IntN(len(offsets))]; off != 0 {
+		return b.At.Add(off), nil
+	}
+	return b.At, &b
 }
 
 // coverageWanted are the rules (see coverage) the random requests must
@@ -424,6 +622,8 @@ var coverageWanted = []string{
 	"change request create: Allow", "change request create: Deny",
 	"change request, never: Deny",
 	"session policy: Deny", "session policy met: Allow",
+	"clock: the verdict changes at " + string(ValidFrom), "clock: the verdict changes at " + string(ValidUntil),
+	"clock: the verdict changes at " + string(ExpiresAt), "clock: a room allowed past an autoExtend expiresAt",
 }
 
 // coverage names the rule a request and its decision exercise, or "". Two
@@ -609,6 +809,51 @@ func randomRequest(rng *rand.Rand, w *World) *authz.Request {
 	return r
 }
 
+// randomTimedRequest draws a request that a grant starting or ending at
+// some moment may decide: a partner's primary admin (its relationship may
+// end), a member of its site-techs or floor-techs (their assignments may
+// have windows) or, for p0, of ring-techs or p0-2's admins; on a room the
+// grant names or selects or another of the partner's, on the partner's
+// roles, or on its change request.
+func randomTimedRequest(rng *rand.Rand, w *World) (r *authz.Request, p int) {
+	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
+	p = rng.IntN(w.Partners)
+	domain, link := PartnerDomain(p), fmt.Sprintf("p%d", p)
+	r = &authz.Request{Namespace: Namespace, Group: authz.Group, Extra: randomExtra(rng, pick)}
+	rooms := []string{
+		fmt.Sprintf("room-%d", p+2*rng.IntN(5)*w.Partners),                // named by site-techs
+		fmt.Sprintf("room-%d", p+(2*rng.IntN(10)+1)*w.Partners),           // on floor 1
+		fmt.Sprintf("room-%d", p+rng.IntN(w.Rooms/w.Partners)*w.Partners), // any of the partner's
+	}
+	switch rng.IntN(3) {
+	case 0:
+		r.User = fmt.Sprintf("u%d@%s", p, domain)
+	case 1:
+		r.User, r.Groups = "tech@"+domain, []string{domain + ":site-techs"}
+	default:
+		r.User, r.Groups = "tech@"+domain, []string{domain + ":floor-techs"}
+	}
+	if p == 0 && rng.IntN(2) == 0 {
+		if rng.IntN(2) == 0 {
+			r.User, r.Groups, rooms = "tech@"+domain, []string{domain + ":ring-techs"}, []string{"room-0", "room-20"}
+		} else {
+			r.User, r.Groups, rooms = "u0@"+domain, nil, []string{"room-1", "room-2", "room-10"}
+		}
+	}
+	switch rng.IntN(6) {
+	case 0:
+		r.Resource, r.Verb, r.Name = "partnerroles", pick("get", "update"), pick(link+"-site-techs", link+"-primary-admins", "p0-2-primary-admins")
+	case 1:
+		r.Resource, r.Verb, r.Name = "partnerchangerequests", "get", pick(link+"-change", "p0-2-change")
+	default:
+		r.Resource, r.Verb, r.Name = "rooms", pick("get", "get", "patch", "create"), pick(rooms...)
+		if r.Verb == "create" {
+			r.Subresource = "tickets"
+		}
+	}
+	return r, p
+}
+
 // randomExtra draws the user extra of a session: none, one that meets every
 // policy of the world, or one to three keys, each with one or two values:
 // the policies' keys, a key spelled in another case or that no policy
@@ -617,7 +862,7 @@ func randomExtra(rng *rand.Rand, pick func(...string) string) map[string]authori
 	switch rng.IntN(6) {
 	case 0:
 		return nil
-	case 1, 2:
+	case 1, 2, 3:
 		return FullSession()
 	}
 	extra := map[string]authorizationv1.ExtraValue{}
@@ -732,6 +977,7 @@ func BenchmarkDecision(b *testing.B) {
 }
 
 func benchOperator(b *testing.B, w *loaded, c benchCase) {
+	w.Clock.SetTime(T0)
 	r := c.req(w.World)
 	if got := w.Index.Decide(r).Verdict; got != c.want {
 		b.Fatalf("operator says %s, want %s", got, c.want)
@@ -748,7 +994,7 @@ func benchOperator(b *testing.B, w *loaded, c benchCase) {
 // timed for the operator either (it is built from the same decoded review).
 func benchOPA(b *testing.B, w *loaded, c benchCase) {
 	ctx := context.Background()
-	input := Input(c.req(w.World))
+	input := Input(c.req(w.World), T0)
 	if got := w.opaVerdict(b, input); got != c.want {
 		b.Fatalf("opa says %s, want %s", got, c.want)
 	}

@@ -1,9 +1,12 @@
 # The partner authorization rules of DESIGN.md ("Identities", "Permissions",
 # "The authorization webhook"), as internal/authz implements them, for OPA.
 #
-# input: the request (see Input in world.go), with the user's extra.
-# data.partner: the objects (see Document in world.go). verdict is "Allow", "Deny" or "NoOpinion"; the
-# reasons of internal/authz are not reproduced.
+# input: the request (see Input in world.go), with the user's extra and
+# input.now, the moment of the decision in Unix nanoseconds (the index's
+# clock; without it no role grants anything).
+# data.partner: the objects (see Document in world.go), their moments in
+# Unix nanoseconds too (null: no bound). verdict is "Allow", "Deny" or
+# "NoOpinion"; the reasons of internal/authz are not reproduced.
 package partner.authz
 
 import rego.v1
@@ -339,7 +342,42 @@ grants contains {"link": link_name, "scope": a.scope} if {
 	some s in subjects
 	a.members[s]
 	valid_scope(a.scope) # an invalid scope grants nothing
+	in_force(link, a)
 }
+
+# --- Time: role windows and relationship ends, against input.now
+
+# in_force: the assignment is inside its window [validFrom, validUntil) and
+# the link's relationship has not ended.
+in_force(link, a) if {
+	reached(input.now, a.validFrom)
+	before(input.now, a.validUntil)
+	before(input.now, link_until(link))
+}
+
+# reached(now, t): now is t or later; a null t is no bound, always reached.
+reached(_, null)
+
+reached(now, t) if {
+	t != null
+	now >= t
+}
+
+# before(now, t): now is earlier than t; a null t is no bound, never reached.
+before(_, null)
+
+before(now, t) if {
+	t != null
+	now < t
+}
+
+# link_until: the relationship's end, status.expiresAt, unless the
+# invitation the link accepted (spec.invitation, in the namespace) has
+# autoExtend, which extends it at that moment without a gap. A link whose
+# invitation is gone ends at expiresAt.
+link_until(link) := null if {
+	tenant.invitations[link.invitation].autoExtend
+} else := link.expiresAt
 
 # --- Rooms
 
@@ -588,8 +626,9 @@ active(link) if {
 }
 
 # member_links: the active links of the caller's domain on which one of
-# its subjects is a member of a role's assignment (an invalid scope grants
-# nothing, not even this).
+# its subjects is a member of a role's assignment in force (an invalid
+# scope grants nothing, not even this; nor does an assignment outside its
+# window or of a relationship that has ended).
 member_links contains link_name if {
 	some link_name in tenant.linksOfDomain[domain]
 	active(tenant.links[link_name])
@@ -600,6 +639,7 @@ member_links contains link_name if {
 	some s in subjects
 	a.members[s]
 	valid_scope(a.scope)
+	in_force(tenant.links[link_name], a)
 }
 
 reads_requests_of(link) if link in member_links

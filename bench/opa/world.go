@@ -6,9 +6,11 @@ package opa
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/internal/authz"
@@ -37,7 +39,133 @@ type World struct {
 	Index                  *authz.Index
 	// Data is the OPA data document derived from Objects (see Document).
 	Data map[string]any
+	// Clock is the index's: set it to decide at a moment, and give the
+	// policy the same moment (Input). NewWorld sets it to T0.
+	Clock *clocktesting.FakePassiveClock
+	// Bounds are the moments at which a grant starts or ends: BoundsOf
+	// every partner, each once.
+	Bounds []Bound
 }
+
+// T0 is the moment the world's windows and relationship ends are laid out
+// around (see timesOf), a whole second as every time the apiserver stores.
+// Every moment of the world is a whole second too.
+var T0 = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+
+// Bound is a moment at which a grant of the world starts or ends, and what
+// starts or ends it.
+type Bound struct {
+	At   time.Time
+	Kind BoundKind
+}
+
+// BoundKind says what a Bound is.
+type BoundKind string
+
+const (
+	ValidFrom  BoundKind = "validFrom"
+	ValidUntil BoundKind = "validUntil"
+	ExpiresAt  BoundKind = "expiresAt"
+	// ExtendedAt is the expiresAt of a link whose invitation has autoExtend:
+	// nothing ends there.
+	ExtendedAt BoundKind = "expiresAt with autoExtend"
+)
+
+// The ends of two grants of addEdgeCases.
+var (
+	// ringTechsUntil ends p0's ring-techs assignment not-p2.
+	ringTechsUntil = T0.Add(time.Second)
+	// p02ExpiresAt ends p0's second link p0-2.
+	p02ExpiresAt = T0.Add(45 * time.Minute)
+)
+
+// BoundsOf are the moments at which partner p's grants start or end (see
+// timesOf and addEdgeCases). timesOf gives each moment one kind, so that a
+// verdict that changes there tells which rule changed it.
+func BoundsOf(p, partners int) []Bound {
+	pt := timesOf(p, partners)
+	var bounds []Bound
+	for _, w := range []window{pt.byName, pt.byFloor} {
+		if w.from != nil {
+			bounds = append(bounds, Bound{*w.from, ValidFrom})
+		}
+		if w.until != nil {
+			bounds = append(bounds, Bound{*w.until, ValidUntil})
+		}
+	}
+	if pt.expiresAt != nil {
+		kind := ExpiresAt
+		if pt.autoExtend {
+			kind = ExtendedAt
+		}
+		bounds = append(bounds, Bound{*pt.expiresAt, kind})
+	}
+	if p == 0 {
+		bounds = append(bounds, Bound{ringTechsUntil, ValidUntil}, Bound{p02ExpiresAt, ExpiresAt})
+	}
+	return bounds
+}
+
+// window is an assignment's [validFrom, validUntil); a nil bound is none.
+type window struct{ from, until *time.Time }
+
+func (w window) of(a v1alpha1.RoleAssignment) v1alpha1.RoleAssignment {
+	if w.from != nil {
+		a.ValidFrom = at(*w.from)
+	}
+	if w.until != nil {
+		a.ValidUntil = at(*w.until)
+	}
+	return a
+}
+
+// partnerTimes are the windows of partner p's site-techs assignments and
+// the end of its relationship.
+type partnerTimes struct {
+	byName, byFloor window
+	expiresAt       *time.Time
+	autoExtend      bool
+}
+
+// timesOf lays out partner p's times around T0 (each moment is one of
+// Bounds): the site-techs windows by p mod 5 (none; by-name from T0-1h and
+// by-floor until T0+90m; by-name for T0±1d; by-name from T0+1h and by-floor
+// until T0-2h; by-floor for [T0, T0+2h)), the relationship's end by p mod 4
+// (none; T0+7d; T0-3h with autoExtend, so never; T0+30m). The benchmark
+// partner partners/2 has none; partners/2+1 has the by-name window T0±1d
+// and ends at T0+30d.
+func timesOf(p, partners int) partnerTimes {
+	t := func(d time.Duration) *time.Time { at := T0.Add(d); return &at }
+	const day = 24 * time.Hour
+	switch p {
+	case partners / 2:
+		return partnerTimes{}
+	case partners/2 + 1:
+		return partnerTimes{byName: window{t(-day), t(day)}, expiresAt: t(30 * day)}
+	}
+	var pt partnerTimes
+	switch p % 5 {
+	case 1:
+		pt.byName, pt.byFloor = window{from: t(-time.Hour)}, window{until: t(90 * time.Minute)}
+	case 2:
+		pt.byName = window{t(-day), t(day)}
+	case 3:
+		pt.byName, pt.byFloor = window{from: t(time.Hour)}, window{until: t(-2 * time.Hour)}
+	case 4:
+		pt.byFloor = window{t(0), t(2 * time.Hour)}
+	}
+	switch p % 4 {
+	case 1:
+		pt.expiresAt = t(7 * day)
+	case 2:
+		pt.expiresAt, pt.autoExtend = t(-3*time.Hour), true
+	case 3:
+		pt.expiresAt = t(30 * time.Minute)
+	}
+	return pt
+}
+
+func at(t time.Time) *metav1.Time { return &metav1.Time{Time: t} }
 
 // NewWorld builds one namespace with the given number of rooms, partners and
 // partner users in all:
@@ -63,6 +191,11 @@ type World struct {
 //     (sessionPolicyOf); p1's pending invitation p1-2 adds a device
 //     requirement, p0's Expired invitation p0-old one that no longer
 //     applies, and pending.example.com's tenant managers need amr=mfa;
+//   - time (around T0; the moments are Bounds): windows on the
+//     site-techs assignments and relationship ends, some with autoExtend, by
+//     partner (timesOf); p0's ring-techs assignment ends a second after T0,
+//     p0-2 ends at T0+45m with no invitation to extend it, and
+//     lapsed.example.com has an Expired link, whose role grants nothing;
 //   - every link L has the PartnerChangeRequest L-change, and orphan-change
 //     names a link that does not exist;
 //   - partners 0 and 1 carry the rarer rules (addEdgeCases); the benchmark
@@ -102,21 +235,28 @@ func NewWorld(rooms, partners, users int) *World {
 		for k := range 5 {
 			named = append(named, fmt.Sprintf("room-%d", p+2*k*partners))
 		}
+		times := timesOf(p, partners)
 		add(organization(domain))
 		inv := invitation(link, domain, v1alpha1.InvitationAccepted)
 		inv.Spec.SessionPolicy = sessionPolicyOf(p, partners)
+		l := partnerLink(link, domain, v1alpha1.LinkActive)
+		if times.expiresAt != nil {
+			days := int32(30)
+			inv.Spec.Relationship = &v1alpha1.Relationship{DurationDays: &days, AutoExtend: times.autoExtend}
+			l.Status.ExpiresAt = at(*times.expiresAt)
+		}
 		add(inv)
-		add(partnerLink(link, domain, v1alpha1.LinkActive))
+		add(l)
 		add(assignment(link+"-invitation", link, byLabels(map[string]string{partnerLabel: link})))
 		add(role(v1alpha1.PrimaryAdminRoleName(link), link, v1alpha1.PrimaryAdminPermissions,
 			v1alpha1.RoleAssignment{Name: primaryAdmins, Members: admins}))
 		add(changeRequest(link))
 		add(role(link+"-site-techs", link,
 			[]v1alpha1.Permission{v1alpha1.RoomsView, v1alpha1.RoomsModify, v1alpha1.RoomsResetKey, v1alpha1.TicketsCreate},
-			v1alpha1.RoleAssignment{Name: "by-name", Members: []v1alpha1.Subject{subject(v1alpha1.GroupSubject, domain+":site-techs")},
-				Scope: v1alpha1.RoomScope{Names: named}},
-			v1alpha1.RoleAssignment{Name: "by-floor", Members: []v1alpha1.Subject{subject(v1alpha1.GroupSubject, domain+":floor-techs")},
-				Scope: byLabels(map[string]string{floorLabel: "1"})}))
+			times.byName.of(v1alpha1.RoleAssignment{Name: "by-name", Members: []v1alpha1.Subject{subject(v1alpha1.GroupSubject, domain+":site-techs")},
+				Scope: v1alpha1.RoomScope{Names: named}}),
+			times.byFloor.of(v1alpha1.RoleAssignment{Name: "by-floor", Members: []v1alpha1.Subject{subject(v1alpha1.GroupSubject, domain+":floor-techs")},
+				Scope: byLabels(map[string]string{floorLabel: "1"})})))
 	}
 	addEdgeCases(add)
 	for _, link := range []string{"p0-2", "p1-2", "gone", "nowhere"} {
@@ -131,13 +271,36 @@ func NewWorld(rooms, partners, users int) *World {
 	add(pending)
 	add(invitation("expired", "expired.example.com", v1alpha1.InvitationExpired))
 	add(invitation("unregistered", "unregistered.example.com", v1alpha1.InvitationPending))
+	// An Expired link is a record: its role grants nothing, whatever the
+	// clock and autoExtend say.
+	add(organization("lapsed.example.com"))
+	lapsedInv := invitation("lapsed", "lapsed.example.com", v1alpha1.InvitationAccepted)
+	lapsedDays := int32(1)
+	lapsedInv.Spec.Relationship = &v1alpha1.Relationship{DurationDays: &lapsedDays, AutoExtend: true}
+	add(lapsedInv)
+	lapsed := partnerLink("lapsed", "lapsed.example.com", v1alpha1.LinkExpired)
+	lapsed.Status.ExpiresAt = at(T0.Add(30 * 24 * time.Hour))
+	add(lapsed)
+	add(assignment("lapsed-invitation", "lapsed", v1alpha1.RoomScope{Selector: &metav1.LabelSelector{}}))
+	add(role(v1alpha1.PrimaryAdminRoleName("lapsed"), "lapsed", v1alpha1.PrimaryAdminPermissions,
+		v1alpha1.RoleAssignment{Name: primaryAdmins, Members: []v1alpha1.Subject{subject(v1alpha1.UserSubject, "admin@lapsed.example.com")}}))
 	add(invitation("gone", "gone.example.com", v1alpha1.InvitationAccepted))
 	add(partnerLink("gone", "gone.example.com", v1alpha1.LinkTerminating))
 	add(assignment("gone-invitation", "gone", v1alpha1.RoomScope{Selector: &metav1.LabelSelector{}}))
 	add(role(v1alpha1.PrimaryAdminRoleName("gone"), "gone", v1alpha1.PrimaryAdminPermissions,
 		v1alpha1.RoleAssignment{Name: primaryAdmins, Members: []v1alpha1.Subject{subject(v1alpha1.UserSubject, "admin@gone.example.com")}}))
 
-	w.Index = authz.NewIndex()
+	seen := map[Bound]bool{}
+	for p := range partners {
+		for _, b := range BoundsOf(p, partners) {
+			if !seen[b] {
+				seen[b] = true
+				w.Bounds = append(w.Bounds, b)
+			}
+		}
+	}
+	w.Clock = clocktesting.NewFakePassiveClock(T0)
+	w.Index = authz.NewIndex(authz.WithClock(w.Clock))
 	for _, o := range w.Objects {
 		w.Index.Upsert(o)
 	}
@@ -196,7 +359,8 @@ func addEdgeCases(add func(any)) {
 		expr(floorLabel, metav1.LabelSelectorOpIn, "0"), expr(partnerLabel, metav1.LabelSelectorOpNotIn, "p1"),
 		expr(partnerLabel, metav1.LabelSelectorOpExists), expr("retired", metav1.LabelSelectorOpDoesNotExist)}}}))
 	add(role("p0-ring-techs", "p0", []v1alpha1.Permission{v1alpha1.RoomsView, v1alpha1.TicketsView, v1alpha1.RolesView},
-		v1alpha1.RoleAssignment{Name: "not-p2", Members: group("p0.example.com:ring-techs"),
+		// Until a second after T0.
+		v1alpha1.RoleAssignment{Name: "not-p2", Members: group("p0.example.com:ring-techs"), ValidUntil: at(ringTechsUntil),
 			Scope: v1alpha1.RoomScope{Names: []string{"room-0"}, Selector: &metav1.LabelSelector{
 				MatchLabels:      map[string]string{floorLabel: "0"},
 				MatchExpressions: []metav1.LabelSelectorRequirement{expr(partnerLabel, metav1.LabelSelectorOpNotIn, "p2", "p3")}}}},
@@ -220,7 +384,10 @@ func addEdgeCases(add func(any)) {
 	// domain's access label needs the whole scope of both links, which only
 	// u0 holds. Its name starts with p0's and a dash, so a role name no role
 	// has yet, p0-2-<x>, may belong to either link.
-	add(partnerLink("p0-2", "p0.example.com", v1alpha1.LinkActive))
+	// It ends at T0+45m: no invitation p0-2 says autoExtend.
+	p02 := partnerLink("p0-2", "p0.example.com", v1alpha1.LinkActive)
+	p02.Status.ExpiresAt = at(p02ExpiresAt)
+	add(p02)
 	add(assignment("p0-2-invitation", "p0-2", v1alpha1.RoomScope{Names: []string{"room-1", "room-2", "room-10"}}))
 	add(role(v1alpha1.PrimaryAdminRoleName("p0-2"), "p0-2", v1alpha1.PrimaryAdminPermissions,
 		v1alpha1.RoleAssignment{Name: primaryAdmins, Members: []v1alpha1.Subject{subject(v1alpha1.UserSubject, "u0@p0.example.com")}}))
@@ -270,9 +437,11 @@ func PartnerDomain(p int) string { return fmt.Sprintf("p%d.example.com", p) }
 // Everything else is evaluated by the policy per request, from the raw
 // fields: whether a link is active, whether an assignment or a role is being
 // deleted, whether an invitation's session policy applies (its phase) and
-// whether the request's extra meets it, which rooms a selector matches (from the room's labels), the
-// clamp of role permissions to the primary-admin set, identity parsing.
-// Nothing is precomputed per room.
+// whether the request's extra meets it, whether an assignment's window and
+// its link's relationship hold at input.now (moments are Unix nanoseconds,
+// null where there is no bound), which rooms a selector matches (from the
+// room's labels), the clamp of role permissions to the primary-admin set,
+// identity parsing. Nothing is precomputed per room or per moment.
 func Document(objects []any) map[string]any {
 	domains := map[string]any{}
 	namespaces := map[string]map[string]any{}
@@ -316,7 +485,8 @@ func Document(objects []any) map[string]any {
 			domains[strings.ToLower(string(o.Spec.Domain))] = true
 		case *v1alpha1.PartnerInvitation:
 			t := tenant(o.Namespace)
-			doc := map[string]any{"partnerDomain": string(o.Spec.PartnerDomain), "phase": string(o.Status.Phase)}
+			doc := map[string]any{"partnerDomain": string(o.Spec.PartnerDomain), "phase": string(o.Status.Phase),
+				"autoExtend": o.Spec.Relationship != nil && o.Spec.Relationship.AutoExtend}
 			if o.Spec.SessionPolicy != nil {
 				required := map[string]any{}
 				for key, values := range o.Spec.SessionPolicy.RequiredExtra {
@@ -334,7 +504,8 @@ func Document(objects []any) map[string]any {
 			domains[strings.ToLower(string(o.Spec.PartnerDomain))] = true
 			t := tenant(o.Namespace)
 			t["links"].(map[string]any)[o.Name] = map[string]any{
-				"partnerDomain": string(o.Spec.PartnerDomain), "phase": string(o.Status.Phase), deletingField: o.DeletionTimestamp != nil}
+				"partnerDomain": string(o.Spec.PartnerDomain), "phase": string(o.Status.Phase), deletingField: o.DeletionTimestamp != nil,
+				"invitation": o.Spec.Invitation, "expiresAt": unixNano(o.Status.ExpiresAt)}
 			index(t, "linksOfDomain", string(o.Spec.PartnerDomain), o.Name)
 		case *v1alpha1.RoomAssignment:
 			t := tenant(o.Namespace)
@@ -359,7 +530,8 @@ func Document(objects []any) map[string]any {
 						members["group:"+name] = true
 					}
 				}
-				assignments = append(assignments, map[string]any{"members": members, "scope": scopeDoc(a.Scope)})
+				assignments = append(assignments, map[string]any{"members": members, "scope": scopeDoc(a.Scope),
+					"validFrom": unixNano(a.ValidFrom), "validUntil": unixNano(a.ValidUntil)})
 			}
 			t["roles"].(map[string]any)[o.Name] = map[string]any{
 				"partnerLink": o.Spec.PartnerLink, deletingField: o.DeletionTimestamp != nil,
@@ -375,6 +547,15 @@ func Document(objects []any) map[string]any {
 		nsDoc[ns] = t
 	}
 	return map[string]any{"partner": map[string]any{"synced": true, "domains": domains, "namespaces": nsDoc}}
+}
+
+// unixNano is a moment as the policy compares it, Unix nanoseconds, or nil
+// (null: no bound).
+func unixNano(t *metav1.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixNano()
 }
 
 // scopeDoc is a RoomScope as plain JSON: names as a set, the selector as
@@ -403,9 +584,11 @@ func scopeDoc(s v1alpha1.RoomScope) map[string]any {
 	return map[string]any{"names": names, "selector": selector}
 }
 
-// Input converts a request into the policy's input document, the fields of
-// a SubjectAccessReview that the rules read.
-func Input(r *authz.Request) map[string]any {
+// Input converts a request decided at the moment now into the policy's
+// input document: the fields of a SubjectAccessReview that the rules read,
+// and now in Unix nanoseconds (the moment the webhook decides at; the
+// index reads it from its clock).
+func Input(r *authz.Request, now time.Time) map[string]any {
 	groups := make([]any, 0, len(r.Groups))
 	for _, g := range r.Groups {
 		groups = append(groups, g)
@@ -419,7 +602,7 @@ func Input(r *authz.Request) map[string]any {
 		extra[key] = vs
 	}
 	return map[string]any{
-		"user": r.User, "groups": groups, "extra": extra, "path": r.Path,
+		"user": r.User, "groups": groups, "extra": extra, "now": now.UnixNano(), "path": r.Path,
 		"namespace": r.Namespace, "verb": r.Verb, "group": r.Group, "resource": r.Resource,
 		"subresource": r.Subresource, "name": r.Name,
 		"labelSelector": requirementsDoc(r.LabelSelector), "fieldSelector": requirementsDoc(r.FieldSelector),
