@@ -160,7 +160,7 @@ func roomReq(user string, groups []string, verb, sub, name string) *authz.Reques
 // NewWorld and addEdgeCases), one or more per rule, and the verdict both
 // engines must give. u0 and u10 are primary admins of p0; only u0 is one of
 // p0-2 as well. u1 is a primary admin of p1, whose second link p1-2 is
-// Pending.
+// Pending. TestAgreement decides them at T0.
 var ruleCases = []struct {
 	name string
 	req  *authz.Request
