@@ -52,7 +52,9 @@ func maintainedLinkStatus(link *v1alpha1.PartnerLink, role *v1alpha1.PartnerRole
 	status := *link.Status.DeepCopy()
 	status.Rooms = rooms
 	status.ObservedGeneration = link.Generation
-	switch members := primaryAdminCount(role); {
+	// Only members without a window count: a windowed member is no
+	// primary admin outside its window, and the invariant holds at all times.
+	switch members := permanentMemberCount(role); {
 	case !metav1.IsControlledBy(role, link):
 		taken := childTaken("PartnerRole", role)
 		setCondition(&status.Conditions, link, v1alpha1.ConditionReady, metav1.ConditionFalse, taken.Reason, taken.Message)

@@ -66,6 +66,12 @@ func TestLinkStatuses(t *testing.T) {
 		s := maintainedLinkStatus(link, empty, 0)
 		wantCondition(t, s.Conditions, v1alpha1.ConditionPrimaryAdminPresent, metav1.ConditionFalse, v1alpha1.ReasonNoPrimaryAdmin)
 	})
+	t.Run("maintained: its own role whose only members are windowed", func(t *testing.T) {
+		windowed := owned.DeepCopy()
+		windowed.Spec.Assignments[0].ValidUntil = &metav1.Time{Time: now.Add(time.Hour)}
+		s := maintainedLinkStatus(link, windowed, 0)
+		wantCondition(t, s.Conditions, v1alpha1.ConditionPrimaryAdminPresent, metav1.ConditionFalse, v1alpha1.ReasonNoPrimaryAdmin)
+	})
 	t.Run("terminating", func(t *testing.T) {
 		s := terminatingLinkStatus(link)
 		if s.Phase != v1alpha1.LinkTerminating {

@@ -167,7 +167,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		&InvitationReconciler{Client: c, APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Audit: recorder("partnerinvitation-controller"), Deadlines: deadline.New(opts.Clock)},
 		&LinkReconciler{Client: c, APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Audit: recorder("partnerlink-controller")},
 		&AssignmentReconciler{Client: c, APIReader: mgr.GetAPIReader(), Audit: recorder("roomassignment-controller")},
-		&RoleReconciler{Client: c, APIReader: mgr.GetAPIReader(), Audit: recorder("partnerrole-controller")},
+		&RoleReconciler{Client: c, APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Audit: recorder("partnerrole-controller"), Deadlines: deadline.New(opts.Clock)},
 		&RoomAccessReconciler{Client: c},
 		&OrganizationReconciler{Client: c},
 		&AccessCopyReconciler[*v1alpha1.Ticket]{Client: c, Events: eventsOf("ticket-access-controller"), kind: ticketKind},

@@ -87,6 +87,11 @@ const (
 	ReasonSpecChanged = "SpecChanged"
 	// ReasonOrphanRemoved: a role or assignment outlived its link.
 	ReasonOrphanRemoved = "OrphanRemoved"
+	// ReasonAssignmentActive / ReasonAssignmentExpired: the Events of a
+	// role assignment whose window (validFrom, validUntil) opened or
+	// closed, as status.assignments records it.
+	ReasonAssignmentActive  = "AssignmentActive"
+	ReasonAssignmentExpired = "AssignmentExpired"
 
 	// PartnerOrganization.
 
