@@ -84,7 +84,9 @@ var _ = Describe("PartnerRole assignment windows", func() {
 		fakeClock.SetTime(from)
 		Eventually(fetch(role)).Should(WithTransform(windowsOf, Equal([]string{"carol=Active", "always=Active"})))
 		Eventually(roleEvents(ns, role.Name, v1alpha1.ReasonAssignmentActive)).Should(Equal(1))
-		Eventually(func() int { return windowAuditLines(ns, role.Name, `assignment "carol" grants [tickets.view] to 1 member(s) from now on`) }).Should(Equal(1))
+		Eventually(func() int {
+			return windowAuditLines(ns, role.Name, `assignment "carol" grants [tickets.view] to 1 member(s) from now on`)
+		}).Should(Equal(1))
 
 		// More reconciles inside the window (a label change wakes the
 		// controller) record nothing more.
