@@ -1002,6 +1002,19 @@ const requestsPerWorld = 200
 // modelEpoch is the middle of the moments of random worlds and clocks.
 var modelEpoch = time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 
+// setMoment puts the request at the moment at: as the webhook does, in
+// the request's At (the index's clock then shows another time, which must
+// not count), or as the admission webhooks do, on the index's clock.
+func setMoment(rng *rand.Rand, clock *clocktesting.FakePassiveClock, r *Request, at time.Time) {
+	if rng.IntN(2) == 0 {
+		r.At = at
+		clock.SetTime(at.Add(time.Duration(rng.IntN(5)-2) * time.Hour))
+	} else {
+		r.At = time.Time{}
+		clock.SetTime(at)
+	}
+}
+
 // randomClock is a request's moment: at a bound of the random worlds
 // (whole hours around modelEpoch), a second or a nanosecond either side,
 // or far from all of them.
@@ -1069,7 +1082,7 @@ func checkSeed(t *testing.T, seed uint64) {
 	// remembers of a caller must follow the clock as well as every change.
 	decideSome := func() {
 		i := rng.IntN(len(requests))
-		clock.SetTime(clocks[i])
+		setMoment(rng, clock, requests[i], clocks[i])
 		x.Decide(requests[i])
 	}
 	for _, o := range objs {
@@ -1086,7 +1099,7 @@ func checkSeed(t *testing.T, seed uint64) {
 		decideSome()
 	}
 	for i, r := range requests {
-		clock.SetTime(clocks[i])
+		setMoment(rng, clock, r, clocks[i])
 		w.now = clocks[i]
 		if got, want := x.Decide(r), w.decide(r); got.Verdict != want {
 			t.Fatalf("seed %d: at %s, index %s (%s), model %s, for %+v", seed, clocks[i].Format(time.RFC3339Nano), got.Verdict, got.Reason, want, *r)

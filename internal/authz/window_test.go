@@ -161,3 +161,19 @@ func TestActiveAt(t *testing.T) {
 		t.Fatalf("a grant's link ends it: valid until %d, want %d", valid.until, at(50))
 	}
 }
+
+func TestRequestAtIsTheMomentOfTheDecision(t *testing.T) {
+	c := clocktesting.NewFakePassiveClock(t0.Add(-time.Hour))
+	x := world(WithClock(c))
+	x.Upsert(jitRole(t0, t0.Add(4*time.Hour)))
+	r := res(carol, nil, "get", "rooms", "", "nyc")
+	r.At = t0
+	if got := x.Decide(r).Verdict; got != Allow {
+		t.Fatalf("At inside the window, clock before it: %s, want Allow", got)
+	}
+	r.At = t0.Add(4 * time.Hour)
+	c.SetTime(t0)
+	if got := x.Decide(r).Verdict; got != Deny {
+		t.Fatalf("At at validUntil, clock inside the window: %s, want Deny", got)
+	}
+}
