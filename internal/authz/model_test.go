@@ -10,6 +10,7 @@ import (
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
@@ -91,7 +92,11 @@ func (w *modelWorld) grantsNow(l *v1alpha1.PartnerLink, ra v1alpha1.RoleAssignme
 		return true
 	}
 	for _, i := range w.invitations {
-		if i.Namespace == l.Namespace && i.Name == l.Spec.Invitation && i.Spec.Relationship != nil && i.Spec.Relationship.AutoExtend {
+		// The worlds' objects have no creation times: the link's record
+		// of the invitation's UID alone tells a replaced invitation.
+		uid, recorded := l.Annotations[v1alpha1.AnnotationInvitationUID]
+		if i.Namespace == l.Namespace && i.Name == l.Spec.Invitation && (!recorded || types.UID(uid) == i.UID) &&
+			i.Spec.Relationship != nil && i.Spec.Relationship.AutoExtend {
 			return true
 		}
 	}
@@ -763,6 +768,12 @@ func randomWorld(rng *rand.Rand) *modelWorld {
 			l := activeLinkObj(ns, name, domain)
 			if rng.IntN(2) == 0 {
 				l.Status.ExpiresAt = moment()
+			}
+			// The link records the invitation it accepted; sometimes that
+			// one was deleted and this is another of the same name.
+			inv.UID = types.UID(fmt.Sprintf("uid-%s-%s", ns, name))
+			if rng.IntN(2) == 0 {
+				l.Annotations = map[string]string{v1alpha1.AnnotationInvitationUID: string(pick(string(inv.UID), "uid-of-a-deleted-one"))}
 			}
 			switch rng.IntN(6) {
 			case 0:
