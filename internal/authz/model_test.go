@@ -773,7 +773,7 @@ func randomWorld(rng *rand.Rand) *modelWorld {
 			// one was deleted and this is another of the same name.
 			inv.UID = types.UID(fmt.Sprintf("uid-%s-%s", ns, name))
 			if rng.IntN(2) == 0 {
-				l.Annotations = map[string]string{v1alpha1.AnnotationInvitationUID: string(pick(string(inv.UID), "uid-of-a-deleted-one"))}
+				l.Annotations = map[string]string{v1alpha1.AnnotationInvitationUID: pick(string(inv.UID), "uid-of-a-deleted-one")}
 			}
 			switch rng.IntN(6) {
 			case 0:
