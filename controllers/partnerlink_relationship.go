@@ -29,10 +29,23 @@ const (
 var notices = []struct {
 	before time.Duration
 	reason string
+	// says is how the notice's message begins (the audit line has no
+	// reason field: the sentence tells the notices apart).
+	says string
 }{
-	{1 * day, v1alpha1.ReasonExpiresIn1Day},
-	{7 * day, v1alpha1.ReasonExpiresIn7Days},
-	{30 * day, v1alpha1.ReasonExpiresIn30Days},
+	{1 * day, v1alpha1.ReasonExpiresIn1Day, "1 day or less left"},
+	{7 * day, v1alpha1.ReasonExpiresIn7Days, "7 days or less left"},
+	{30 * day, v1alpha1.ReasonExpiresIn30Days, "30 days or less left"},
+}
+
+// noticeSays is the opening of the message of the notice reason.
+func noticeSays(reason string) string {
+	for _, n := range notices {
+		if n.reason == reason {
+			return n.says
+		}
+	}
+	return reason
 }
 
 // terms is what the link's invitation says of the relationship's end.
@@ -141,7 +154,7 @@ func setRelationship(status *v1alpha1.PartnerLinkStatus, link *v1alpha1.PartnerL
 		then = fmt.Sprintf("it is extended by %d days (relationship.autoExtend)", v1alpha1.AutoExtendDays)
 	}
 	setCondition(&status.Conditions, link, v1alpha1.ConditionExpiring, metav1.ConditionTrue, rel.notice,
-		fmt.Sprintf("the relationship with %s ends at %s: %s", link.Spec.PartnerDomain, formatTime(rel.expiresAt.Time), then))
+		fmt.Sprintf("%s: the relationship with %s ends at %s, then %s", noticeSays(rel.notice), link.Spec.PartnerDomain, formatTime(rel.expiresAt.Time), then))
 }
 
 // expiredLinkStatus: the relationship reached its end. The link is never
