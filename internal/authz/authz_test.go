@@ -72,8 +72,8 @@ func selector(labels map[string]string) v1alpha1.RoomScope {
 //	    a pending second invitation "contoso-2" for contoso.com
 //	  fabrikam.com: Active link, scope ber; bob is primary admin
 //	tenant-b: room nyc-b (us); contoso.com has nothing there
-func world() *Index {
-	x := NewIndex()
+func world(opts ...Option) *Index {
+	x := NewIndex(opts...)
 	for _, o := range []any{
 		roomObj(ns, "nyc", map[string]string{"country": "us", "site": "nyc"}),
 		roomObj(ns, "sea", map[string]string{"country": "us", "site": "sea"}),

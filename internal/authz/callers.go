@@ -49,6 +49,12 @@ type caller struct {
 	// policy is the session policy of the caller's domain in the
 	// namespace (nil: none). An invitation change starts a new generation.
 	policy *sessionPolicy
+	// timed is set when one of the caller's grants starts or ends at some
+	// moment (window.go); grants then holds only those active at the
+	// moment of resolving, and valid is the interval in which that stays
+	// true. An entry without timed grants never reads the clock.
+	timed bool
+	valid window
 }
 
 // newCallerCache returns a cache of slots slots, a power of two.
@@ -76,11 +82,20 @@ func (e *caller) is(generation uint64, r *Request) bool {
 	return e.generation == generation && e.user == r.User && e.namespace == r.Namespace && slices.Equal(e.groups, r.Groups)
 }
 
+// instant is the moment r is decided at, in Unix nanoseconds: its At, or
+// the index's clock now.
+func (x *Index) instant(r *Request) int64 {
+	if r.At.IsZero() {
+		return x.clock.Now().UnixNano()
+	}
+	return r.At.UnixNano()
+}
+
 // caller returns the request's resolved caller, from the cache or resolved
 // now. It must be called under x.mu's read lock.
 func (x *Index) caller(r *Request) *caller {
 	slot := x.callers.slot(r)
-	if e := slot.Load(); e != nil && e.is(x.generation, r) {
+	if e := slot.Load(); e != nil && e.is(x.generation, r) && (!e.timed || e.valid.contains(x.instant(r))) {
 		return e
 	}
 	e := x.resolve(r)
@@ -107,6 +122,12 @@ func (x *Index) resolve(r *Request) *caller {
 		if key, own := id.ownGroup(raw); own {
 			e.grants = append(e.grants, x.subjects[subjectKey{r.Namespace, groupSubject, id.Domain, key}]...)
 		}
+	}
+	// e.grants is the entry's own slice (appended to nil), so activeAt may
+	// filter it in place.
+	if slices.ContainsFunc(e.grants, func(g *grant) bool { return g.effective().bounded() }) {
+		e.timed = true
+		e.grants, e.valid = activeAt(e.grants, x.instant(r))
 	}
 	return e
 }

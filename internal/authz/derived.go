@@ -47,6 +47,8 @@ type grant struct {
 	// kept current with the link's. Unscoped grants read link.rooms.
 	rooms   map[string]struct{}
 	holders []subjectKey
+	// window is its assignment's validFrom/validUntil (window.go).
+	window window
 }
 
 // covers reports whether the grant applies to the named room.
@@ -66,6 +68,9 @@ type linkState struct {
 	matchers []*scope.Matcher    // the scopes of its live assignments
 	rooms    map[string]struct{} // the rooms they select
 	scoped   map[*grant]struct{} // its grants with a scope, whose rooms follow rooms
+	// until is the moment the relationship ends (linkUntil): from then on
+	// its grants grant nothing.
+	until int64
 }
 
 // tenant is one namespace: the objects as fed, and what is derived from them.
@@ -151,9 +156,19 @@ func (t *tenant) setLink(l *v1alpha1.PartnerLink, remove bool) {
 		t.active[l.Name] = &linkState{name: l.Name, domain: domain, scoped: map[*grant]struct{}{}}
 		t.activeLinksOf[domain]++
 	}
+	t.setLinkUntil(l.Name)
 	t.rescopeLink(l.Name)
 	for role := range t.rolesOfLink[l.Name] {
 		t.regrant(role)
+	}
+}
+
+// setLinkUntil recomputes when an active link ends, from the link and its
+// invitation (either may have changed). Its grants read it when a caller
+// is resolved, and every change starts a new generation of callers.
+func (t *tenant) setLinkUntil(name string) {
+	if link := t.active[name]; link != nil {
+		link.until = linkUntil(t.links[name], t.invitations[t.links[name].Spec.Invitation])
 	}
 }
 
@@ -318,7 +333,7 @@ func (t *tenant) regrant(roleName string) {
 		}
 	}
 	for _, ra := range role.Spec.Assignments {
-		g := &grant{link: link, domain: domain, permissions: perms}
+		g := &grant{link: link, domain: domain, permissions: perms, window: windowOf(ra)}
 		if ra.Scope.Selector != nil || len(ra.Scope.Names) > 0 {
 			m, err := scope.Compile(ra.Scope)
 			if err != nil {

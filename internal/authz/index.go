@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"k8s.io/utils/clock"
+
 	"github.com/roompro/partner-operator/api/v1alpha1"
 )
 
@@ -40,6 +42,9 @@ type Index struct {
 	// to; callers remembers the resolutions of the current generation.
 	generation uint64
 	callers    *callerCache
+	// clock is what role windows and relationship ends are decided
+	// against, read only for callers with a grant that starts or ends.
+	clock clock.PassiveClock
 }
 
 // permissionSet is a bit set over v1alpha1.AllPermissions.
@@ -106,6 +111,21 @@ func WithTenantManagerGroup(group string) Option {
 	}
 }
 
+// WithClock sets the clock that windows and relationship ends are decided
+// against (default: the real clock).
+func WithClock(c clock.PassiveClock) Option {
+	return func(x *Index) {
+		if c != nil {
+			x.clock = c
+		}
+	}
+}
+
+// Clock is the clock the index decides windows and relationship ends by:
+// a caller that reads it once per request passes the reading in
+// Request.At.
+func (x *Index) Clock() clock.PassiveClock { return x.clock }
+
 // NewIndex returns an empty index that answers Deny to partner users until
 // SetSynced(true).
 func NewIndex(opts ...Option) *Index {
@@ -115,6 +135,7 @@ func NewIndex(opts ...Option) *Index {
 		subjects:           map[subjectKey][]*grant{},
 		tenantManagerGroup: DefaultTenantManagerGroup,
 		callers:            newCallerCache(callerSlots),
+		clock:              clock.RealClock{},
 	}
 	for _, o := range opts {
 		o(x)

@@ -6,9 +6,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
 )
@@ -33,6 +36,9 @@ type modelWorld struct {
 
 	tickets []*v1alpha1.Ticket
 	reports []*v1alpha1.RoomReport
+
+	// now is the moment of the request being decided.
+	now time.Time
 }
 
 func modelSelects(s v1alpha1.RoomScope, room *v1alpha1.Room) bool {
@@ -73,6 +79,28 @@ func modelSelects(s v1alpha1.RoomScope, room *v1alpha1.Room) bool {
 
 func modelActive(l *v1alpha1.PartnerLink) bool {
 	return l.Status.Phase == v1alpha1.LinkActive && l.DeletionTimestamp == nil
+}
+
+// grantsNow: the assignment grants at w.now when now is inside its
+// [validFrom, validUntil) and its link has not ended: no expiresAt, now
+// before it, or the link's invitation extends automatically.
+func (w *modelWorld) grantsNow(l *v1alpha1.PartnerLink, ra v1alpha1.RoleAssignment) bool {
+	if ra.ValidFrom != nil && w.now.Before(ra.ValidFrom.Time) || ra.ValidUntil != nil && !w.now.Before(ra.ValidUntil.Time) {
+		return false
+	}
+	if l.Status.ExpiresAt == nil || w.now.Before(l.Status.ExpiresAt.Time) {
+		return true
+	}
+	for _, i := range w.invitations {
+		// The worlds' objects have no creation times: the link's record
+		// of the invitation's UID alone tells a replaced invitation.
+		uid, recorded := l.Annotations[v1alpha1.AnnotationInvitationUID]
+		if i.Namespace == l.Namespace && i.Name == l.Spec.Invitation && (!recorded || types.UID(uid) == i.UID) &&
+			i.Spec.Relationship != nil && i.Spec.Relationship.AutoExtend {
+			return true
+		}
+	}
+	return false
 }
 
 func (w *modelWorld) link(ns, name string) *v1alpha1.PartnerLink {
@@ -293,7 +321,7 @@ func (w *modelWorld) decide(r *Request) Verdict {
 			continue
 		}
 		for _, ra := range role.Spec.Assignments {
-			if !modelMember(ra, user, domain, inGroup) {
+			if !modelMember(ra, user, domain, inGroup) || !w.grantsNow(l, ra) {
 				continue
 			}
 			whole := ra.Scope.Selector == nil && len(ra.Scope.Names) == 0
@@ -382,7 +410,7 @@ func (w *modelWorld) grantsOf(r *Request, user, domain string, inGroup func(stri
 			continue
 		}
 		for _, ra := range role.Spec.Assignments {
-			if modelMember(ra, user, domain, inGroup) {
+			if modelMember(ra, user, domain, inGroup) && w.grantsNow(l, ra) {
 				out = append(out, modelGrant{link: l, scope: ra.Scope, whole: ra.Scope.Selector == nil && len(ra.Scope.Names) == 0})
 			}
 		}
@@ -546,7 +574,7 @@ func (w *modelWorld) decideChangeRequest(r *Request, user, domain string, inGrou
 				continue
 			}
 			for _, ra := range role.Spec.Assignments {
-				if modelMember(ra, user, domain, inGroup) {
+				if modelMember(ra, user, domain, inGroup) && w.grantsNow(l, ra) {
 					return true
 				}
 			}
@@ -672,6 +700,14 @@ func randomWorld(rng *rand.Rand) *modelWorld {
 		}
 		return s
 	}
+	// moment is a whole second around modelEpoch, where the requests'
+	// clocks are (randomClock), or nil: a window's or relationship's bound.
+	moment := func() *metav1.Time {
+		if rng.IntN(3) == 0 {
+			return nil
+		}
+		return &metav1.Time{Time: modelEpoch.Add(time.Duration(rng.IntN(5)-2) * time.Hour)}
+	}
 	w := &modelWorld{}
 	// Most worlds register both invited domains, some only one or none
 	// (invitations of unregistered domains, or links whose registration
@@ -724,9 +760,22 @@ func randomWorld(rng *rand.Rand) *modelWorld {
 				}
 				inv.Spec.SessionPolicy = &v1alpha1.SessionPolicy{RequiredExtra: required}
 			}
+			if rng.IntN(3) == 0 {
+				days := int32(1)
+				inv.Spec.Relationship = &v1alpha1.Relationship{DurationDays: &days, AutoExtend: rng.IntN(2) == 0}
+			}
 			w.invitations = append(w.invitations, inv)
 			l := activeLinkObj(ns, name, domain)
-			switch rng.IntN(5) {
+			if rng.IntN(2) == 0 {
+				l.Status.ExpiresAt = moment()
+			}
+			// The link records the invitation it accepted; sometimes that
+			// one was deleted and this is another of the same name.
+			inv.UID = types.UID(fmt.Sprintf("uid-%s-%s", ns, name))
+			if rng.IntN(2) == 0 {
+				l.Annotations = map[string]string{v1alpha1.AnnotationInvitationUID: string(pick(string(inv.UID), "uid-of-a-deleted-one"))}
+			}
+			switch rng.IntN(6) {
 			case 0:
 				if rng.IntN(2) == 0 {
 					continue // an invitation without a link
@@ -735,6 +784,8 @@ func randomWorld(rng *rand.Rand) *modelWorld {
 				l.Status.Phase = v1alpha1.LinkPending
 			case 2:
 				l.DeletionTimestamp = &now
+			case 3:
+				l.Status.Phase = v1alpha1.LinkExpired
 			}
 			w.links = append(w.links, l)
 			for j := range rng.IntN(3) {
@@ -765,7 +816,14 @@ func randomWorld(rng *rand.Rand) *modelWorld {
 							members = append(members, group(d+":"+pick("helpdesk", "admins", "tenant-managers")))
 						}
 					}
-					role.Spec.Assignments = append(role.Spec.Assignments, v1alpha1.RoleAssignment{Name: fmt.Sprintf("a%d", k), Members: members, Scope: scope(true)})
+					ra := v1alpha1.RoleAssignment{Name: fmt.Sprintf("a%d", k), Members: members, Scope: scope(true)}
+					if rng.IntN(2) == 0 {
+						// Bounds in any order: the schema refuses
+						// validFrom >= validUntil, the index grants
+						// nothing for them all the same.
+						ra.ValidFrom, ra.ValidUntil = moment(), moment()
+					}
+					role.Spec.Assignments = append(role.Spec.Assignments, ra)
 				}
 				w.roles = append(w.roles, role)
 			}
@@ -952,6 +1010,40 @@ func randomChangeRequestRequest(rng *rand.Rand, r *Request) *Request {
 // requestsPerWorld is how many requests each generated world is asked.
 const requestsPerWorld = 200
 
+// modelEpoch is the middle of the moments of random worlds and clocks.
+var modelEpoch = time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+
+// setMoment puts the request at the moment at: as the webhook does, in
+// the request's At (the index's clock then shows another time, which must
+// not count), or as the admission webhooks do, on the index's clock.
+func setMoment(rng *rand.Rand, clock *clocktesting.FakePassiveClock, r *Request, at time.Time) {
+	if rng.IntN(2) == 0 {
+		r.At = at
+		clock.SetTime(at.Add(time.Duration(rng.IntN(5)-2) * time.Hour))
+	} else {
+		r.At = time.Time{}
+		clock.SetTime(at)
+	}
+}
+
+// randomClock is a request's moment: at a bound of the random worlds
+// (whole hours around modelEpoch), a second or a nanosecond either side,
+// or far from all of them.
+func randomClock(rng *rand.Rand) time.Time {
+	at := modelEpoch.Add(time.Duration(rng.IntN(5)-2) * time.Hour)
+	switch rng.IntN(6) {
+	case 0:
+		return at.Add(-time.Second)
+	case 1:
+		return at.Add(-time.Nanosecond)
+	case 2:
+		return at.Add(time.Second)
+	case 3:
+		return at.Add(time.Duration(rng.IntN(2)*2-1) * 30 * 24 * time.Hour)
+	}
+	return at
+}
+
 // checkSeed builds the world of one seed into an index — in a shuffled
 // order, with some objects first written in another version, then deleted
 // and re-added — and compares index and model on requestsPerWorld requests.
@@ -990,27 +1082,38 @@ func checkSeed(t *testing.T, seed uint64) {
 	}
 	rng.Shuffle(len(objs), func(i, j int) { objs[i], objs[j] = objs[j], objs[i] })
 	requests := make([]*Request, requestsPerWorld)
+	clocks := make([]time.Time, requestsPerWorld)
 	for i := range requests {
-		requests[i] = randomRequest(rng)
+		requests[i], clocks[i] = randomRequest(rng), randomClock(rng)
 	}
-	x := NewIndex()
+	clock := clocktesting.NewFakePassiveClock(modelEpoch)
+	x := NewIndex(WithClock(clock))
 	x.SetSynced(true)
+	// decideSome decides a random request at its moment: what the index
+	// remembers of a caller must follow the clock as well as every change.
+	decideSome := func() {
+		i := rng.IntN(len(requests))
+		setMoment(rng, clock, requests[i], clocks[i])
+		x.Decide(requests[i])
+	}
 	for _, o := range objs {
 		if rng.IntN(6) == 0 { // an update history: a stale version, a delete, the final one
 			if stale := staleVersion(rng, w, o); stale != nil {
 				x.Upsert(stale)
-				x.Decide(requests[rng.IntN(len(requests))])
+				decideSome()
 			}
 			x.Upsert(o)
 			x.Delete(o)
-			x.Decide(requests[rng.IntN(len(requests))])
+			decideSome()
 		}
 		x.Upsert(o)
-		x.Decide(requests[rng.IntN(len(requests))])
+		decideSome()
 	}
-	for _, r := range requests {
+	for i, r := range requests {
+		setMoment(rng, clock, r, clocks[i])
+		w.now = clocks[i]
 		if got, want := x.Decide(r), w.decide(r); got.Verdict != want {
-			t.Fatalf("seed %d: index %s (%s), model %s, for %+v", seed, got.Verdict, got.Reason, want, *r)
+			t.Fatalf("seed %d: at %s, index %s (%s), model %s, for %+v", seed, clocks[i].Format(time.RFC3339Nano), got.Verdict, got.Reason, want, *r)
 		}
 	}
 }
@@ -1064,10 +1167,10 @@ func FuzzIndexAgreesWithModel(f *testing.F) {
 	f.Fuzz(func(t *testing.T, seed uint64) { checkSeed(t, seed) })
 }
 
-// TestIndexAgreesWithModel checks 2,000 worlds x requestsPerWorld requests
-// on every run of the unit tests.
+// TestIndexAgreesWithModel checks 5,000 worlds x requestsPerWorld requests,
+// each at a random clock, on every run of the unit tests: a million.
 func TestIndexAgreesWithModel(t *testing.T) {
-	for seed := range uint64(2000) {
+	for seed := range uint64(5000) {
 		checkSeed(t, seed+1_000_000)
 	}
 }

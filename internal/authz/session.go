@@ -97,6 +97,9 @@ func sessionPolicyReason(invitation, key string, values []string) string {
 func (t *tenant) setInvitation(inv *v1alpha1.PartnerInvitation, remove bool) {
 	domain := lower(string(inv.Spec.PartnerDomain)) // immutable
 	put(t.invitations, inv.Name, inv, remove)
+	// A link accepts the invitation of its own name: its autoExtend
+	// decides whether the link ends at its expiresAt.
+	t.setLinkUntil(inv.Name)
 	if p := policyOf(t.invitations, domain); p != nil {
 		t.policies[domain] = p
 	} else {

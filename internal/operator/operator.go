@@ -254,7 +254,7 @@ func roomAccessView(obj any) (any, error) {
 
 // setup registers the operator on mgr.
 func setup(mgr ctrl.Manager, opts Options) error {
-	index := authz.NewIndex(authz.WithTenantManagerGroup(opts.TenantManagerGroup))
+	index := authz.NewIndex(authz.WithTenantManagerGroup(opts.TenantManagerGroup), authz.WithClock(opts.Clock))
 	admissionOpts := admission.Options{
 		OperatorUser: opts.OperatorUser, Clock: opts.Clock, IsPartnerDomain: index.IsPartnerDomain,
 		TenantManagerGroup: opts.TenantManagerGroup, Holdings: index.Holdings, Decide: index.Decide,
