@@ -37,8 +37,9 @@ const (
 )
 
 // LinkReconciler activates a PartnerLink that validly accepts its invitation,
-// keeps an active link's built-in primary-admin role in place, and offboards
-// a deleted link.
+// keeps an active link's built-in primary-admin role in place and its
+// relationship's end (partnerlink_relationship.go) up to date, expires it at
+// that end, and offboards an expired or deleted link.
 type LinkReconciler struct {
 	client.Client
 	// APIReader reads around the cache: a leaving link's children, so that
