@@ -174,6 +174,12 @@ func TestLinkCreate(t *testing.T) {
 				l.DeletionTimestamp, l.Finalizers = &now, []string{v1alpha1.GroupVersion.Group + "/offboard"}
 				return l
 			}()}, link("contoso-2"), ""},
+		{"a new relationship next to an expired one", as(tm, managers),
+			[]client.Object{invitation("contoso-2", "contoso.com", v1alpha1.InvitationPending), func() *v1alpha1.PartnerLink {
+				l := link("contoso")
+				l.Status.Phase = v1alpha1.LinkExpired
+				return l
+			}()}, link("contoso-2"), ""},
 		{"an invitation of another domain", as(tm, managers), []client.Object{invitation("contoso", "fabrikam.com", "")}, link("contoso"), "spec.partnerDomain|is for fabrikam.com"},
 		{"an accepted invitation", as(tm, managers), []client.Object{invitation("contoso", "contoso.com", v1alpha1.InvitationAccepted)}, link("contoso"), "spec.invitation|already accepted"},
 		{"an invitation marked expired", as(tm, managers), []client.Object{invitation("contoso", "contoso.com", v1alpha1.InvitationExpired)}, link("contoso"), "spec.invitation|expired at 2026-11-02T00:00:00Z"},
