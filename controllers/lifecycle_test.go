@@ -510,9 +510,9 @@ func reconcileAll(ns string) {
 		r    reconcile.Reconciler
 	}{
 		{&v1alpha1.PartnerInvitationList{}, &controllers.InvitationReconciler{Client: k8sClient, Clock: fakeClock, Audit: rec, Deadlines: deadline.New(fakeClock)}},
-		{&v1alpha1.PartnerLinkList{}, &controllers.LinkReconciler{Client: k8sClient, Clock: fakeClock, Audit: rec}},
+		{&v1alpha1.PartnerLinkList{}, &controllers.LinkReconciler{Client: k8sClient, Clock: fakeClock, Audit: rec, Deadlines: deadline.New(fakeClock)}},
 		{&v1alpha1.RoomAssignmentList{}, &controllers.AssignmentReconciler{Client: k8sClient, Audit: rec}},
-		{&v1alpha1.PartnerRoleList{}, &controllers.RoleReconciler{Client: k8sClient, Audit: rec}},
+		{&v1alpha1.PartnerRoleList{}, &controllers.RoleReconciler{Client: k8sClient, Clock: fakeClock, Audit: rec, Deadlines: deadline.New(fakeClock)}},
 		{&v1alpha1.RoomList{}, &controllers.RoomAccessReconciler{Client: k8sClient}},
 	}
 	for _, k := range kinds {

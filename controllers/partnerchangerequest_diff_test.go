@@ -123,3 +123,26 @@ func TestIntendedObjectKeepsTheOperatorsMetadataAndMarksTheChange(t *testing.T) 
 		t.Errorf("finalizers = %v", obj.GetFinalizers())
 	}
 }
+
+// A role change that adds a window shows it to the reviewer: assignments
+// compare whole (a list), so the window is in the field's after value, in
+// the RFC 3339 the apply writes.
+func TestPreviewOfARoleWindowShowsValidFromAndValidUntil(t *testing.T) {
+	live := mustJSONMap(t, `{"metadata": {"name": "contoso-carol"},
+		"spec": {"partnerLink": "contoso", "permissions": ["tickets.view"],
+			"assignments": [{"name": "carol", "members": [{"kind": "User", "name": "carol@contoso.com"}]}]}}`)
+	intended := mustJSONMap(t, `{"metadata": {"name": "contoso-carol"},
+		"spec": {"partnerLink": "contoso", "permissions": ["tickets.view", "tickets.update"],
+			"assignments": [{"name": "carol", "members": [{"kind": "User", "name": "carol@contoso.com"}],
+				"scope": {"names": ["nyc"]}, "validFrom": "2026-12-03T13:00:00Z", "validUntil": "2026-12-03T17:00:00Z"}]}}`)
+	got := previewChanges(live, intended)
+	want := []v1alpha1.FieldChange{
+		{Path: "/spec/assignments",
+			Before: `[{"members":[{"kind":"User","name":"carol@contoso.com"}],"name":"carol"}]`,
+			After:  `[{"members":[{"kind":"User","name":"carol@contoso.com"}],"name":"carol","scope":{"names":["nyc"]},"validFrom":"2026-12-03T13:00:00Z","validUntil":"2026-12-03T17:00:00Z"}]`},
+		{Path: "/spec/permissions", Before: `["tickets.view"]`, After: `["tickets.view","tickets.update"]`},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("preview = %+v\nwant %+v", got, want)
+	}
+}

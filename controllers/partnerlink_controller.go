@@ -6,6 +6,8 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/internal/audit"
+	"github.com/roompro/partner-operator/internal/deadline"
 	"github.com/roompro/partner-operator/internal/lifecycle"
 )
 
@@ -34,8 +37,9 @@ const (
 )
 
 // LinkReconciler activates a PartnerLink that validly accepts its invitation,
-// keeps an active link's built-in primary-admin role in place, and offboards
-// a deleted link.
+// keeps an active link's built-in primary-admin role in place and its
+// relationship's end (partnerlink_relationship.go) up to date, expires it at
+// that end, and offboards an expired or deleted link.
 type LinkReconciler struct {
 	client.Client
 	// APIReader reads around the cache: a leaving link's children, so that
@@ -46,39 +50,52 @@ type LinkReconciler struct {
 	APIReader client.Reader
 	Clock     clock.PassiveClock
 	Audit     *audit.Recorder
+	// Deadlines wakes an active link at its next notice and at its
+	// expiresAt, judged by Clock, rather than polling.
+	Deadlines *deadline.Scheduler
 }
 
 // Reconcile moves one link one step towards its desired state.
 func (r *LinkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	link := &v1alpha1.PartnerLink{}
 	if err := r.Get(ctx, req.NamespacedName, link); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Deadlines.Cancel(&v1alpha1.PartnerLink{ObjectMeta: metav1.ObjectMeta{Name: req.Name, Namespace: req.Namespace}})
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !link.DeletionTimestamp.IsZero() {
+		r.Deadlines.Cancel(link)
 		return r.offboard(ctx, link)
 	}
-	err := r.reconcileLive(ctx, link)
+	result, err := r.reconcileLive(ctx, link)
 	if namespaceTerminating(err) {
 		// A child or the built-in role cannot be created: the namespace is
 		// being deleted, and the link with it (namespace.go).
 		log.FromContext(ctx).V(1).Info("not activating or repairing a link whose namespace is being deleted", "reason", err.Error())
 		return ctrl.Result{}, nil
 	}
-	return ctrl.Result{}, err
+	return result, err
 }
 
 // reconcileLive holds a link that is not deleted with the finalizer, and
-// activates or maintains it.
-func (r *LinkReconciler) reconcileLive(ctx context.Context, link *v1alpha1.PartnerLink) error {
+// activates, maintains or (once expired) offboards it.
+func (r *LinkReconciler) reconcileLive(ctx context.Context, link *v1alpha1.PartnerLink) (ctrl.Result, error) {
 	if controllerutil.AddFinalizer(link, linkFinalizer) {
 		if err := r.Update(ctx, link); err != nil {
-			return ignoreStale(err, "adding the offboarding finalizer")
+			return ctrl.Result{}, ignoreStale(err, "adding the offboarding finalizer")
 		}
 	}
-	if link.Status.Phase != v1alpha1.LinkActive {
-		return r.activate(ctx, link)
+	switch link.Status.Phase {
+	case v1alpha1.LinkExpired:
+		// Final: whatever the customer edits, an expired relationship is
+		// not activated again.
+		r.Deadlines.Cancel(link)
+		return r.offboardExpired(ctx, link)
+	case v1alpha1.LinkActive:
+		return r.maintain(ctx, link)
 	}
-	return r.maintain(ctx, link)
+	return ctrl.Result{}, r.activate(ctx, link)
 }
 
 // activate creates the link's assignment and built-in role when the link
@@ -106,7 +123,10 @@ func (r *LinkReconciler) activate(ctx context.Context, link *v1alpha1.PartnerLin
 	case !live.DeletionTimestamp.IsZero():
 		return nil // its offboarding follows
 	case live.Status.Phase == v1alpha1.LinkActive:
-		return r.maintain(ctx, live)
+		_, err := r.maintain(ctx, live)
+		return err
+	case live.Status.Phase == v1alpha1.LinkExpired:
+		return nil // final; the event of its status write offboards it
 	}
 
 	for _, child := range []client.Object{initialAssignment(link, inv), primaryAdminRole(link)} {
@@ -120,7 +140,7 @@ func (r *LinkReconciler) activate(ctx context.Context, link *v1alpha1.PartnerLin
 	}
 
 	before := link.DeepCopy()
-	link.Status = activeLinkStatus(link, r.Clock.Now())
+	link.Status = activeLinkStatus(link, inv, r.Clock.Now())
 	if written, err := patchStatus(ctx, r.Client, before, link); !written || err != nil {
 		return err
 	}
@@ -173,28 +193,112 @@ func (r *LinkReconciler) refuse(ctx context.Context, link *v1alpha1.PartnerLink,
 	return nil
 }
 
-// maintain keeps an active link whole: it restores a missing built-in role
-// and reports the primary-admin invariant and the scope's size.
-func (r *LinkReconciler) maintain(ctx context.Context, link *v1alpha1.PartnerLink) error {
+// maintain keeps an active link whole: it follows the invitation's
+// relationship terms (expiresAt, extensions, notices), restores a missing
+// built-in role and reports the primary-admin invariant and the scope's size.
+// At expiresAt without autoExtend it expires the link instead.
+func (r *LinkReconciler) maintain(ctx context.Context, link *v1alpha1.PartnerLink) (ctrl.Result, error) {
+	inv, err := r.invitationOf(ctx, r.Client, link)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	t, known := termsOf(inv, link)
+	now := r.Clock.Now()
+	rel := judgeRelationship(&link.Status, t, known, now)
+	if rel.expired {
+		// Irreversible: judge again on the live invitation, which the
+		// customer may have just lengthened or set to autoExtend.
+		if inv, err = r.invitationOf(ctx, liveReader(r.APIReader, r.Client), link); err != nil {
+			return ctrl.Result{}, err
+		}
+		t, known = termsOf(inv, link)
+		if rel = judgeRelationship(&link.Status, t, known, now); rel.expired {
+			return r.expire(ctx, link, rel.expiresAt.Time)
+		}
+	}
+	if rel.next.IsZero() {
+		r.Deadlines.Cancel(link)
+	} else {
+		r.Deadlines.At(link, rel.next)
+	}
+
 	role := &v1alpha1.PartnerRole{}
-	err := r.Get(ctx, client.ObjectKey{Namespace: link.Namespace, Name: v1alpha1.PrimaryAdminRoleName(link.Name)}, role)
+	err = r.Get(ctx, client.ObjectKey{Namespace: link.Namespace, Name: v1alpha1.PrimaryAdminRoleName(link.Name)}, role)
 	switch {
 	case apierrors.IsNotFound(err):
 		if role, err = r.restorePrimaryAdminRole(ctx, link); role == nil || err != nil {
-			return err
+			return ctrl.Result{}, err
 		}
 	case err != nil:
-		return fmt.Errorf("reading the built-in role: %w", err)
+		return ctrl.Result{}, fmt.Errorf("reading the built-in role: %w", err)
 	}
 
 	rooms, err := r.roomsInScope(ctx, link)
 	if err != nil {
-		return err
+		return ctrl.Result{}, err
 	}
 	before := link.DeepCopy()
 	link.Status = maintainedLinkStatus(link, role, rooms)
-	_, err = patchStatus(ctx, r.Client, before, link)
-	return err
+	setRelationship(&link.Status, link, rel, t.autoExtend)
+	if written, err := patchStatus(ctx, r.Client, before, link); !written || err != nil {
+		return ctrl.Result{}, err
+	}
+	r.recordRelationship(link, before, rel)
+	return ctrl.Result{}, nil
+}
+
+// invitationOf reads the link's invitation through reader; nil when it is gone.
+func (r *LinkReconciler) invitationOf(ctx context.Context, reader client.Reader, link *v1alpha1.PartnerLink) (*v1alpha1.PartnerInvitation, error) {
+	inv := &v1alpha1.PartnerInvitation{}
+	switch err := reader.Get(ctx, client.ObjectKey{Namespace: link.Namespace, Name: link.Spec.Invitation}, inv); {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading PartnerInvitation %q: %w", link.Spec.Invitation, err)
+	}
+	return inv, nil
+}
+
+// recordRelationship records, once the status that says so is stored, the
+// extensions just made and a notice just reached. The stored Expiring
+// reason is what "already raised" means, so a restart raises nothing again.
+func (r *LinkReconciler) recordRelationship(link, before *v1alpha1.PartnerLink, rel relationship) {
+	for _, ext := range rel.extended {
+		r.Audit.Record(link, audit.Change{
+			Category: audit.CategoryPartnerInvitation, Operation: audit.OperationUpdate, Result: audit.Successful,
+			UserID: audit.OperatorUser, Reason: v1alpha1.ReasonExtended,
+			Message: fmt.Sprintf("the relationship with %s reached its end at %s and is extended by %d days to %s (relationship.autoExtend)",
+				link.Spec.PartnerDomain, formatTime(ext.From.Time), v1alpha1.AutoExtendDays, formatTime(ext.To.Time)),
+		})
+	}
+	previous := conditionReason(before.Status.Conditions, v1alpha1.ConditionExpiring)
+	if current := conditionReason(link.Status.Conditions, v1alpha1.ConditionExpiring); noticeRaised(previous, current) {
+		r.Audit.Record(link, audit.Change{
+			Category: audit.CategoryPartnerInvitation, Operation: audit.OperationUpdate, Result: audit.Successful, Warning: true,
+			UserID: audit.OperatorUser, Reason: current,
+			Message: meta.FindStatusCondition(link.Status.Conditions, v1alpha1.ConditionExpiring).Message,
+		})
+	}
+}
+
+// expire ends the relationship: the link turns Expired (from then on
+// reachIn and the index no longer count it) and is offboarded like a
+// deleted link, but stays as a record.
+func (r *LinkReconciler) expire(ctx context.Context, link *v1alpha1.PartnerLink, expiresAt time.Time) (ctrl.Result, error) {
+	r.Deadlines.Cancel(link)
+	before := link.DeepCopy()
+	link.Status = expiredLinkStatus(link, expiresAt)
+	if written, err := patchStatus(ctx, r.Client, before, link); !written || err != nil {
+		// Not written: a newer version of the link reconciles again.
+		return ctrl.Result{}, err
+	}
+	r.Audit.Record(link, audit.Change{
+		Category: audit.CategoryPartnerInvitation, Operation: audit.OperationDelete, Result: audit.Successful, Warning: true,
+		UserID: audit.OperatorUser, Reason: v1alpha1.ReasonRelationshipExpired,
+		Message: fmt.Sprintf("the relationship with %s ended at %s: its roles and assignments are deleted and its access labels removed; the link stays as an Expired record",
+			link.Spec.PartnerDomain, formatTime(expiresAt)),
+	})
+	return r.offboardExpired(ctx, link)
 }
 
 // restorePrimaryAdminRole recreates the missing built-in role of an active
@@ -258,6 +362,7 @@ func (r *LinkReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1alpha1.RoomAssignment{}, enqueueNamed(byPartnerLink)).
 		Watches(&v1alpha1.PartnerInvitation{}, enqueueNamed(client.Object.GetName)).
 		Watches(&v1alpha1.Room{}, r.linksReaching()).
+		WatchesRawSource(r.Deadlines.Source()).
 		Named("partnerlink").
 		WithOptions(controller.Options{MaxConcurrentReconciles: objectWorkers}).
 		Complete(r)

@@ -63,6 +63,27 @@ func (r *LinkReconciler) offboard(ctx context.Context, link *v1alpha1.PartnerLin
 	return ctrl.Result{}, nil
 }
 
+// offboardExpired offboards a link whose relationship ended, as offboard
+// does a deleted one, but keeps the link and its finalizer: the link stays
+// as the record of the relationship, and a later delete runs offboard, which
+// finds nothing left to do. Idempotent: each reconcile of an expired link
+// deletes what remains and waits for the labels to go.
+func (r *LinkReconciler) offboardExpired(ctx context.Context, link *v1alpha1.PartnerLink) (ctrl.Result, error) {
+	remaining, err := r.deleteChildren(ctx, link)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	labelled, err := r.roomsStillLabelled(ctx, link)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if remaining > 0 || labelled > 0 {
+		log.FromContext(ctx).V(1).Info("offboarding an expired link waits", "children", remaining, "labelledRoomsTicketsReports", labelled)
+		return ctrl.Result{RequeueAfter: offboardRecheck}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
 // deleteChildren deletes the link's roles and assignments, read live so that
 // a child created a moment before the link's delete is not missed, and
 // returns how many there were.

@@ -26,10 +26,15 @@ func refusedLinkStatus(link *v1alpha1.PartnerLink, refusal *lifecycle.Refusal) v
 
 // activeLinkStatus: the link's children exist and the partner manages its
 // rooms from now on; established by whoever created the link.
-func activeLinkStatus(link *v1alpha1.PartnerLink, now time.Time) v1alpha1.PartnerLinkStatus {
+// Its relationship's end, if the invitation sets one, counts from now.
+func activeLinkStatus(link *v1alpha1.PartnerLink, inv *v1alpha1.PartnerInvitation, now time.Time) v1alpha1.PartnerLinkStatus {
 	status := *link.Status.DeepCopy()
 	status.Phase = v1alpha1.LinkActive
 	status.EstablishedAt = &metav1.Time{Time: now}
+	status.ExpiresAt, status.Extensions, status.ExtensionCount = nil, nil, 0
+	if r := inv.Spec.Relationship; r != nil && r.DurationDays != nil {
+		status.ExpiresAt = &metav1.Time{Time: endOf(now, *r.DurationDays, 0)}
+	}
 	status.EstablishedBy = link.Annotations[v1alpha1.AnnotationRequestedBy]
 	status.ObservedGeneration = link.Generation
 	setActive(&status.Conditions, link, v1alpha1.PrimaryAdminRoleName(link.Name), len(link.Spec.PrimaryAdmins))
@@ -52,7 +57,9 @@ func maintainedLinkStatus(link *v1alpha1.PartnerLink, role *v1alpha1.PartnerRole
 	status := *link.Status.DeepCopy()
 	status.Rooms = rooms
 	status.ObservedGeneration = link.Generation
-	switch members := primaryAdminCount(role); {
+	// Only members without a window count: a windowed member is no
+	// primary admin outside its window, and the invariant holds at all times.
+	switch members := permanentMemberCount(role); {
 	case !metav1.IsControlledBy(role, link):
 		taken := childTaken("PartnerRole", role)
 		setCondition(&status.Conditions, link, v1alpha1.ConditionReady, metav1.ConditionFalse, taken.Reason, taken.Message)

@@ -28,9 +28,13 @@ func TestLinkStatuses(t *testing.T) {
 		wantCondition(t, s.Conditions, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonInvitationReplaced)
 	})
 	t.Run("active", func(t *testing.T) {
-		s := activeLinkStatus(link, now)
-		if s.Phase != v1alpha1.LinkActive || !s.EstablishedAt.Time.Equal(now) || s.EstablishedBy != "tm@contoso.com" {
+		s := activeLinkStatus(link, &v1alpha1.PartnerInvitation{}, now)
+		if s.Phase != v1alpha1.LinkActive || !s.EstablishedAt.Time.Equal(now) || s.EstablishedBy != "tm@contoso.com" || s.ExpiresAt != nil {
 			t.Errorf("status = %+v", s)
+		}
+		bounded := &v1alpha1.PartnerInvitation{Spec: v1alpha1.PartnerInvitationSpec{Relationship: &v1alpha1.Relationship{DurationDays: new(int32(10))}}}
+		if s := activeLinkStatus(link, bounded, now); s.ExpiresAt == nil || !s.ExpiresAt.Time.Equal(now.Add(10*24*time.Hour)) {
+			t.Errorf("expiresAt = %v, want establishedAt + 10 days", s.ExpiresAt)
 		}
 		wantCondition(t, s.Conditions, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonActive)
 		wantCondition(t, s.Conditions, v1alpha1.ConditionPrimaryAdminPresent, metav1.ConditionTrue, v1alpha1.ReasonPrimaryAdminFound)
@@ -64,6 +68,12 @@ func TestLinkStatuses(t *testing.T) {
 	}
 	t.Run("maintained: its own role without members", func(t *testing.T) {
 		s := maintainedLinkStatus(link, empty, 0)
+		wantCondition(t, s.Conditions, v1alpha1.ConditionPrimaryAdminPresent, metav1.ConditionFalse, v1alpha1.ReasonNoPrimaryAdmin)
+	})
+	t.Run("maintained: its own role whose only members are windowed", func(t *testing.T) {
+		windowed := owned.DeepCopy()
+		windowed.Spec.Assignments[0].ValidUntil = &metav1.Time{Time: now.Add(time.Hour)}
+		s := maintainedLinkStatus(link, windowed, 0)
 		wantCondition(t, s.Conditions, v1alpha1.ConditionPrimaryAdminPresent, metav1.ConditionFalse, v1alpha1.ReasonNoPrimaryAdmin)
 	})
 	t.Run("terminating", func(t *testing.T) {

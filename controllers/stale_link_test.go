@@ -19,6 +19,7 @@ import (
 	"github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/controllers"
 	"github.com/roompro/partner-operator/internal/audit"
+	"github.com/roompro/partner-operator/internal/deadline"
 	"github.com/roompro/partner-operator/internal/testenv"
 )
 
@@ -72,6 +73,7 @@ func TestReconcileOfAStaleLinkDoesNotActivateItAgain(t *testing.T) {
 		APIReader: apiserver,
 		Clock:     clocktesting.NewFakeClock(now),
 		Audit:     audit.NewRecorder(recorded, io.Discard, clocktesting.NewFakeClock(now)),
+		Deadlines: deadline.New(clocktesting.NewFakeClock(now)),
 	}
 
 	if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(stale)}); err != nil {
@@ -105,6 +107,7 @@ func linkReconcilerOn(apiserver, cache client.Client, now time.Time) (*controlle
 		APIReader: apiserver,
 		Clock:     clocktesting.NewFakeClock(now),
 		Audit:     audit.NewRecorder(recorded, io.Discard, clocktesting.NewFakeClock(now)),
+		Deadlines: deadline.New(clocktesting.NewFakeClock(now)),
 	}, recorded
 }
 

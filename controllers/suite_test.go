@@ -47,20 +47,43 @@ var _ = BeforeSuite(func() {
 	// sleeping for days. It starts at the real time, so the apiserver's
 	// creationTimestamps and the clock agree.
 	fakeClock = clocktesting.NewFakeClock(time.Now())
-	// The control plane asks no webhooks: the controllers run alone.
+	startManager()
+})
+
+// startManager starts the operator's controllers on the suite's control
+// plane, judging time by fakeClock. A spec that restarts the operator stops
+// the running one first (restartManager); the specs of this suite run one
+// at a time.
+func startManager() {
+	GinkgoHelper()
+	// The control plane asks no webhooks: the controllers run alone. A
+	// restart registers the same controllers again in this process.
 	mgr, err := operator.New(context.Background(), cp.Config, operator.Options{
 		Clock: fakeClock, AuditLog: auditLog, ControllersOnly: true, ChangeRecheck: fakeRecheck,
+		SkipControllerNameValidation: true,
 	})
 	Expect(err).NotTo(HaveOccurred())
 
 	var ctx context.Context
 	ctx, stop = context.WithCancel(context.Background())
+	exited := make(chan struct{})
+	done = exited
 	go func() {
 		defer GinkgoRecover()
-		defer close(done)
+		defer close(exited)
 		Expect(mgr.Start(ctx)).To(Succeed())
 	}()
-})
+}
+
+// restartManager stops the running operator, as a crash or a rollout
+// does, and starts a new one: nothing it held in memory (deadlines, caches)
+// survives, only what is stored in the apiserver.
+func restartManager() {
+	GinkgoHelper()
+	stop()
+	<-done
+	startManager()
+}
 
 var _ = AfterSuite(func() {
 	if stop != nil {

@@ -104,6 +104,13 @@ type PartnerLinkStatus struct {
 	// +kubebuilder:validation:MaxItems=16
 	Extensions []LinkExtension `json:"extensions,omitempty"`
 
+	// extensionCount is how many times the relationship was extended in
+	// all: expiresAt counts 180 days for each, also for those extensions no
+	// longer listed.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	ExtensionCount int32 `json:"extensionCount,omitempty"`
+
 	// observedGeneration is the generation the operator last acted on.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`

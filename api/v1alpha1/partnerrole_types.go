@@ -72,7 +72,7 @@ const (
 
 // PartnerRoleSpec is a partner's delegation of rights inside its room scope.
 // +kubebuilder:validation:XValidation:rule="has(self.builtin) == has(oldSelf.builtin) && (!has(self.builtin) || self.builtin == oldSelf.builtin)",message="builtin is immutable"
-// +kubebuilder:validation:XValidation:rule="!has(self.builtin) || (has(self.assignments) && self.assignments.exists(a, has(a.members) && size(a.members) > 0 && !has(a.validFrom) && !has(a.validUntil)))",message="the built-in primary-admin role must keep at least one member in an assignment without validFrom or validUntil: a partner always has a primary admin, whatever the time"
+// +kubebuilder:validation:XValidation:rule="!has(self.builtin) || (has(self.assignments) && self.assignments.exists(a, has(a.members) && size(a.members) > 0 && !has(a.validFrom) && !has(a.validUntil)))",fieldPath=".assignments",message="the built-in primary-admin role must keep at least one member in an assignment without validFrom or validUntil: a partner always has a primary admin, whatever the time"
 type PartnerRoleSpec struct {
 	// partnerLink names the PartnerLink (in this namespace) the role belongs to. Immutable.
 	// +required

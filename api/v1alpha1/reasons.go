@@ -66,6 +66,20 @@ const (
 	// operator recreated from the link's spec.primaryAdmins.
 	ReasonPrimaryAdminRoleRestored = "PrimaryAdminRoleRestored"
 
+	// PartnerLink: the end of a time-bound relationship.
+
+	// ReasonExpiresIn30Days, ReasonExpiresIn7Days, ReasonExpiresIn1Day: the
+	// link's Expiring condition and its Warning Events, the notice reached.
+	ReasonExpiresIn30Days = "ExpiresIn30Days"
+	ReasonExpiresIn7Days  = "ExpiresIn7Days"
+	ReasonExpiresIn1Day   = "ExpiresIn1Day"
+	// ReasonExtended is the Event and audit reason of an automatic
+	// extension (the invitation's relationship.autoExtend).
+	ReasonExtended = "Extended"
+	// ReasonRelationshipExpired: the relationship reached its expiresAt; the
+	// partner is offboarded and the link stays as an Expired record.
+	ReasonRelationshipExpired = "RelationshipExpired"
+
 	// PartnerRole and RoomAssignment.
 
 	// ReasonPartnerLinkNotFound / ReasonPartnerLinkNotActive: the object's
@@ -87,6 +101,11 @@ const (
 	ReasonSpecChanged = "SpecChanged"
 	// ReasonOrphanRemoved: a role or assignment outlived its link.
 	ReasonOrphanRemoved = "OrphanRemoved"
+	// ReasonAssignmentActive / ReasonAssignmentExpired: the Events of a
+	// role assignment whose window (validFrom, validUntil) opened or
+	// closed, as status.assignments records it.
+	ReasonAssignmentActive  = "AssignmentActive"
+	ReasonAssignmentExpired = "AssignmentExpired"
 
 	// PartnerOrganization.
 

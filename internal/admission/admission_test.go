@@ -174,6 +174,12 @@ func TestLinkCreate(t *testing.T) {
 				l.DeletionTimestamp, l.Finalizers = &now, []string{v1alpha1.GroupVersion.Group + "/offboard"}
 				return l
 			}()}, link("contoso-2"), ""},
+		{"a new relationship next to an expired one", as(tm, managers),
+			[]client.Object{invitation("contoso-2", "contoso.com", v1alpha1.InvitationPending), func() *v1alpha1.PartnerLink {
+				l := link("contoso")
+				l.Status.Phase = v1alpha1.LinkExpired
+				return l
+			}()}, link("contoso-2"), ""},
 		{"an invitation of another domain", as(tm, managers), []client.Object{invitation("contoso", "fabrikam.com", "")}, link("contoso"), "spec.partnerDomain|is for fabrikam.com"},
 		{"an accepted invitation", as(tm, managers), []client.Object{invitation("contoso", "contoso.com", v1alpha1.InvitationAccepted)}, link("contoso"), "spec.invitation|already accepted"},
 		{"an invitation marked expired", as(tm, managers), []client.Object{invitation("contoso", "contoso.com", v1alpha1.InvitationExpired)}, link("contoso"), "spec.invitation|expired at 2026-11-02T00:00:00Z"},
@@ -360,6 +366,84 @@ func TestRole(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := v.ValidateCreate(tc.ctx, tc.role)
 			expect(t, err, tc.want)
+		})
+	}
+}
+
+// withWindow sets the window of a role's first assignment; a zero time is
+// no bound.
+func withWindow(r *v1alpha1.PartnerRole, from, until time.Time) *v1alpha1.PartnerRole {
+	if !from.IsZero() {
+		r.Spec.Assignments[0].ValidFrom = &metav1.Time{Time: from}
+	}
+	if !until.IsZero() {
+		r.Spec.Assignments[0].ValidUntil = &metav1.Time{Time: until}
+	}
+	return r
+}
+
+func TestRoleWindows(t *testing.T) {
+	v := &roleValidator{changes{reader: reader(link("contoso")), opts: opts}}
+	t0 := created.Add(2 * time.Hour)
+	nycWriter := func() *v1alpha1.PartnerRole {
+		return scopedRole(&metav1.LabelSelector{MatchLabels: map[string]string{"site": "nyc"}}, nil)
+	}
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		role *v1alpha1.PartnerRole
+		want string
+	}{
+		{"a primary admin grants for four hours", as(alice), withWindow(role("x", user(carol)), t0, t0.Add(4*time.Hour)), ""},
+		{"a window that starts only", as(alice), withWindow(role("x", user(carol)), t0, time.Time{}), ""},
+		{"a window that ends only", as(alice), withWindow(role("x", user(carol)), time.Time{}, t0), ""},
+		{"a window in the past grants nothing, and is no error", as(alice), withWindow(role("x", user(carol)), created.Add(-2*time.Hour), created.Add(-time.Hour)), ""},
+		{"a scoped roles.modify holder windows its own grant", as(carol), withWindow(nycWriter(), t0, t0.Add(time.Hour)), ""},
+		{"a window widens nothing: the scope is judged as without it", as(carol), withWindow(role("x", user(carol)), t0, t0.Add(time.Hour)), "spec.assignments[0].scope|tickets.view"},
+		{"validFrom after validUntil", as(alice), withWindow(role("x", user(carol)), t0.Add(time.Hour), t0),
+			"spec.assignments[0].validUntil|must be later than validFrom|[validFrom, validUntil)"},
+		{"an empty window", as(alice), withWindow(role("x", user(carol)), t0, t0), "spec.assignments[0].validUntil|must be later than validFrom"},
+		{"the customer is held to the same rule", as(customer), withWindow(role("x", user(carol)), t0, t0), "spec.assignments[0].validUntil"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := v.ValidateCreate(tc.ctx, tc.role)
+			expect(t, err, tc.want)
+		})
+	}
+}
+
+func TestPrimaryAdminInvariantCountsOnlyUnwindowedMembers(t *testing.T) {
+	v := &roleValidator{changes{reader: reader(link("contoso")), opts: opts}}
+	builtin := role("contoso-primary-admins", user(alice))
+	builtin.Spec.Builtin = v1alpha1.BuiltinPrimaryAdmin
+	t0 := created.Add(2 * time.Hour)
+
+	for _, tc := range []struct {
+		name  string
+		edit  func(*v1alpha1.PartnerRole)
+		want  string
+		field string
+	}{
+		{"its only member windowed", func(r *v1alpha1.PartnerRole) { withWindow(r, t0, t0.Add(time.Hour)) },
+			"without validFrom or validUntil|whatever the time", "spec.assignments: Required value"},
+		{"its only member with an end", func(r *v1alpha1.PartnerRole) { withWindow(r, time.Time{}, t0) },
+			"without validFrom or validUntil", "spec.assignments: Required value"},
+		{"a windowed primary admin added beside the permanent one", func(r *v1alpha1.PartnerRole) {
+			r.Spec.Assignments = append(r.Spec.Assignments, v1alpha1.RoleAssignment{Name: "jit", Members: []v1alpha1.Subject{user(carol)},
+				ValidFrom: &metav1.Time{Time: t0}, ValidUntil: &metav1.Time{Time: t0.Add(time.Hour)}})
+		}, "", ""},
+		{"the permanent one removed, a windowed one left", func(r *v1alpha1.PartnerRole) {
+			r.Spec.Assignments = []v1alpha1.RoleAssignment{{Name: "jit", Members: []v1alpha1.Subject{user(carol)}, ValidUntil: &metav1.Time{Time: t0}}}
+		}, "must keep at least one member in an assignment without validFrom or validUntil", "spec.assignments"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			edited := builtin.DeepCopy()
+			tc.edit(edited)
+			_, err := v.ValidateUpdate(as(alice), builtin, edited)
+			expect(t, err, tc.want)
+			if tc.field != "" {
+				expect(t, err, tc.field)
+			}
 		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -519,4 +520,40 @@ func TestRecheck(t *testing.T) {
 		t.Errorf("dave: %v, want a refusal", err)
 	}
 	expect(t, err, "holds no roles.modify")
+}
+
+func TestRoleHoldKeepsTheWindowAndTheRecheckJudgesIt(t *testing.T) {
+	c := cluster(nil, link("contoso"), modes("", v1alpha1.ApprovalManual))
+	v := &roleValidator{changes{reader: c, writer: c, opts: ccOpts}}
+	from := created.Add(2 * time.Hour)
+	jit := withWindow(role("contoso-carol-nyc", user(carol)), from, from.Add(4*time.Hour))
+	_, err := v.ValidateCreate(asReq(alice, admissionv1.Create, false), jit)
+	expect(t, err, "held for the customer's approval as partnerchangerequest/contoso-roles-")
+	got := requests(t, c)
+	if len(got) != 1 {
+		t.Fatalf("requests %+v", got)
+	}
+	held := &v1alpha1.PartnerRole{}
+	if err := json.Unmarshal(got[0].Spec.Object.Raw, held); err != nil {
+		t.Fatal(err)
+	}
+	a := held.Spec.Assignments[0]
+	if a.ValidFrom == nil || !a.ValidFrom.Equal(&metav1.Time{Time: from}) || a.ValidUntil == nil || !a.ValidUntil.Time.Equal(from.Add(4*time.Hour)) {
+		t.Errorf("the held object's window is [%v, %v), want [%s, %s)", a.ValidFrom, a.ValidUntil, from, from.Add(4*time.Hour))
+	}
+
+	// At apply time the operator judges the held object as a direct write:
+	// the window's rule and the primary-admin invariant included.
+	recheck := NewRecheck(cluster(nil, link("contoso")), ccOpts)
+	pcr := got[0].DeepCopy()
+	expect(t, recheck(context.Background(), changecontrol.Requester{Name: alice}, pcr, nil), "")
+
+	empty := withWindow(role("contoso-carol-nyc", user(carol)), from, from)
+	empty.APIVersion, empty.Kind = v1alpha1.GroupVersion.String(), "PartnerRole"
+	pcr.Spec.Object = &runtime.RawExtension{Raw: mustJSON(t, empty)}
+	err = recheck(context.Background(), changecontrol.Requester{Name: alice}, pcr, nil)
+	if !changecontrol.IsRefusal(err) {
+		t.Errorf("an empty window: %v, want a refusal", err)
+	}
+	expect(t, err, "spec.object.spec.assignments[0].validUntil|must be later than validFrom")
 }

@@ -106,7 +106,7 @@ func (c changes) roomLink(ctx context.Context, namespace string, who requester) 
 	var live []*v1alpha1.PartnerLink
 	for i := range links.Items {
 		l := &links.Items[i]
-		if string(l.Spec.PartnerDomain) == who.partner.Domain && l.DeletionTimestamp.IsZero() {
+		if string(l.Spec.PartnerDomain) == who.partner.Domain && l.DeletionTimestamp.IsZero() && l.Status.Phase != v1alpha1.LinkExpired {
 			live = append(live, l)
 		}
 	}

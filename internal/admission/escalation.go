@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -14,18 +15,25 @@ import (
 
 // validateNoEscalation applies the RBAC escalation rule to a partner's role
 // write: every permission the role grants, in every assignment, the writer
-// must hold itself, on a scope that contains the assignment's. held is what
-// the writer holds on the role's link.
+// must hold itself, on a scope that contains the assignment's, for at least
+// as long (a writer holding it until a validUntil grants it only with a
+// validUntil no later). held is what the writer holds on the role's link.
 func validateNoEscalation(held []authz.Holding, spec v1alpha1.PartnerRoleSpec, path *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	for i, a := range spec.Assignments {
 		var missing []string
 		for _, p := range spec.Permissions {
 			if !slices.ContainsFunc(held, func(h authz.Holding) bool {
-				return slices.Contains(h.Permissions, p) && scopeWithin(a.Scope, h.Scope)
+				return slices.Contains(h.Permissions, p) && scopeWithin(a.Scope, h.Scope) && endsBy(a, h.Until)
 			}) {
 				missing = append(missing, string(p))
 			}
+		}
+		if len(missing) > 0 && heldOnlyForAWhile(held, spec.Permissions, a.Scope) {
+			errs = append(errs, field.Forbidden(path.Child("assignments").Index(i).Child("validUntil"), fmt.Sprintf(
+				"grants %s for longer than the writer holds them: the writer's own assignment ends at its validUntil, so this assignment needs a validUntil no later than that",
+				strings.Join(missing, ", "))))
+			continue
 		}
 		if len(missing) > 0 {
 			errs = append(errs, field.Forbidden(path.Child("assignments").Index(i).Child("scope"), fmt.Sprintf(
@@ -34,6 +42,25 @@ func validateNoEscalation(held []authz.Holding, spec v1alpha1.PartnerRoleSpec, p
 		}
 	}
 	return errs
+}
+
+// endsBy reports whether the assignment ends no later than until (nil: no
+// end to keep to).
+func endsBy(a v1alpha1.RoleAssignment, until *time.Time) bool {
+	return until == nil || a.ValidUntil != nil && !a.ValidUntil.After(*until)
+}
+
+// heldOnlyForAWhile reports whether every permission is held on the scope,
+// but some only with an end: the refusal is then about time, not scope.
+func heldOnlyForAWhile(held []authz.Holding, perms []v1alpha1.Permission, scope v1alpha1.RoomScope) bool {
+	for _, p := range perms {
+		if !slices.ContainsFunc(held, func(h authz.Holding) bool {
+			return slices.Contains(h.Permissions, p) && scopeWithin(scope, h.Scope)
+		}) {
+			return false
+		}
+	}
+	return true
 }
 
 // scopeWithin reports whether every room inner can select, outer selects

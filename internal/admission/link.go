@@ -87,7 +87,10 @@ func (v *linkValidator) onePartnership(ctx context.Context, link *v1alpha1.Partn
 		return fmt.Errorf("listing the PartnerLinks of namespace %q: %w", link.Namespace, err)
 	}
 	for _, other := range links.Items {
-		if other.Name != link.Name && other.Spec.PartnerDomain == link.Spec.PartnerDomain && other.DeletionTimestamp.IsZero() {
+		// An Expired link is a record, not a partnership: a new invitation
+		// starts a new relationship next to it.
+		if other.Name != link.Name && other.Spec.PartnerDomain == link.Spec.PartnerDomain && other.DeletionTimestamp.IsZero() &&
+			other.Status.Phase != v1alpha1.LinkExpired {
 			return forbidden(link, "partnerlinks", fmt.Sprintf(
 				"%s already has a partnership in namespace %q: PartnerLink %q; a partner has one live partnership per tenant: change its RoomAssignments, or delete it first",
 				link.Spec.PartnerDomain, link.Namespace, other.Name))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -126,23 +127,45 @@ func roleErrs(who requester, opts Options, oldRole, role *v1alpha1.PartnerRole, 
 			errs = append(errs, field.NotSupported(spec.Child("permissions").Index(i), p, permissionNames()))
 		}
 	}
-	members := 0
+	members, permanent := 0, 0
 	for i, a := range role.Spec.Assignments {
 		path := spec.Child("assignments").Index(i)
 		for j, m := range a.Members {
 			errs = append(errs, validateMember(m, domain, path.Child("members").Index(j))...)
 		}
 		members += len(a.Members)
+		if a.ValidFrom == nil && a.ValidUntil == nil {
+			permanent += len(a.Members)
+		}
 		errs = append(errs, validateScope(a.Scope, path.Child("scope"))...)
+		errs = append(errs, validateWindow(a, path)...)
 	}
-	if role.Spec.Builtin == v1alpha1.BuiltinPrimaryAdmin && members == 0 {
-		errs = append(errs, field.Required(spec.Child("assignments"),
-			"removing the last primary admin is not allowed: a partner always has at least one primary admin"))
+	// The CRD's CEL rule says the same; this check also judges a held
+	// change (a PartnerChangeRequest's object), which no schema sees
+	// until the operator applies it.
+	if role.Spec.Builtin == v1alpha1.BuiltinPrimaryAdmin && permanent == 0 {
+		msg := "removing the last primary admin is not allowed: a partner always has at least one primary admin"
+		if members > 0 {
+			msg = "the built-in primary-admin role must keep at least one member in an assignment without validFrom or validUntil: " +
+				"a partner always has a primary admin, whatever the time"
+		}
+		errs = append(errs, field.Required(spec.Child("assignments"), msg))
 	}
 	if oldRole != nil {
 		errs = append(errs, requestedByUnchanged(who, opts, oldRole, role)...)
 	}
 	return errs
+}
+
+// validateWindow checks an assignment's window [validFrom, validUntil): it
+// must not be empty. A window only ever narrows what the assignment grants
+// (nothing outside it), so it needs no permission beyond the role write.
+func validateWindow(a v1alpha1.RoleAssignment, path *field.Path) field.ErrorList {
+	if a.ValidFrom == nil || a.ValidUntil == nil || a.ValidFrom.Before(a.ValidUntil) {
+		return nil
+	}
+	return field.ErrorList{field.Invalid(path.Child("validUntil"), a.ValidUntil.UTC().Format(time.RFC3339),
+		fmt.Sprintf("validUntil must be later than validFrom (%s): the window is [validFrom, validUntil)", a.ValidFrom.UTC().Format(time.RFC3339)))}
 }
 
 // ValidateDelete protects the built-in role while its link is alive and its

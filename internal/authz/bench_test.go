@@ -3,8 +3,10 @@ package authz
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
 )
@@ -206,6 +208,57 @@ func BenchmarkDecideSessionPolicy(b *testing.B) {
 			{"policy-met-allowed", named(p, mfa), Allow},
 			{"policy-met-out-of-scope", named(p+1, mfa), Deny},
 			{"policy-unmet", named(p, pwd), Deny},
+		})
+	}
+}
+
+// BenchmarkDecideTimeBound is BenchmarkDecideRoom's cases where every
+// partner is time-bound as issue 18 allows: every link expires in 30 days,
+// the site-techs' assignment holds a just-in-time window open for the next
+// hour, and every invitation requires amr: mfa, which each request meets.
+// Every caller then has timed grants: a decision compares the moment of
+// the request (Request.At, the reading the webhook takes for its latency
+// metric anyway) with the interval its caller is current for. The case
+// clock-read leaves At out, so that the decision reads the real clock
+// itself, as the admission webhooks' decisions do.
+// Run: go test ./internal/authz -run '^$' -bench DecideTimeBound -benchmem
+func BenchmarkDecideTimeBound(b *testing.B) {
+	mfa := map[string]authorizationv1.ExtraValue{
+		"authentication.kubernetes.io/credential-id": {"JTI=7c9e6679-7425-40de-944b-e07fc1f90ae7"},
+		"amr": {"pwd", "mfa"},
+	}
+	now := time.Now()
+	for _, size := range benchSizes {
+		x := benchWorld(b, size.rooms, size.partners, size.users)
+		for p := range size.partners {
+			link, domain := fmt.Sprintf("p%d", p), fmt.Sprintf("p%d.example.com", p)
+			inv := invitationObj(ns, link, domain, v1alpha1.InvitationAccepted)
+			inv.Spec.SessionPolicy = &v1alpha1.SessionPolicy{RequiredExtra: map[string]v1alpha1.ExtraValues{"amr": {"mfa"}}}
+			x.Upsert(inv)
+			l := activeLinkObj(ns, link, domain)
+			l.Status.ExpiresAt = &metav1.Time{Time: now.Add(30 * 24 * time.Hour)}
+			x.Upsert(l)
+			techs := roleObj(ns, link+"-site-techs", link, []v1alpha1.Permission{v1alpha1.RoomsView, v1alpha1.RoomsModify},
+				selector(map[string]string{"floor": "1"}), group(domain+":site-techs"))
+			techs.Spec.Assignments[0].ValidFrom = &metav1.Time{Time: now.Add(-time.Minute)}
+			techs.Spec.Assignments[0].ValidUntil = &metav1.Time{Time: now.Add(time.Hour)}
+			x.Upsert(techs)
+		}
+		p := size.partners / 2
+		domain := fmt.Sprintf("p%d.example.com", p)
+		admin := fmt.Sprintf("u%d@%s", p, domain)
+		groups := []string{"system:authenticated", domain + ":site-techs"}
+		room := func(user string, groups []string, verb string, r int) Request {
+			return Request{User: user, Groups: groups, Namespace: ns, Verb: verb, Group: Group, Resource: "rooms", Name: fmt.Sprintf("room-%d", r), Extra: mfa, At: now}
+		}
+		clockRead := room(admin, nil, "get", p)
+		clockRead.At = time.Time{}
+		benchDecisions(b, x, size.rooms, size.partners, size.users, []benchCase{
+			{"allowed", room(admin, nil, "get", p), Allow},
+			{"out-of-scope", room(admin, nil, "get", p+1), Deny},
+			{"group-allowed", room("tech@"+domain, groups, "update", p+size.partners), Allow},
+			{"group-out-of-scope", room("tech@"+domain, groups, "update", p), Deny},
+			{"clock-read", clockRead, Allow},
 		})
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
-
-	"k8s.io/utils/clock"
 )
 
 // callerSlots is the number of callers an index remembers at once; a
@@ -84,18 +82,20 @@ func (e *caller) is(generation uint64, r *Request) bool {
 	return e.generation == generation && e.user == r.User && e.namespace == r.Namespace && slices.Equal(e.groups, r.Groups)
 }
 
-// current reports whether the entry's grants are still the active ones:
-// always for an entry without timed grants, else while the clock is inside
-// the interval it was resolved for.
-func (e *caller) current(c clock.PassiveClock) bool {
-	return !e.timed || e.valid.contains(c.Now().UnixNano())
+// instant is the moment r is decided at, in Unix nanoseconds: its At, or
+// the index's clock now.
+func (x *Index) instant(r *Request) int64 {
+	if r.At.IsZero() {
+		return x.clock.Now().UnixNano()
+	}
+	return r.At.UnixNano()
 }
 
 // caller returns the request's resolved caller, from the cache or resolved
 // now. It must be called under x.mu's read lock.
 func (x *Index) caller(r *Request) *caller {
 	slot := x.callers.slot(r)
-	if e := slot.Load(); e != nil && e.is(x.generation, r) && e.current(x.clock) {
+	if e := slot.Load(); e != nil && e.is(x.generation, r) && (!e.timed || e.valid.contains(x.instant(r))) {
 		return e
 	}
 	e := x.resolve(r)
@@ -127,7 +127,7 @@ func (x *Index) resolve(r *Request) *caller {
 	// filter it in place.
 	if slices.ContainsFunc(e.grants, func(g *grant) bool { return g.effective().bounded() }) {
 		e.timed = true
-		e.grants, e.valid = activeAt(e.grants, x.clock.Now().UnixNano())
+		e.grants, e.valid = activeAt(e.grants, x.instant(r))
 	}
 	return e
 }

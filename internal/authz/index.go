@@ -121,6 +121,11 @@ func WithClock(c clock.PassiveClock) Option {
 	}
 }
 
+// Clock is the clock the index decides windows and relationship ends by:
+// a caller that reads it once per request passes the reading in
+// Request.At.
+func (x *Index) Clock() clock.PassiveClock { return x.clock }
+
 // NewIndex returns an empty index that answers Deny to partner users until
 // SetSynced(true).
 func NewIndex(opts ...Option) *Index {

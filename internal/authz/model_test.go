@@ -10,6 +10,7 @@ import (
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
@@ -91,7 +92,11 @@ func (w *modelWorld) grantsNow(l *v1alpha1.PartnerLink, ra v1alpha1.RoleAssignme
 		return true
 	}
 	for _, i := range w.invitations {
-		if i.Namespace == l.Namespace && i.Name == l.Spec.Invitation && i.Spec.Relationship != nil && i.Spec.Relationship.AutoExtend {
+		// The worlds' objects have no creation times: the link's record
+		// of the invitation's UID alone tells a replaced invitation.
+		uid, recorded := l.Annotations[v1alpha1.AnnotationInvitationUID]
+		if i.Namespace == l.Namespace && i.Name == l.Spec.Invitation && (!recorded || types.UID(uid) == i.UID) &&
+			i.Spec.Relationship != nil && i.Spec.Relationship.AutoExtend {
 			return true
 		}
 	}
@@ -764,6 +769,12 @@ func randomWorld(rng *rand.Rand) *modelWorld {
 			if rng.IntN(2) == 0 {
 				l.Status.ExpiresAt = moment()
 			}
+			// The link records the invitation it accepted; sometimes that
+			// one was deleted and this is another of the same name.
+			inv.UID = types.UID(fmt.Sprintf("uid-%s-%s", ns, name))
+			if rng.IntN(2) == 0 {
+				l.Annotations = map[string]string{v1alpha1.AnnotationInvitationUID: pick(string(inv.UID), "uid-of-a-deleted-one")}
+			}
 			switch rng.IntN(6) {
 			case 0:
 				if rng.IntN(2) == 0 {
@@ -1002,6 +1013,19 @@ const requestsPerWorld = 200
 // modelEpoch is the middle of the moments of random worlds and clocks.
 var modelEpoch = time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 
+// setMoment puts the request at the moment at: as the webhook does, in
+// the request's At (the index's clock then shows another time, which must
+// not count), or as the admission webhooks do, on the index's clock.
+func setMoment(rng *rand.Rand, clock *clocktesting.FakePassiveClock, r *Request, at time.Time) {
+	if rng.IntN(2) == 0 {
+		r.At = at
+		clock.SetTime(at.Add(time.Duration(rng.IntN(5)-2) * time.Hour))
+	} else {
+		r.At = time.Time{}
+		clock.SetTime(at)
+	}
+}
+
 // randomClock is a request's moment: at a bound of the random worlds
 // (whole hours around modelEpoch), a second or a nanosecond either side,
 // or far from all of them.
@@ -1069,7 +1093,7 @@ func checkSeed(t *testing.T, seed uint64) {
 	// remembers of a caller must follow the clock as well as every change.
 	decideSome := func() {
 		i := rng.IntN(len(requests))
-		clock.SetTime(clocks[i])
+		setMoment(rng, clock, requests[i], clocks[i])
 		x.Decide(requests[i])
 	}
 	for _, o := range objs {
@@ -1086,7 +1110,7 @@ func checkSeed(t *testing.T, seed uint64) {
 		decideSome()
 	}
 	for i, r := range requests {
-		clock.SetTime(clocks[i])
+		setMoment(rng, clock, r, clocks[i])
 		w.now = clocks[i]
 		if got, want := x.Decide(r), w.decide(r); got.Verdict != want {
 			t.Fatalf("seed %d: at %s, index %s (%s), model %s, for %+v", seed, clocks[i].Format(time.RFC3339Nano), got.Verdict, got.Reason, want, *r)

@@ -1,6 +1,8 @@
 package authz
 
 import (
+	"time"
+
 	"slices"
 	"strings"
 
@@ -38,6 +40,12 @@ type Request struct {
 	// admission webhooks), or of a requester recorded then: the session
 	// policy is not asked again. The zero value asks it.
 	SessionVerified bool
+	// At is the moment the request is decided at: role windows and
+	// relationship ends are judged by it. The webhook sets it from the one
+	// clock reading it takes per review anyway (its latency metric), so a
+	// decision reads no clock of its own; zero: the index's clock, read
+	// only when the caller has a grant that starts or ends.
+	At time.Time
 }
 
 // Requirement is one requirement of a label selector.

@@ -6,6 +6,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
+	"github.com/roompro/partner-operator/internal/lifecycle"
 )
 
 // This file holds time: role assignments that grant only inside a window
@@ -42,13 +43,15 @@ func windowOf(a v1alpha1.RoleAssignment) window {
 // linkUntil is the moment from which a link grants nothing: its expiresAt,
 // unless its invitation extends it automatically (the operator then
 // extends the relationship at that moment, and the partner keeps access
-// without a gap). A link whose invitation is gone ends at expiresAt: the
-// index does not assume an extension it cannot see.
+// without a gap). A link whose invitation is gone, or was replaced by
+// another of the same name, ends at expiresAt, as the operator judges it
+// (lifecycle.CreatedFor): the index assumes no extension the operator would
+// not make.
 func linkUntil(l *v1alpha1.PartnerLink, invitation *v1alpha1.PartnerInvitation) int64 {
 	if l.Status.ExpiresAt == nil {
 		return math.MaxInt64
 	}
-	if invitation != nil && invitation.Spec.Relationship != nil && invitation.Spec.Relationship.AutoExtend {
+	if invitation != nil && lifecycle.CreatedFor(invitation, l) && invitation.Spec.Relationship != nil && invitation.Spec.Relationship.AutoExtend {
 		return math.MaxInt64
 	}
 	return unixNano(l.Status.ExpiresAt)

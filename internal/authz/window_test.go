@@ -161,3 +161,36 @@ func TestActiveAt(t *testing.T) {
 		t.Fatalf("a grant's link ends it: valid until %d, want %d", valid.until, at(50))
 	}
 }
+
+func TestRequestAtIsTheMomentOfTheDecision(t *testing.T) {
+	c := clocktesting.NewFakePassiveClock(t0.Add(-time.Hour))
+	x := world(WithClock(c))
+	x.Upsert(jitRole(t0, t0.Add(4*time.Hour)))
+	r := res(carol, nil, "get", "rooms", "", "nyc")
+	r.At = t0
+	if got := x.Decide(r).Verdict; got != Allow {
+		t.Fatalf("At inside the window, clock before it: %s, want Allow", got)
+	}
+	r.At = t0.Add(4 * time.Hour)
+	c.SetTime(t0)
+	if got := x.Decide(r).Verdict; got != Deny {
+		t.Fatalf("At at validUntil, clock inside the window: %s, want Deny", got)
+	}
+}
+
+func TestHoldingsOfAWindowEndWithIt(t *testing.T) {
+	c := clocktesting.NewFakePassiveClock(t0)
+	x := world(WithClock(c))
+	x.Upsert(jitRole(t0, t0.Add(4*time.Hour)))
+	held := x.Holdings(ns, carol, nil, "contoso")
+	if len(held) != 1 || held[0].Until == nil || !held[0].Until.Equal(t0.Add(4*time.Hour)) {
+		t.Fatalf("holdings %+v, want one until %s", held, t0.Add(4*time.Hour))
+	}
+	c.SetTime(t0.Add(4 * time.Hour))
+	if held := x.Holdings(ns, carol, nil, "contoso"); len(held) != 0 {
+		t.Fatalf("holdings after the window: %+v, want none", held)
+	}
+	if held := x.Holdings(ns, alice, nil, "contoso"); len(held) != 1 || held[0].Until != nil {
+		t.Fatalf("the primary admin's holdings: %+v, want one without an end", held)
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,7 +43,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "POST a SubjectAccessReview", http.StatusMethodNotAllowed)
 		return
 	}
-	start := time.Now()
+	// The index's clock: the real one, or the test suites' fake one. Its
+	// reading is the moment of the decision as well (Request.At).
+	clock := h.Index.Clock()
+	start := clock.Now()
 	review, err := decodeReview(r.Body)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -53,6 +55,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer review.release()
 	req := &review.request
 	requestInto(&review.review.Spec, req)
+	req.At = start
 	d := h.Index.Decide(req)
 	if d.Verdict != authz.NoOpinion {
 		logDecision(r.Context(), req, d)
@@ -66,7 +69,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if d.Verdict == authz.Deny {
 		denialCounter(d.Cause).Inc()
 	}
-	metrics.DecisionSeconds.Observe(time.Since(start).Seconds())
+	metrics.DecisionSeconds.Observe(clock.Since(start).Seconds())
 }
 
 // jsonContentType is shared by every answer; net/http only reads it.

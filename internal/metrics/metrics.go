@@ -5,8 +5,10 @@ package metrics
 
 import (
 	"context"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -90,9 +92,13 @@ func init() {
 
 // StateCollector reports the state of the partner objects at each scrape,
 // read from the manager's cache: invitations and links by phase, rooms in
-// scope per partner, and pending change requests per category.
+// scope per partner, pending change requests per category, and the seconds
+// left of each active time-bound link.
 type StateCollector struct {
 	Reader client.Reader
+	// Clock is the time the seconds left of a link are counted from, the
+	// controllers' clock. Default: the real clock.
+	Clock clock.PassiveClock
 }
 
 // namespaceLabel is the label of every partner state metric that names the
@@ -106,6 +112,11 @@ var (
 		"PartnerLinks by namespace and phase.", []string{namespaceLabel, "phase"}, nil)
 	roomsDesc = prometheus.NewDesc("partner_operator_rooms_in_scope",
 		"Rooms a partner may reach, by namespace and partner domain.", []string{namespaceLabel, "partner"}, nil)
+	// linkExpiryDesc has a series per active link with a status.expiresAt
+	// only: computed at each scrape, it has none for a link without an end,
+	// an expired link, or one that is gone.
+	linkExpiryDesc = prometheus.NewDesc("partner_operator_link_expiry_seconds",
+		"Seconds until an active PartnerLink's relationship ends (status.expiresAt), by namespace and link.", []string{namespaceLabel, "link"}, nil)
 	pendingChangesDesc = prometheus.NewDesc("partner_operator_change_requests_pending",
 		"PartnerChangeRequests waiting for the customer's decision, by namespace and category.", []string{namespaceLabel, categoryLabel}, nil)
 )
@@ -119,6 +130,7 @@ func (c *StateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- linksDesc
 	ch <- roomsDesc
 	ch <- pendingChangesDesc
+	ch <- linkExpiryDesc
 }
 
 // Collect implements prometheus.Collector. A list that fails (the cache is
@@ -147,6 +159,12 @@ func (c *StateCollector) Collect(ch chan<- prometheus.Metric) {
 			counts[key{l.Namespace, orUnknown(string(l.Status.Phase))}]++
 		}
 		emit(linksDesc, counts)
+		now := c.now()
+		for _, l := range links.Items {
+			if l.Status.Phase == v1alpha1.LinkActive && l.Status.ExpiresAt != nil && l.DeletionTimestamp.IsZero() {
+				ch <- prometheus.MustNewConstMetric(linkExpiryDesc, prometheus.GaugeValue, l.Status.ExpiresAt.Sub(now).Seconds(), l.Namespace, l.Name)
+			}
+		}
 	}
 	rooms := &v1alpha1.RoomList{}
 	if c.Reader.List(ctx, rooms) == nil {
@@ -169,6 +187,13 @@ func (c *StateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		emit(pendingChangesDesc, counts)
 	}
+}
+
+func (c *StateCollector) now() time.Time {
+	if c.Clock == nil {
+		return time.Now()
+	}
+	return c.Clock.Now()
 }
 
 func orUnknown(phase string) string {

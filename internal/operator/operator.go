@@ -275,7 +275,7 @@ func setup(mgr ctrl.Manager, opts Options) error {
 	if err := controllers.SetupWithManager(mgr, controllers.Options{Clock: opts.Clock, AuditLog: opts.AuditLog, ChangeRecheck: recheck}); err != nil {
 		return err
 	}
-	if err := (&metrics.StateCollector{Reader: mgr.GetCache()}).Register(); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
+	if err := (&metrics.StateCollector{Reader: mgr.GetCache(), Clock: opts.Clock}).Register(); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
 		return fmt.Errorf("registering the state metrics: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

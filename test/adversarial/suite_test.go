@@ -45,6 +45,8 @@ var (
 	admin  client.Client // the customer (envtest's admin)
 	opUser client.Client // the operator's own user: restores what a hole changed, past admission
 	scheme = testenv.NewScheme()
+	// fakeClock is the operator's: the time class steps it.
+	fakeClock = clocktesting.NewFakeClock(time.Now())
 )
 
 func TestMain(m *testing.M) {
@@ -92,7 +94,7 @@ func start() (stop func(), err error) {
 		return stop, err
 	}
 	mgr, err := operator.New(ctx, managerConfig, operator.Options{
-		Clock: clocktesting.NewFakeClock(time.Now()), AuditLog: io.Discard,
+		Clock: fakeClock, AuditLog: io.Discard,
 		Webhook:        webhook.Options{Host: cp.Webhook.Host, Port: cp.Webhook.Port, CertDir: cp.Webhook.CertDir},
 		WebhookCallers: cp.Webhook.Callers(),
 	})
@@ -123,6 +125,7 @@ func TestAdversarial(t *testing.T) {
 	t.Run("changerequests", testChangeRequests)
 	t.Run("metadata", testMetadata)
 	t.Run("crosslink", testCrossLink)
+	t.Run("time", testTime)
 }
 
 var (
