@@ -53,11 +53,16 @@ func worldOf(tb testing.TB, s size) *loaded {
 	return worlds[s]
 }
 
-// decideAt has both engines decide r at the moment now: the index by its
-// clock, OPA by input.now.
-func (w *loaded) decideAt(tb testing.TB, r *authz.Request, now time.Time) (authz.Decision, authz.Verdict) {
+// decideAt has both engines decide r with the index's clock at clock: the
+// index at r.At or, when it is zero, by its clock; OPA with input.now the
+// same moment.
+func (w *loaded) decideAt(tb testing.TB, r *authz.Request, clock time.Time) (authz.Decision, authz.Verdict) {
 	tb.Helper()
-	w.Clock.SetTime(now)
+	w.Clock.SetTime(clock)
+	now := clock
+	if !r.At.IsZero() {
+		now = r.At
+	}
 	return w.Index.Decide(r), w.opaVerdict(tb, Input(r, now))
 }
 
@@ -123,8 +128,8 @@ var cases = []benchCase{
 		return roomReq("alice@customer.example", []string{"system:authenticated"}, "get", "", roomOf(w, 0))
 	}, authz.NoOpinion},
 	// Partner partners/2+1 has a session policy (both keys), a window on
-	// its site-techs' by-name assignment (T0±1d) and a relationship that
-	// ends at T0+30d; the benchmarks decide at T0.
+	// its site-techs' by-name assignment (T0±1d) and an autoExtend
+	// relationship whose expiresAt is T0+30d; the benchmarks decide at T0.
 	{"patch-room-policy-window", func(w *World) *authz.Request {
 		q := w.Partners/2 + 1
 		r := roomReq("tech@"+PartnerDomain(q), []string{"system:authenticated", PartnerDomain(q) + ":site-techs"}, "patch", "", fmt.Sprintf("room-%d", q))
@@ -417,12 +422,12 @@ func TestBoundsAreOfOneKind(t *testing.T) {
 }
 
 // agreementRequests is how many random requests TestAgreement draws:
-// OPA_AGREEMENT_REQUESTS, or 10000, which keeps the default run short.
+// OPA_AGREEMENT_REQUESTS, or 12000, which keeps the default run short.
 // The long run: OPA_AGREEMENT_REQUESTS=1000000 go test ./opa -run TestAgreement -count=1 -v
 func agreementRequests(t *testing.T) int {
 	v := os.Getenv("OPA_AGREEMENT_REQUESTS")
 	if v == "" {
-		return 10000
+		return 12000
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 {
@@ -485,10 +490,12 @@ func TestAgreement(t *testing.T) {
 		}
 	}
 	// The domains whose links' relationships autoExtend extends.
-	extended := map[string]bool{}
-	for _, o := range w.Objects {
-		if inv, ok := o.(*v1alpha1.PartnerInvitation); ok && inv.Spec.Relationship != nil && inv.Spec.Relationship.AutoExtend {
-			extended[string(inv.Spec.PartnerDomain)] = true
+	extendedAt := map[string]time.Time{}
+	for p := range w.Partners {
+		for _, b := range BoundsOf(p, w.Partners) {
+			if b.Kind == ExtendedAt {
+				extendedAt[PartnerDomain(p)] = b.At
+			}
 		}
 	}
 	n := agreementRequests(t)
@@ -496,8 +503,14 @@ func TestAgreement(t *testing.T) {
 	seen := map[authz.Verdict]int{}
 	reached := map[string]int{}
 	decisions, disagreements := 0, 0
-	agree := func(i int, r *authz.Request, now time.Time) authz.Decision {
-		d, got := w.decideAt(t, r, now)
+	// agree decides r at now: by the index's clock or, when byAt, by
+	// Request.At, with the clock at a moment that would decide otherwise.
+	agree := func(i int, r *authz.Request, now time.Time, byAt bool) authz.Decision {
+		clock := now
+		if byAt {
+			r.At, clock = now, T0.Add(-5000*24*time.Hour)
+		}
+		d, got := w.decideAt(t, r, clock)
 		decisions++
 		if got != d.Verdict {
 			disagreements++
@@ -520,7 +533,8 @@ func TestAgreement(t *testing.T) {
 			r = randomRequest(rng, w.World)
 			now, bound = randomClock(rng, w.World, r)
 		}
-		d := agree(i, r, now)
+		byAt := rng.IntN(4) == 0
+		d := agree(i, r, now, byAt)
 		seen[d.Verdict]++
 		if c := coverage(r, d, known); c != "" {
 			reached[c]++
@@ -532,11 +546,11 @@ func TestAgreement(t *testing.T) {
 		// At a bound, the moment before it too: a verdict that changes
 		// there shows the bound decided it.
 		if bound != nil {
-			if before := agree(i, r, now.Add(-time.Nanosecond)); before.Verdict != d.Verdict {
+			if before := agree(i, r, now.Add(-time.Nanosecond), byAt); before.Verdict != d.Verdict {
 				reached["clock: the verdict changes at "+string(bound.Kind)]++
 			}
 		}
-		if !now.Before(extendedAt) && extended[domain] && d.Verdict == authz.Allow && r.Path == "" && r.Resource == "rooms" {
+		if since, ok := extendedAt[domain]; ok && !now.Before(since) && d.Verdict == authz.Allow && r.Path == "" && r.Resource == "rooms" {
 			reached["clock: a room allowed past an autoExtend expiresAt"]++
 		}
 	}
@@ -560,10 +574,6 @@ func TestAgreement(t *testing.T) {
 	t.Logf("random verdicts: %v", seen)
 	t.Logf("rules reached: %v", reached)
 }
-
-// extendedAt is the expiresAt of the world's relationships that autoExtend
-// extends (see timesOf).
-var extendedAt = T0.Add(-3 * time.Hour)
 
 // randomClock draws the moment of a request: T0, far before or after it
 // (up to 1000 days), or near a bound of the world (nearBound); mostly a
@@ -855,14 +865,14 @@ func randomTimedRequest(rng *rand.Rand, w *World) (r *authz.Request, p int) {
 }
 
 // randomExtra draws the user extra of a session: none, one that meets every
-// policy of the world, or one to three keys, each with one or two values:
+// policy of the world (two times in three), or one to three keys, each with one or two values:
 // the policies' keys, a key spelled in another case or that no policy
 // names, and right and wrong values (one in another case).
 func randomExtra(rng *rand.Rand, pick func(...string) string) map[string]authorizationv1.ExtraValue {
 	switch rng.IntN(6) {
 	case 0:
 		return nil
-	case 1, 2, 3:
+	case 1, 2, 3, 4:
 		return FullSession()
 	}
 	extra := map[string]authorizationv1.ExtraValue{}

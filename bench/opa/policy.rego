@@ -374,10 +374,26 @@ before(now, t) if {
 # link_until: the relationship's end, status.expiresAt, unless the
 # invitation the link accepted (spec.invitation, in the namespace) has
 # autoExtend, which extends it at that moment without a gap. A link whose
-# invitation is gone ends at expiresAt.
+# invitation is gone, or is another of the same name, ends at expiresAt.
 link_until(link) := null if {
-	tenant.invitations[link.invitation].autoExtend
+	inv := tenant.invitations[link.invitation]
+	created_for(inv, link)
+	inv.autoExtend
 } else := link.expiresAt
+
+# created_for: the link was created to accept this very invitation, not an
+# earlier one of the same name (lifecycle.CreatedFor): by the invitation UID
+# admission records on the link or, without it, by creation timestamps
+# (whole seconds).
+created_for(inv, link) if {
+	link.invitationUID != null
+	link.invitationUID == inv.uid
+}
+
+created_for(inv, link) if {
+	link.invitationUID == null
+	inv.created <= link.created
+}
 
 # --- Rooms
 

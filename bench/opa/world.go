@@ -10,6 +10,7 @@ import (
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/roompro/partner-operator/api/v1alpha1"
@@ -95,7 +96,7 @@ func BoundsOf(p, partners int) []Bound {
 	}
 	if pt.expiresAt != nil {
 		kind := ExpiresAt
-		if pt.autoExtend {
+		if pt.extended() {
 			kind = ExtendedAt
 		}
 		bounds = append(bounds, Bound{*pt.expiresAt, kind})
@@ -125,15 +126,44 @@ type partnerTimes struct {
 	byName, byFloor window
 	expiresAt       *time.Time
 	autoExtend      bool
+	// record is how the link records the invitation it accepted.
+	record linkRecord
+}
+
+// linkRecord is how a link tells the invitation it accepted from an
+// earlier one of the same name (lifecycle.CreatedFor): only the
+// invitation it accepted extends it.
+type linkRecord int
+
+const (
+	// byUID: the link's invitation-uid annotation names the invitation.
+	byUID linkRecord = iota
+	// olderInvitation: no annotation; the invitation is not newer than the
+	// link: created in the same second, which creation timestamps cannot
+	// tell apart.
+	olderInvitation
+	// otherUID: the annotation names an earlier invitation of the name.
+	otherUID
+	// newerInvitation: no annotation; the invitation is newer than the link.
+	newerInvitation
+)
+
+// extended reports whether the relationship never ends at its expiresAt.
+func (pt partnerTimes) extended() bool {
+	return pt.autoExtend && (pt.record == byUID || pt.record == olderInvitation)
 }
 
 // timesOf lays out partner p's times around T0 (each moment is one of
-// Bounds): the site-techs windows by p mod 5 (none; by-name from T0-1h and
-// by-floor until T0+90m; by-name for T0±1d; by-name from T0+1h and by-floor
-// until T0-2h; by-floor for [T0, T0+2h)), the relationship's end by p mod 4
-// (none; T0+7d; T0-3h with autoExtend, so never; T0+30m). The benchmark
-// partner partners/2 has none; partners/2+1 has the by-name window T0±1d
-// and ends at T0+30d.
+// BoundsOf): the site-techs windows by p mod 5 (none; by-name from T0-1h
+// and by-floor until T0+90m; by-name for T0±1d; by-name from T0+1h and
+// by-floor until T0-2h; by-floor for [T0, T0+2h)), the relationship's end
+// by p mod 4: none; T0+7d; T0-3h with autoExtend, so never (the link
+// records its invitation by UID, or, p mod 8 = 2, not at all and the
+// invitation is not newer); T0+30m with autoExtend on an invitation the link
+// did not accept, so at T0+30m (the annotation names another UID, or, p mod
+// 8 = 7, none and the invitation is newer). The benchmark partner
+// partners/2 has none; partners/2+1 has the by-name window T0±1d and an
+// autoExtend relationship whose expiresAt is T0+30d.
 func timesOf(p, partners int) partnerTimes {
 	t := func(d time.Duration) *time.Time { at := T0.Add(d); return &at }
 	const day = 24 * time.Hour
@@ -141,7 +171,7 @@ func timesOf(p, partners int) partnerTimes {
 	case partners / 2:
 		return partnerTimes{}
 	case partners/2 + 1:
-		return partnerTimes{byName: window{t(-day), t(day)}, expiresAt: t(30 * day)}
+		return partnerTimes{byName: window{t(-day), t(day)}, expiresAt: t(30 * day), autoExtend: true}
 	}
 	var pt partnerTimes
 	switch p % 5 {
@@ -159,8 +189,14 @@ func timesOf(p, partners int) partnerTimes {
 		pt.expiresAt = t(7 * day)
 	case 2:
 		pt.expiresAt, pt.autoExtend = t(-3*time.Hour), true
+		if p%8 == 2 {
+			pt.record = olderInvitation
+		}
 	case 3:
-		pt.expiresAt = t(30 * time.Minute)
+		pt.expiresAt, pt.autoExtend, pt.record = t(30*time.Minute), true, otherUID
+		if p%8 == 7 {
+			pt.record = newerInvitation
+		}
 	}
 	return pt
 }
@@ -244,6 +280,16 @@ func NewWorld(rooms, partners, users int) *World {
 			days := int32(30)
 			inv.Spec.Relationship = &v1alpha1.Relationship{DurationDays: &days, AutoExtend: times.autoExtend}
 			l.Status.ExpiresAt = at(*times.expiresAt)
+		}
+		switch times.record {
+		case olderInvitation:
+			delete(l.Annotations, v1alpha1.AnnotationInvitationUID)
+			inv.CreationTimestamp = l.CreationTimestamp
+		case otherUID:
+			l.Annotations[v1alpha1.AnnotationInvitationUID] = "an-earlier-invitation"
+		case newerInvitation:
+			delete(l.Annotations, v1alpha1.AnnotationInvitationUID)
+			inv.CreationTimestamp = metav1.NewTime(l.CreationTimestamp.Add(time.Second))
 		}
 		add(inv)
 		add(l)
@@ -439,7 +485,8 @@ func PartnerDomain(p int) string { return fmt.Sprintf("p%d.example.com", p) }
 // deleted, whether an invitation's session policy applies (its phase) and
 // whether the request's extra meets it, whether an assignment's window and
 // its link's relationship hold at input.now (moments are Unix nanoseconds,
-// null where there is no bound), which rooms a selector matches (from the
+// null where there is no bound; creation timestamps, whole seconds as the
+// apiserver sets them, Unix seconds), which rooms a selector matches (from the
 // room's labels), the clamp of role permissions to the primary-admin set,
 // identity parsing. Nothing is precomputed per room or per moment.
 func Document(objects []any) map[string]any {
@@ -486,7 +533,8 @@ func Document(objects []any) map[string]any {
 		case *v1alpha1.PartnerInvitation:
 			t := tenant(o.Namespace)
 			doc := map[string]any{"partnerDomain": string(o.Spec.PartnerDomain), "phase": string(o.Status.Phase),
-				"autoExtend": o.Spec.Relationship != nil && o.Spec.Relationship.AutoExtend}
+				"autoExtend": o.Spec.Relationship != nil && o.Spec.Relationship.AutoExtend,
+				"uid":        string(o.UID), "created": o.CreationTimestamp.Unix()}
 			if o.Spec.SessionPolicy != nil {
 				required := map[string]any{}
 				for key, values := range o.Spec.SessionPolicy.RequiredExtra {
@@ -505,7 +553,8 @@ func Document(objects []any) map[string]any {
 			t := tenant(o.Namespace)
 			t["links"].(map[string]any)[o.Name] = map[string]any{
 				"partnerDomain": string(o.Spec.PartnerDomain), "phase": string(o.Status.Phase), deletingField: o.DeletionTimestamp != nil,
-				"invitation": o.Spec.Invitation, "expiresAt": unixNano(o.Status.ExpiresAt)}
+				"invitation": o.Spec.Invitation, "expiresAt": unixNano(o.Status.ExpiresAt),
+				"invitationUID": invitationUIDOf(o), "created": o.CreationTimestamp.Unix()}
 			index(t, "linksOfDomain", string(o.Spec.PartnerDomain), o.Name)
 		case *v1alpha1.RoomAssignment:
 			t := tenant(o.Namespace)
@@ -547,6 +596,15 @@ func Document(objects []any) map[string]any {
 		nsDoc[ns] = t
 	}
 	return map[string]any{"partner": map[string]any{"synced": true, "domains": domains, "namespaces": nsDoc}}
+}
+
+// invitationUIDOf is the UID a link records of the invitation it accepted,
+// or nil (null) when it records none.
+func invitationUIDOf(l *v1alpha1.PartnerLink) any {
+	if uid, ok := l.Annotations[v1alpha1.AnnotationInvitationUID]; ok {
+		return uid
+	}
+	return nil
 }
 
 // unixNano is a moment as the policy compares it, Unix nanoseconds, or nil
@@ -626,9 +684,19 @@ func room(name string, labels map[string]string) *v1alpha1.Room {
 	return &v1alpha1.Room{ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: name, Labels: labels}}
 }
 
+// Every invitation is created at T0-60d and every link a day later, with
+// the UID of its invitation in its invitation-uid annotation (NewWorld
+// varies this for some).
+var (
+	invitationCreated = metav1.NewTime(T0.Add(-60 * 24 * time.Hour))
+	linkCreated       = metav1.NewTime(T0.Add(-59 * 24 * time.Hour))
+)
+
+func invitationUID(name string) types.UID { return types.UID("invitation-" + name) }
+
 func invitation(name, domain string, phase v1alpha1.InvitationPhase) *v1alpha1.PartnerInvitation {
 	return &v1alpha1.PartnerInvitation{
-		ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: name},
+		ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: name, UID: invitationUID(name), CreationTimestamp: invitationCreated},
 		Spec:       v1alpha1.PartnerInvitationSpec{PartnerDomain: v1alpha1.Domain(domain)},
 		Status:     v1alpha1.PartnerInvitationStatus{Phase: phase},
 	}
@@ -643,9 +711,10 @@ func organization(domain string) *v1alpha1.PartnerOrganization {
 
 func partnerLink(name, domain string, phase v1alpha1.LinkPhase) *v1alpha1.PartnerLink {
 	return &v1alpha1.PartnerLink{
-		ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: name},
-		Spec:       v1alpha1.PartnerLinkSpec{Invitation: name, PartnerDomain: v1alpha1.Domain(domain)},
-		Status:     v1alpha1.PartnerLinkStatus{Phase: phase},
+		ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: name, CreationTimestamp: linkCreated,
+			Annotations: map[string]string{v1alpha1.AnnotationInvitationUID: string(invitationUID(name))}},
+		Spec:   v1alpha1.PartnerLinkSpec{Invitation: name, PartnerDomain: v1alpha1.Domain(domain)},
+		Status: v1alpha1.PartnerLinkStatus{Phase: phase},
 	}
 }
 
