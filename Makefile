@@ -115,7 +115,7 @@ BENCH_SCALE ?= 1
 
 .PHONY: bench
 bench: setup-envtest ## Run the benchmarks of BENCHMARKS.md (about an hour; BENCH_SCALE=0 skips the scale run).
-	go test ./internal/authz -run '^$$' -bench DecideRoom -benchmem -count $(BENCH_COUNT)
+	go test ./internal/authz -run '^$$' -bench 'Decide(Room|SessionPolicy|TimeBound)$$' -benchmem -count $(BENCH_COUNT)
 	go test ./internal/authzserver -run '^$$' -bench 'Handler$$' -benchmem -count $(BENCH_COUNT)
 	go test ./internal/admission -run '^$$' -bench RoomUpdate -benchmem -count $(BENCH_COUNT)
 	go test ./internal/authzserver -run '^$$' -bench WebhookLoad -benchtime=1x -count 5
