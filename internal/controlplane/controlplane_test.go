@@ -186,6 +186,11 @@ func TestControllerManagerDeletesNamespacesCollectsGarbageAndStops(t *testing.T)
 	})
 
 	process := cp.controllerManager.cmd.Process
+	// A terminal's Ctrl-C signals this process's group: the controller
+	// manager is out of it, so that Stop, not the signal, stops it.
+	if pgid, err := syscall.Getpgid(process.Pid); err != nil || pgid == syscall.Getpgrp() {
+		t.Errorf("kube-controller-manager is in this process's group (pgid %d, err %v): a Ctrl-C of make run would stop it before Stop does", pgid, err)
+	}
 	stopped = true
 	stopStart := time.Now()
 	if err := cp.Stop(); err != nil {
