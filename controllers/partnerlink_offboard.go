@@ -35,17 +35,8 @@ func (r *LinkReconciler) offboard(ctx context.Context, link *v1alpha1.PartnerLin
 		return ctrl.Result{}, err
 	}
 
-	remaining, err := r.deleteChildren(ctx, link)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	labelled, err := r.roomsStillLabelled(ctx, link)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	if remaining > 0 || labelled > 0 {
-		log.FromContext(ctx).V(1).Info("offboarding waits", "children", remaining, "labelledRoomsTicketsReports", labelled)
-		return ctrl.Result{RequeueAfter: offboardRecheck}, nil
+	if waiting, err := r.removeAccess(ctx, link); err != nil || waiting {
+		return waitResult(waiting, err)
 	}
 
 	controllerutil.RemoveFinalizer(link, linkFinalizer)
@@ -69,19 +60,37 @@ func (r *LinkReconciler) offboard(ctx context.Context, link *v1alpha1.PartnerLin
 // finds nothing left to do. Idempotent: each reconcile of an expired link
 // deletes what remains and waits for the labels to go.
 func (r *LinkReconciler) offboardExpired(ctx context.Context, link *v1alpha1.PartnerLink) (ctrl.Result, error) {
+	if waiting, err := r.removeAccess(ctx, link); err != nil || waiting {
+		return waitResult(waiting, err)
+	}
+	return ctrl.Result{}, nil
+}
+
+// waitResult requeues a waiting offboarding, or returns its error.
+func waitResult(waiting bool, err error) (ctrl.Result, error) {
+	if err != nil || !waiting {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: offboardRecheck}, nil
+}
+
+// removeAccess deletes the link's roles and assignments and reports whether
+// any of them, or a room, ticket or report carrying its label, is still
+// left: offboarding then waits (offboardRecheck).
+func (r *LinkReconciler) removeAccess(ctx context.Context, link *v1alpha1.PartnerLink) (waiting bool, err error) {
 	remaining, err := r.deleteChildren(ctx, link)
 	if err != nil {
-		return ctrl.Result{}, err
+		return false, err
 	}
 	labelled, err := r.roomsStillLabelled(ctx, link)
 	if err != nil {
-		return ctrl.Result{}, err
+		return false, err
 	}
 	if remaining > 0 || labelled > 0 {
-		log.FromContext(ctx).V(1).Info("offboarding an expired link waits", "children", remaining, "labelledRoomsTicketsReports", labelled)
-		return ctrl.Result{RequeueAfter: offboardRecheck}, nil
+		log.FromContext(ctx).V(1).Info("offboarding waits", "phase", link.Status.Phase, "children", remaining, "labelledRoomsTicketsReports", labelled)
+		return true, nil
 	}
-	return ctrl.Result{}, nil
+	return false, nil
 }
 
 // deleteChildren deletes the link's roles and assignments, read live so that
