@@ -3,8 +3,6 @@ package authz
 import (
 	"math"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/roompro/partner-operator/api/v1alpha1"
 	"github.com/roompro/partner-operator/internal/lifecycle"
 )
@@ -54,10 +52,8 @@ func linkUntil(l *v1alpha1.PartnerLink, invitation *v1alpha1.PartnerInvitation) 
 	if invitation != nil && lifecycle.CreatedFor(invitation, l) && invitation.Spec.Relationship != nil && invitation.Spec.Relationship.AutoExtend {
 		return math.MaxInt64
 	}
-	return unixNano(l.Status.ExpiresAt)
+	return l.Status.ExpiresAt.UnixNano()
 }
-
-func unixNano(t *metav1.Time) int64 { return t.UnixNano() }
 
 // effective is the window in which a grant grants: its assignment's,
 // ended by its link's end.
