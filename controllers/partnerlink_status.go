@@ -59,7 +59,7 @@ func maintainedLinkStatus(link *v1alpha1.PartnerLink, role *v1alpha1.PartnerRole
 	status.ObservedGeneration = link.Generation
 	// Only members without a window count: a windowed member is no
 	// primary admin outside its window, and the invariant holds at all times.
-	switch members := permanentMemberCount(role); {
+	switch members := role.Spec.PermanentMembers(); {
 	case !metav1.IsControlledBy(role, link):
 		taken := childTaken("PartnerRole", role)
 		setCondition(&status.Conditions, link, v1alpha1.ConditionReady, metav1.ConditionFalse, taken.Reason, taken.Message)

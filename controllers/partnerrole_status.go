@@ -87,7 +87,7 @@ func windowTransitions(role *v1alpha1.PartnerRole, before, after []v1alpha1.Assi
 	var out []windowTransition
 	for i, s := range after {
 		a := role.Spec.Assignments[i]
-		if a.ValidFrom == nil && a.ValidUntil == nil {
+		if !a.Windowed() {
 			continue
 		}
 		if s.Window == was[s.Name] || s.Window == v1alpha1.WindowUpcoming {
@@ -96,19 +96,6 @@ func windowTransitions(role *v1alpha1.PartnerRole, before, after []v1alpha1.Assi
 		out = append(out, windowTransition{Assignment: a, To: s.Window})
 	}
 	return out
-}
-
-// permanentMemberCount counts the members of a role's assignments without
-// a window: the ones the primary-admin invariant counts, since a windowed
-// member is no primary admin outside its window.
-func permanentMemberCount(role *v1alpha1.PartnerRole) int {
-	n := 0
-	for _, a := range role.Spec.Assignments {
-		if a.ValidFrom == nil && a.ValidUntil == nil {
-			n += len(a.Members)
-		}
-	}
-	return n
 }
 
 // describeWindow is an assignment's window in words, for Events.

@@ -171,7 +171,7 @@ func TestPermanentMemberCountLeavesOutWindowedMembers(t *testing.T) {
 	role := &v1alpha1.PartnerRole{Spec: v1alpha1.PartnerRoleSpec{Assignments: []v1alpha1.RoleAssignment{
 		windowed("jit", t0, t0.Add(time.Hour)), windowed("until", time.Time{}, t0), windowed("always", time.Time{}, time.Time{}),
 	}}}
-	if got := permanentMemberCount(role); got != 1 {
-		t.Errorf("permanentMemberCount = %d, want 1 (of %d members)", got, primaryAdminCount(role))
+	if got := role.Spec.PermanentMembers(); got != 1 {
+		t.Errorf("PermanentMembers = %d, want 1 (of %d members)", got, primaryAdminCount(role))
 	}
 }

@@ -57,6 +57,21 @@ type RoleAssignment struct {
 	ValidUntil *metav1.Time `json:"validUntil,omitempty"`
 }
 
+// Windowed reports whether the assignment has a validFrom or a validUntil.
+func (a RoleAssignment) Windowed() bool { return a.ValidFrom != nil || a.ValidUntil != nil }
+
+// PermanentMembers counts the members of the assignments without a window:
+// those the primary-admin invariant counts, since they hold at every moment.
+func (s PartnerRoleSpec) PermanentMembers() int {
+	n := 0
+	for _, a := range s.Assignments {
+		if !a.Windowed() {
+			n += len(a.Members)
+		}
+	}
+	return n
+}
+
 // Window says whether a RoleAssignment grants at a moment: before, inside or
 // after its [validFrom, validUntil) window.
 type Window string

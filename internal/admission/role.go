@@ -127,23 +127,20 @@ func roleErrs(who requester, opts Options, oldRole, role *v1alpha1.PartnerRole, 
 			errs = append(errs, field.NotSupported(spec.Child("permissions").Index(i), p, permissionNames()))
 		}
 	}
-	members, permanent := 0, 0
+	members := 0
 	for i, a := range role.Spec.Assignments {
 		path := spec.Child("assignments").Index(i)
 		for j, m := range a.Members {
 			errs = append(errs, validateMember(m, domain, path.Child("members").Index(j))...)
 		}
 		members += len(a.Members)
-		if a.ValidFrom == nil && a.ValidUntil == nil {
-			permanent += len(a.Members)
-		}
 		errs = append(errs, validateScope(a.Scope, path.Child("scope"))...)
 		errs = append(errs, validateWindow(a, path)...)
 	}
 	// The CRD's CEL rule says the same; this check also judges a held
 	// change (a PartnerChangeRequest's object), which no schema sees
 	// until the operator applies it.
-	if role.Spec.Builtin == v1alpha1.BuiltinPrimaryAdmin && permanent == 0 {
+	if role.Spec.Builtin == v1alpha1.BuiltinPrimaryAdmin && role.Spec.PermanentMembers() == 0 {
 		msg := "removing the last primary admin is not allowed: a partner always has at least one primary admin"
 		if members > 0 {
 			msg = "the built-in primary-admin role must keep at least one member in an assignment without validFrom or validUntil: " +
