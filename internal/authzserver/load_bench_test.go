@@ -46,6 +46,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/json/jsontext"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -156,6 +157,35 @@ func BenchmarkHandler(b *testing.B) {
 	// CPU time (the process's, GC included) is what the handler costs even
 	// when other work on the machine inflates ns/op.
 	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(n), "cpu-ns/op")
+}
+
+// BenchmarkDecodeParts splits what decoding a review costs: jsontext's
+// validation of the body alone (the standard library's part, which no
+// walk can avoid), then the whole decode (validation, the walk into the
+// k8s type, the pooled reader's reset).
+//
+//	go test ./internal/authzserver -run '^$' -bench DecodeParts -benchmem
+func BenchmarkDecodeParts(b *testing.B) {
+	b.Run("part=validate", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if !jsontext.Value(benchReview).IsValid() {
+				b.Fatal("benchReview is not valid JSON")
+			}
+		}
+	})
+	b.Run("part=decode", func(b *testing.B) {
+		body := &benchBody{}
+		b.ReportAllocs()
+		for b.Loop() {
+			body.Reset(benchReview)
+			r, err := decodeReview(body)
+			if err != nil {
+				b.Fatal(err)
+			}
+			r.release()
+		}
+	})
 }
 
 // cpuTime is the process's user and system CPU time.
