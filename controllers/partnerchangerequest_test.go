@@ -137,7 +137,6 @@ func eventsOn(ns, kind, name string) func() []string {
 var _ = Describe("PartnerChangeRequest", func() {
 	var ns string
 	BeforeEach(func() {
-		resetClock()
 		ns = newNamespace()
 		activeLink(ns, "contoso", "contoso.com")
 	})

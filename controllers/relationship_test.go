@@ -104,7 +104,6 @@ func childrenOf(ns, linkName string) func() int {
 var _ = Describe("Relationship duration", func() {
 	It("sets expiresAt at activation and follows the customer's edits of durationDays", func() {
 		ns := newNamespace()
-		resetClock()
 		inv, l := boundedLink(ns, "contoso", "contoso.com", 100, false)
 		established := l.Status.EstablishedAt.Time
 		Expect(expiresAt(l)).To(BeTemporally("==", established.Add(100*day)))
@@ -125,7 +124,6 @@ var _ = Describe("Relationship duration", func() {
 
 	It("raises the 30, 7 and 1 day notices once each, also across an operator restart", func() {
 		ns := newNamespace()
-		resetClock()
 		_, l := boundedLink(ns, "contoso", "contoso.com", 40, false)
 		end := expiresAt(l)
 		Expect(expiringReason(l)).To(BeEmpty())
@@ -166,7 +164,6 @@ var _ = Describe("Relationship duration", func() {
 
 	It("expires the link at expiresAt, offboards the partner, keeps the link and never reactivates it", func() {
 		ns := newNamespace()
-		resetClock()
 		inv, l := boundedLink(ns, "contoso", "contoso.com", 1, false)
 		end := expiresAt(l)
 
@@ -222,7 +219,6 @@ var _ = Describe("Relationship duration", func() {
 
 	It("extends an autoExtend relationship at its end by 180 days without expiring it", func() {
 		ns := newNamespace()
-		resetClock()
 		_, l := boundedLink(ns, "contoso", "contoso.com", 1, true)
 		end := expiresAt(l)
 

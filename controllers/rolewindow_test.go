@@ -59,7 +59,6 @@ func windowAuditLines(ns, name, detail string) int {
 var _ = Describe("PartnerRole assignment windows", func() {
 	It("turns Upcoming, Active and Expired at validFrom and validUntil, with one Event each", func() {
 		ns := newNamespace()
-		resetClock()
 		activeLink(ns, "contoso", "contoso.com")
 		// The API stores times to the second: the window is on whole seconds.
 		from := fakeClock.Now().Truncate(time.Second).Add(time.Hour)
@@ -113,7 +112,6 @@ var _ = Describe("PartnerRole assignment windows", func() {
 
 	It("follows a window moved by an edit: the new boundary wakes the role, the old one is forgotten", func() {
 		ns := newNamespace()
-		resetClock()
 		activeLink(ns, "contoso", "contoso.com")
 		from := fakeClock.Now().Truncate(time.Second).Add(time.Hour)
 		role := &v1alpha1.PartnerRole{

@@ -50,6 +50,12 @@ var _ = BeforeSuite(func() {
 	startManager()
 })
 
+// Every spec starts with the fake clock at the real time. The specs share one
+// manager and so one clock, Ginkgo runs the top-level containers in a random
+// order, and a spec that moved the clock 40 days ahead would otherwise expire
+// the next spec's invitations the moment they are created.
+var _ = BeforeEach(func() { fakeClock.SetTime(time.Now()) })
+
 // startManager starts the operator's controllers on the suite's control
 // plane, judging time by fakeClock. A spec that restarts the operator stops
 // the running one first (restartManager); the specs of this suite run one
