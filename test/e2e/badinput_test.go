@@ -73,7 +73,7 @@ var _ = Describe("the bad input catalogue", Ordered, ContinueOnFailure, func() {
 		} {
 			Expect(admin.Create(ctx, inv)).To(Succeed())
 		}
-		Expect(as(tm, tenantManagers).Create(ctx, link(ns, "contoso"))).To(Succeed())
+		accept(ns, "contoso")
 		Eventually(func() error { return as(alice).Get(ctx, key(ns, "nyc"), &v1alpha1.Room{}) }).Should(Succeed())
 	})
 

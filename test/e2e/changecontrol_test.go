@@ -312,7 +312,7 @@ var _ = Describe("manual change control of roles", Ordered, func() {
 		fab := link(ns, "fabrikam")
 		fab.Spec.PartnerDomain = "fabrikam.com"
 		fab.Spec.PrimaryAdmins = []v1alpha1.Subject{{Kind: v1alpha1.UserSubject, Name: bob}}
-		Expect(as("tm@fabrikam.com", "fabrikam.com:tenant-managers").Create(ctx, fab)).To(Succeed())
+		acceptAs("tm@fabrikam.com", "fabrikam.com:tenant-managers", fab)
 		Eventually(func() v1alpha1.LinkPhase {
 			l := &v1alpha1.PartnerLink{}
 			Expect(admin.Get(ctx, key(ns, "fabrikam"), l)).To(Succeed())

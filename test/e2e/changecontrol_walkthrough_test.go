@@ -111,6 +111,7 @@ var _ = Describe("the change-control walkthrough", Ordered, func() {
 
 		By("the README walkthrough it continues: config/samples/, accept/, delegate/")
 		applySamples(admin, "")
+		awaitInvitation(tm, tenantManagers, ns, "contoso")
 		applySamples(as(tm, managers...), "accept")
 		Eventually(func() v1alpha1.LinkPhase {
 			l := &v1alpha1.PartnerLink{}

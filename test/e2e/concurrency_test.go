@@ -30,6 +30,7 @@ var _ = Describe("under concurrency", Ordered, func() {
 		inv := invitation(ns, "contoso", domain, 30)
 		inv.Spec.Rooms = v1alpha1.RoomScope{Names: []string{"r1"}}
 		Expect(admin.Create(ctx, inv)).To(Succeed())
+		awaitInvitation(tm, tenantManagers, ns, "contoso")
 	})
 
 	It("lets exactly one of 50 simultaneous acceptances win", func() {

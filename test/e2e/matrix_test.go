@@ -102,7 +102,7 @@ var _ = Describe("the whole permission matrix through the apiserver", Ordered, f
 			Expect(admin.Create(ctx, r)).To(Succeed())
 		}
 		Expect(admin.Create(ctx, invitation(ns, "contoso", domain, 30))).To(Succeed())
-		Expect(as(tm, tenantManagers).Create(ctx, link(ns, "contoso"))).To(Succeed())
+		accept(ns, "contoso")
 		Eventually(func() []string { return labelledRooms(ns) }).Should(ConsistOf("nyc", "sea"))
 
 		// The primary admin narrows a help desk role to New York.

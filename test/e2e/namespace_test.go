@@ -37,7 +37,7 @@ func partnership(ns string) {
 		Expect(admin.Create(ctx, r)).To(Succeed())
 	}
 	Expect(admin.Create(ctx, invitation(ns, "contoso", domain, 30))).To(Succeed())
-	Expect(as(tm, tenantManagers).Create(ctx, link(ns, "contoso"))).To(Succeed())
+	accept(ns, "contoso")
 	Eventually(func() v1alpha1.LinkPhase {
 		l := &v1alpha1.PartnerLink{}
 		Expect(admin.Get(ctx, key(ns, "contoso"), l)).To(Succeed())

@@ -71,7 +71,7 @@ var _ = Describe("only a registered PartnerOrganization makes a domain a partner
 		l := link(otherNS, "fourthcoffee")
 		l.Spec.PartnerDomain = staffOrg
 		l.Spec.PrimaryAdmins = []v1alpha1.Subject{{Kind: v1alpha1.UserSubject, Name: "alice@fourthcoffee.com"}}
-		Expect(as(staffTM, staffTMs).Create(ctx, l)).To(Succeed())
+		acceptAs(staffTM, staffTMs, l)
 		Eventually(func() v1alpha1.InvitationPhase {
 			inv := &v1alpha1.PartnerInvitation{}
 			Expect(admin.Get(ctx, key(otherNS, "fourthcoffee"), inv)).To(Succeed())

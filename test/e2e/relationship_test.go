@@ -33,7 +33,7 @@ var _ = Describe("a time-bound partnership", func() {
 		inv := invitation(ns, "contoso", domain, 30)
 		inv.Spec.Relationship = &v1alpha1.Relationship{DurationDays: new(int32(1)), AutoExtend: autoExtend}
 		Expect(admin.Create(ctx, inv)).To(Succeed())
-		Expect(as(tm, tenantManagers).Create(ctx, link(ns, "contoso"))).To(Succeed())
+		accept(ns, "contoso")
 		l := &v1alpha1.PartnerLink{}
 		Eventually(func() *metav1.Time {
 			Expect(admin.Get(ctx, key(ns, "contoso"), l)).To(Succeed())
@@ -88,8 +88,7 @@ var _ = Describe("a time-bound partnership", func() {
 
 		By("a new invitation starts a new relationship next to the expired record")
 		Expect(admin.Create(ctx, invitation(ns, "contoso-again", domain, 30))).To(Succeed())
-		again := link(ns, "contoso-again")
-		Expect(as(tm, tenantManagers).Create(ctx, again)).To(Succeed())
+		accept(ns, "contoso-again")
 		Eventually(func() bool { return allowed(ns) }).Should(BeTrue())
 		Expect(linkOf(ns).Status.Phase).To(Equal(v1alpha1.LinkExpired))
 	})

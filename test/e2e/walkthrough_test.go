@@ -75,7 +75,8 @@ var _ = Describe("the samples walkthrough", Ordered, func() {
 			return inv.Status.Phase
 		}).Should(Equal(v1alpha1.InvitationPending))
 
-		By("the partner's tenant manager accepts")
+		By("the partner's tenant manager reads the invitation and accepts")
+		awaitInvitation("tm@contoso.com", managers[0], ns, "contoso")
 		applySamples(as("tm@contoso.com", managers...), "accept")
 		link := &v1alpha1.PartnerLink{}
 		Eventually(func() v1alpha1.LinkPhase {
